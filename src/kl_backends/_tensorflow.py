@@ -1,0 +1,168 @@
+"""A minimal array-API namespace over TensorFlow.
+
+array-api-compat has no TensorFlow namespace, and ``tf.experimental.numpy``
+only behaves like NumPy after ``experimental_enable_numpy_behavior()``, which
+changes TensorFlow's global behaviour for the whole process.  This adapter
+never does that: it maps the array-API functions that kl_backends uses onto
+plain ``tf`` / ``tf.math`` operations, in the spirit of einops' TensorFlow
+backend.
+
+Covered, and nothing else: the dtypes ``bool``, ``int8``-``int64``,
+``uint8``, ``float16``, ``bfloat16``, ``float32``, ``float64``;
+``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
+``__array_namespace_info__().default_dtypes``; elementwise ``where``,
+``log``, ``exp``, ``abs``, ``isnan``, ``isinf``; ``broadcast_to``; reductions ``sum``, ``max``,
+``mean``, ``any``, ``all`` (``axis`` an int, a tuple or ``None``;
+``keepdims``).  Operators (``+ - * / == < >``) are TensorFlow's own, which
+are elementwise in TF 2.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = ["namespace"]
+
+_FLOATING = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+_SIGNED = (tf.int8, tf.int16, tf.int32, tf.int64)
+_UNSIGNED = (tf.uint8, tf.uint16, tf.uint32, tf.uint64)
+# Promotion order for the dtypes above (array-API rules, restricted to what TF has).
+_FLOAT_RANK = {tf.float16: 1, tf.bfloat16: 1, tf.float32: 2, tf.float64: 3}
+
+
+class _Info:
+    def default_dtypes(self, *, device: Any = None) -> dict[str, Any]:
+        return {
+            "real floating": tf.float32,
+            "integral": tf.int64,
+            "indexing": tf.int64,
+            "complex floating": tf.complex64,
+        }
+
+
+class _TensorFlowNamespace:
+    """The array-API subset used by kl_backends, on TensorFlow tensors."""
+
+    __name__ = "kl_backends._tensorflow"
+
+    bool = tf.bool
+    int8, int16, int32, int64 = _SIGNED
+    uint8 = tf.uint8
+    float16, bfloat16, float32, float64 = _FLOATING
+
+    def __array_namespace_info__(self) -> _Info:
+        return _Info()
+
+    # -- creation and dtypes ------------------------------------------------
+    @staticmethod
+    def asarray(x: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+        if device is not None:
+            with tf.device(device):
+                return _as_tensor(x, dtype)
+        return _as_tensor(x, dtype)
+
+    @staticmethod
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    @staticmethod
+    def isdtype(dtype: Any, kind: Any) -> bool:
+        if isinstance(kind, tuple):
+            return any(_TensorFlowNamespace.isdtype(dtype, k) for k in kind)
+        if kind == "real floating":
+            return dtype in _FLOATING
+        if kind == "bool":
+            return dtype == tf.bool
+        if kind == "signed integer":
+            return dtype in _SIGNED
+        if kind == "unsigned integer":
+            return dtype in _UNSIGNED
+        if kind == "integral":
+            return dtype in _SIGNED + _UNSIGNED
+        if kind == "complex floating":
+            return dtype in (tf.complex64, tf.complex128)
+        if kind == "numeric":
+            return dtype != tf.bool
+        return dtype == kind
+
+    @staticmethod
+    def result_type(*arrays_and_dtypes: Any) -> Any:
+        dtypes = [getattr(a, "dtype", a) for a in arrays_and_dtypes]
+        floats = [d for d in dtypes if d in _FLOAT_RANK]
+        if not floats:
+            if len(set(dtypes)) == 1:
+                return dtypes[0]
+            return tf.int64 if all(d in _SIGNED + _UNSIGNED for d in dtypes) else dtypes[0]
+        if len(set(floats)) == 1:
+            return floats[0]
+        if set(floats) == {tf.float16, tf.bfloat16}:
+            return tf.float32
+        return max(floats, key=_FLOAT_RANK.__getitem__)
+
+    @staticmethod
+    def finfo(dtype: Any) -> Any:
+        return _finfo(dtype)
+
+    # -- elementwise --------------------------------------------------------
+    @staticmethod
+    def where(condition: Any, x1: Any, x2: Any, /) -> Any:
+        return tf.where(condition, x1, x2)
+
+    log = staticmethod(tf.math.log)
+    exp = staticmethod(tf.math.exp)
+    abs = staticmethod(tf.math.abs)
+    isnan = staticmethod(tf.math.is_nan)
+    isinf = staticmethod(tf.math.is_inf)
+
+    @staticmethod
+    def broadcast_to(x: Any, /, shape: tuple[int, ...]) -> Any:
+        return tf.broadcast_to(x, shape)
+
+    # -- reductions ---------------------------------------------------------
+    @staticmethod
+    def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        if dtype is not None:
+            x = tf.cast(x, dtype)
+        return tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_mean(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_any(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_all(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+
+def _axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _as_tensor(x: Any, dtype: Any) -> Any:
+    if isinstance(x, (tf.Tensor, tf.Variable)):
+        return x if dtype is None or x.dtype == dtype else tf.cast(x, dtype)
+    return tf.convert_to_tensor(x, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _finfo(dtype: Any) -> Any:
+    import ml_dtypes  # a TensorFlow dependency; its finfo knows bfloat16 too
+
+    return ml_dtypes.finfo(dtype.as_numpy_dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def namespace() -> _TensorFlowNamespace:
+    """The (single) TensorFlow namespace object."""
+    return _TensorFlowNamespace()

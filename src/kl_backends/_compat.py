@@ -17,7 +17,6 @@ from typing import Any
 
 import array_api_compat
 from array_api_compat import (
-    is_array_api_strict_namespace,
     is_cupy_array,
     is_dask_array,
     is_jax_array,
@@ -33,6 +32,7 @@ __all__ = [
     "is_tensorflow_array",
     "is_torch_array",
     "namespace_and_arrays",
+    "quiet_log",
     "values_unavailable",
     "library_name",
 ]
@@ -203,5 +203,19 @@ def values_unavailable(x: Any) -> str | None:
     return None
 
 
-def is_strict_namespace(xp: Any) -> bool:
-    return is_array_api_strict_namespace(xp)
+def quiet_log(xp: Any, x: Any) -> Any:
+    """``xp.log(x)``; on Dask arrays without NumPy's warning for ``log(0) = -inf``.
+
+    Dask runs NumPy's log when the graph is computed, outside any
+    ``np.errstate`` of ours, so the quiet log goes into the graph itself.
+    """
+    if is_dask_array(x):
+        return x.map_blocks(_numpy_quiet_log, dtype=x.dtype)
+    return xp.log(x)
+
+
+def _numpy_quiet_log(block: Any) -> Any:
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(block)

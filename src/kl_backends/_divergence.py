@@ -10,6 +10,7 @@ PyTorch's ``meta`` device.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -132,18 +133,38 @@ def kl_divergence(
     if validate:
         _validate(xp, p, q, inputs, axes, out_dtype)
 
-    with _quiet_numpy():  # log(0) = -inf and NaN are defined results here, not accidents
-        if inputs == "probs":
-            terms = _probs_terms(xp, p, q)
-        else:
-            if inputs == "logits":
-                p, q = _log_softmax(xp, p, axes), _log_softmax(xp, q, axes)
-            terms = _log_probs_terms(xp, p, q)
-        out = xp.sum(terms, axis=axes, keepdims=keepdims)
-        out = _reduce(xp, out, reduction, keepdims)
+    options = (inputs, axes, keepdims, reduction, log_base)
+    if _compat.is_jax_array(p) and not _compat.values_unavailable(p):
+        # Eager JAX dispatches (and compiles) every primitive on its own; one
+        # cached jit of the same generic math is one compile per shape.
+        out = _jax_jitted(xp, options)(p, q)
+    else:
+        with _quiet_numpy():  # log(0) = -inf and NaN are defined results here
+            out = _kl(xp, p, q, options)
+    return xp.astype(out, out_dtype) if out.dtype != out_dtype else out
+
+
+def _kl(xp: Any, p: Any, q: Any, options: tuple[Any, ...]) -> Any:
+    """The math, on inputs already promoted (and broadcast for logits)."""
+    inputs, axes, keepdims, reduction, log_base = options
+    if inputs == "probs":
+        terms = _probs_terms(xp, p, q)
+    else:
+        if inputs == "logits":
+            p, q = _log_softmax(xp, p, axes), _log_softmax(xp, q, axes)
+        terms = _log_probs_terms(xp, p, q)
+    out = xp.sum(terms, axis=axes, keepdims=keepdims)
+    out = _reduce(xp, out, reduction, keepdims)
     if log_base is not None:
         out = out / log_base
-    return xp.astype(out, out_dtype) if out.dtype != out_dtype else out
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _jax_jitted(xp: Any, options: tuple[Any, ...]) -> Any:
+    import jax
+
+    return jax.jit(functools.partial(_kl, xp, options=options))
 
 
 # -- the pointwise terms ------------------------------------------------------
@@ -163,17 +184,22 @@ def _probs_terms(xp: Any, p: Any, q: Any) -> Any:
     one = _scalar(xp, 1, p)
     p_safe = xp.where(zero, one, p)
     q_safe = xp.where(zero, one, q)
-    terms = p_safe * (xp.log(p_safe) - xp.log(q_safe))
+    terms = p_safe * (_compat.quiet_log(xp, p_safe) - _compat.quiet_log(xp, q_safe))
     return xp.where(zero, _scalar(xp, 0, p), terms)
 
 
 def _log_probs_terms(xp: Any, log_p: Any, log_q: Any) -> Any:
-    """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0."""
+    """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0.
+
+    A term with ``log_q == -inf`` (and ``log_p`` finite) is ``+inf`` even
+    when ``exp(log_p)`` underflows to 0, where the product would be NaN.
+    """
     impossible = log_p == -math.inf
     zero = _scalar(xp, 0, log_p)
     lp = xp.where(impossible, zero, log_p)
     lq = xp.where(impossible, zero, log_q)
-    return xp.where(impossible, zero, xp.exp(lp) * (lp - lq))
+    terms = xp.where(lq == -math.inf, _scalar(xp, math.inf, lp), xp.exp(lp) * (lp - lq))
+    return xp.where(impossible, zero, terms)
 
 
 def _log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
@@ -186,7 +212,10 @@ def _log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
 
 
 def _quiet_numpy() -> Any:
-    """Silence NumPy's divide/invalid warnings (also under array-api-strict)."""
+    """Silence NumPy's divide/invalid warnings (also under array-api-strict).
+
+    Dask computes later, outside this context: ``_compat.quiet_log`` covers it.
+    """
     import numpy as np
 
     return np.errstate(divide="ignore", invalid="ignore")
@@ -215,8 +244,11 @@ def _is_float(xp: Any, dtype: Any) -> bool:
 
 
 def _is_half(xp: Any, dtype: Any) -> bool:
-    halves = [getattr(xp, name, None) for name in ("float16", "bfloat16")]
-    return any(h is not None and dtype == h for h in halves)
+    """float16 or bfloat16 (by size: not every namespace names them)."""
+    try:
+        return int(xp.finfo(dtype).bits) < 32
+    except (TypeError, ValueError):  # not a floating dtype
+        return False
 
 
 def _broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:

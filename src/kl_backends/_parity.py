@@ -1,0 +1,231 @@
+"""The parity run behind ``kl-backends parity``.
+
+For every selected backend x device x dtype x mode, every case in
+``_cases.CASES`` is run through ``kl_divergence`` in each input kind and
+compared with the float64 reference (``_reference``), and the backend's
+built-ins (``_builtins``) are compared on the clean cases.  One ``Row`` per
+backend x device x dtype x mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kl_backends._backends import Backend
+from kl_backends._builtins import BUILTINS
+from kl_backends._cases import CASES, Case, inputs_for
+from kl_backends._compare import compare
+from kl_backends._divergence import kl_divergence
+from kl_backends._reference import reference_kl
+
+__all__ = ["Row", "check_case", "run_parity", "run_parity_parallel"]
+
+
+@dataclass
+class Row:
+    backend: str
+    device: str
+    dtype: str
+    mode: str
+    version: str
+    checks: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    builtins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        builtins_ok = all(b["ok"] for b in self.builtins.values())
+        return not self.error and not self.failures and builtins_ok
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def reference_for(case: Case, kind: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The reference for already-rounded float64 inputs (cached by content)."""
+    return _cached_reference(case.name, kind, p.tobytes(), q.tobytes(), p.shape, q.shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_reference(name: str, kind: str, pb: bytes, qb: bytes,
+                      pshape: tuple[int, ...], qshape: tuple[int, ...]) -> np.ndarray:
+    case = next(c for c in CASES if c.name == name)
+    p = np.frombuffer(pb, dtype=np.float64).reshape(pshape)
+    q = np.frombuffer(qb, dtype=np.float64).reshape(qshape)
+    return reference_kl(p, q, inputs=kind, **case.kwargs)
+
+
+def check_case(backend: Backend, device: str, dtype: str, case: Case, kind: str,
+               fn: Callable[..., Any] | None = None) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Run one case; return (native result, result as float64, reference)."""
+    p64, q64 = inputs_for(case, kind)
+    p, q = backend.asarray(p64, dtype, device), backend.asarray(q64, dtype, device)
+    if fn is None:
+        fn = functools.partial(kl_divergence, inputs=kind, **case.kwargs)
+    out = fn(p, q)
+    ref = reference_for(case, kind, backend.to_numpy(p), backend.to_numpy(q))
+    return out, backend.to_numpy(out), ref
+
+
+def _compiled_kl(backend: Backend, kind: str, kwargs: dict[str, Any]) -> Callable[..., Any]:
+    def kl(p: Any, q: Any) -> Any:
+        return kl_divergence(p, q, inputs=kind, **kwargs)
+
+    return backend.compile(kl)
+
+
+def _run_row(backend: Backend, device: str, dtype: str, mode: str, row: Row) -> None:
+    for case in CASES:
+        for kind in case.kinds:
+            fn = _compiled_kl(backend, kind, case.kwargs) if mode != "eager" else None
+            try:
+                out, got, ref = check_case(backend, device, dtype, case, kind, fn)
+            except Exception as exc:  # report, keep going
+                row.failures.append(f"{case.name}[{kind}]: {type(exc).__name__}: {exc}")
+                continue
+            row.checks += 1
+            cmp = compare(got, ref, dtype)
+            out_dtype = backend.dtype_name(out)
+            if out_dtype != dtype:
+                row.failures.append(f"{case.name}[{kind}]: result dtype {out_dtype}")
+            if not cmp.ok:
+                row.failures.append(f"{case.name}[{kind}]: {cmp.message}")
+            if math.isfinite(cmp.max_abs):
+                row.max_abs = max(row.max_abs, cmp.max_abs)
+                row.max_rel = max(row.max_rel, cmp.max_rel)
+
+
+def _builtin_cases() -> list[Case]:
+    return [c for c in CASES if c.clean and not c.kwargs and c.kinds[0] == "probs"]
+
+
+def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
+    for builtin in BUILTINS:
+        if builtin.backend != backend.name or importlib.util.find_spec(builtin.requires) is None:
+            continue
+        worst_abs = worst_rel = 0.0
+        problems = []
+        for case in _builtin_cases():
+            try:
+                _, got, ref = check_case(backend, device, dtype, case, "probs",
+                                         lambda p, q, f=builtin.fn: f(p, q))
+            except Exception as exc:
+                problems.append(f"{case.name}: {type(exc).__name__}: {exc}")
+                continue
+            cmp = compare(got, ref, dtype)
+            worst_abs, worst_rel = max(worst_abs, cmp.max_abs), max(worst_rel, cmp.max_rel)
+            if not cmp.ok:
+                problems.append(f"{case.name}: {cmp.message}")
+        row.builtins[builtin.name] = {
+            "ok": not problems, "max_abs": worst_abs, "max_rel": worst_rel,
+            "problems": problems,
+        }
+
+
+def run_parity(
+    backends: Iterable[Backend],
+    *,
+    dtypes: Iterable[str] | None = None,
+    compiled: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Run the parity matrix on installed ``backends``; one ``Row`` per combination.
+
+    Compiled modes are ``jax.jit`` and ``tf.function``, in float32 and
+    float64; ``torch.compile`` (seconds of compilation per case) and the
+    compiled half-precision runs are left to the test suite, to keep this
+    under a minute.
+    """
+    rows = []
+    wanted = set(dtypes) if dtypes is not None else None
+    for backend in backends:
+        try:
+            version = backend.version()
+            devices = backend.devices()
+        except Exception as exc:
+            rows.append(Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}"))
+            continue
+        for device in devices:
+            for dtype in backend.dtypes:
+                if wanted is not None and dtype not in wanted:
+                    continue
+                modes = ["eager"]
+                if (compiled and backend.compiler and backend.name != "torch"
+                        and dtype in ("float32", "float64")):
+                    modes.append(backend.compiler)
+                for mode in modes:
+                    if progress:
+                        progress(f"{backend.name} {device} {dtype} {mode}")
+                    row = Row(backend.name, device, dtype, mode, version)
+                    start = time.perf_counter()
+                    try:
+                        _run_row(backend, device, dtype, mode, row)
+                        if mode == "eager" and dtype in ("float32", "float64"):
+                            _run_builtins(backend, device, dtype, row)
+                    except Exception as exc:
+                        row.error = f"{type(exc).__name__}: {exc}"
+                    row.seconds = time.perf_counter() - start
+                    rows.append(row)
+    return rows
+
+
+# Slowest first, so that two workers finish together.
+_COST_ORDER = ("jax", "tensorflow", "dask", "torch", "cupy", "numpy", "array_api_strict")
+
+
+def _print_progress(msg: str) -> None:
+    import sys
+
+    print(f"  ... {msg}", file=sys.stderr, flush=True)
+
+
+def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool,
+                   quiet: bool) -> list[Row]:
+    from kl_backends._backends import BACKENDS
+
+    return run_parity([BACKENDS[name]], dtypes=dtypes, compiled=compiled,
+                      progress=None if quiet else _print_progress)
+
+
+def run_parity_parallel(
+    backends: Iterable[Backend],
+    *,
+    dtypes: Iterable[str] | None = None,
+    compiled: bool = True,
+    quiet: bool = False,
+    jobs: int = 2,
+) -> list[Row]:
+    """``run_parity`` with each backend in its own process, ``jobs`` at a time.
+
+    Separate processes also keep the frameworks from sharing one interpreter
+    (each loads only its own).  Rows come back in the order of ``backends``.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    backends = list(backends)
+    dtypes = list(dtypes) if dtypes is not None else None
+    if jobs <= 1 or len(backends) <= 1:
+        return run_parity(backends, dtypes=dtypes, compiled=compiled,
+                          progress=None if quiet else _print_progress)
+    order = sorted(backends, key=lambda b: _COST_ORDER.index(b.name)
+                   if b.name in _COST_ORDER else len(_COST_ORDER))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {b.name: pool.submit(_run_in_worker, b.name, dtypes, compiled, quiet)
+                   for b in order}
+        return [row for b in backends for row in futures[b.name].result()]

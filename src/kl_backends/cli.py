@@ -1,0 +1,139 @@
+"""The ``kl-backends`` command (also ``python -m kl_backends``).
+
+``kl-backends parity`` runs the parity matrix on every installed backend and
+device, prints one row per backend x device x dtype x mode, and exits 1 if any
+row fails (2 for bad arguments, including a selected backend that is not
+installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from kl_backends._backends import BACKENDS, ENV_VAR
+
+    parser = argparse.ArgumentParser(
+        prog="kl-backends",
+        description="Kullback-Leibler divergence on every array library: checks and tools.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    parity = sub.add_parser(
+        "parity",
+        help="check kl_divergence on every installed backend against an exact "
+        "reference and the frameworks' built-ins",
+        description="Run every parity case (seed examples, published values, zeros, "
+        "NaN, -inf, large logits, several axes, reductions) on every installed backend, "
+        "device, dtype and mode (eager, jax.jit, tf.function), compare with an "
+        "independent float64 reference and with each framework's built-in KL, and "
+        "print one row per backend x device x dtype x mode.  Exits 1 on any FAIL.",
+    )
+    parity.add_argument(
+        "--backends",
+        default=None,
+        help=f"comma-separated subset of {', '.join(BACKENDS)} "
+        f"(default: ${ENV_VAR}, else every installed one)",
+    )
+    parity.add_argument("--dtypes", default=None, help="comma-separated dtypes (default: all)")
+    parity.add_argument("--no-compiled", action="store_true",
+                        help="skip the jax.jit and tf.function modes")
+    parity.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="backends checked in parallel processes (default: %(default)s)")
+    parity.add_argument("--json", metavar="PATH", help="write the full results as JSON")
+    parity.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2e}" if x else "0"
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from kl_backends import __version__
+    from kl_backends._backends import ENV_VAR, selected_backends
+    from kl_backends._parity import run_parity_parallel
+
+    explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
+    try:
+        chosen = selected_backends(args.backends)
+    except ValueError as exc:
+        print(f"kl-backends parity: {exc}", file=sys.stderr)
+        return 2
+    missing = [b.name for b in chosen if not b.installed()]
+    if explicit and missing:
+        print(f"kl-backends parity: selected but not installed: {', '.join(missing)} "
+              "(pip install 'kl_backends[all]')", file=sys.stderr)
+        return 2
+    chosen = [b for b in chosen if b.installed()]
+
+    print(f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "
+          f"(Python {platform.python_version()}, {platform.machine()})")
+    if missing:
+        print(f"not installed, skipped: {', '.join(missing)}")
+    start = time.perf_counter()
+    dtypes = args.dtypes.split(",") if args.dtypes else None
+    rows = run_parity_parallel(chosen, dtypes=dtypes, compiled=not args.no_compiled,
+                               quiet=args.quiet, jobs=args.jobs)
+    elapsed = time.perf_counter() - start
+
+    header = ("backend", "version", "device", "dtype", "mode", "checks",
+              "max abs err", "max rel err", "built-ins", "status")
+    table = []
+    for r in rows:
+        n_ok = sum(b["ok"] for b in r.builtins.values())
+        builtins = f"{n_ok}/{len(r.builtins)} agree" if r.builtins else "-"
+        table.append((r.backend, r.version, r.device, r.dtype, r.mode, str(r.checks),
+                      _fmt(r.max_abs), _fmt(r.max_rel), builtins, "OK" if r.ok else "FAIL"))
+    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
+              for i, h in enumerate(header)]
+    for line in (header, tuple("-" * w for w in widths), *table):
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+    failed = [r for r in rows if not r.ok]
+    for r in failed:
+        print(f"\nFAIL {r.backend} {r.device} {r.dtype} {r.mode}:")
+        if r.error:
+            print(f"  error: {r.error}")
+        for f in r.failures[:10]:
+            print(f"  {f}")
+        for name, b in r.builtins.items():
+            for prob in b["problems"][:3]:
+                print(f"  built-in {name}: {prob}")
+    checks = sum(r.checks for r in rows)
+    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
+          f"({checks} checks, {len(rows)} rows, {elapsed:.1f} s)")
+
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({
+                "kl_backends": __version__,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "seconds": elapsed,
+                "rows": [r.as_dict() for r in rows],
+            }, fh, indent=2)
+        print(f"results written to {args.json}")
+    if not rows:
+        print("no backend ran", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "parity":
+        return _parity(args)
+    raise AssertionError(args.command)  # argparse enforces the choices
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Backend", "ENV_VAR", "selected_backends"]
+__all__ = ["BACKENDS", "ENV_VAR", "Backend", "selected_backends"]
 
 #: Environment variable that selects backends: comma-separated names, or "all".
 ENV_VAR = "KL_BACKENDS"

@@ -12,17 +12,11 @@ einops' backends).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
 import array_api_compat
-from array_api_compat import (
-    is_cupy_array,
-    is_dask_array,
-    is_jax_array,
-    is_numpy_array,
-    is_torch_array,
-)
 
 __all__ = [
     "array_namespace",
@@ -31,37 +25,100 @@ __all__ = [
     "is_jax_array",
     "is_tensorflow_array",
     "is_torch_array",
+    "library_name",
     "namespace_and_arrays",
     "quiet_log",
+    "quiet_numpy",
     "values_unavailable",
-    "library_name",
 ]
 
 _PYTHON_VALUES = (bool, int, float, complex, list, tuple)
 
+# Known libraries: (name, module in sys.modules, array types, namespace loader).  Checked with plain isinstance: array-api-compat's is_*_array helpers
+# go through an lru_cache, which torch.compile warns about when it traces them.
+def _numpy_namespace() -> Any:
+    import array_api_compat.numpy as xp
+
+    return xp
+
+
+def _torch_namespace() -> Any:
+    # A plain import statement: torch.compile traces it, not importlib calls.
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+def _jax_namespace() -> Any:
+    import jax.numpy as xp  # JAX's own namespace is array-API compliant
+
+    return xp
+
+
+def _dask_namespace() -> Any:
+    import array_api_compat.dask.array as xp
+
+    return xp
+
+
+def _cupy_namespace() -> Any:
+    import array_api_compat.cupy as xp
+
+    return xp
+
+
+def _tensorflow_namespace() -> Any:
+    from kl_backends import _tensorflow
+
+    return _tensorflow.namespace()
+
+
+_KNOWN: tuple[tuple[str, str, tuple[str, ...], Any], ...] = (
+    ("numpy", "numpy", ("ndarray", "generic"), _numpy_namespace),
+    ("torch", "torch", ("Tensor",), _torch_namespace),
+    ("jax", "jax", ("Array",), _jax_namespace),
+    ("dask", "dask.array", ("Array",), _dask_namespace),
+    ("cupy", "cupy", ("ndarray",), _cupy_namespace),
+    ("tensorflow", "tensorflow", ("Tensor", "Variable"), _tensorflow_namespace),
+)
+
+
+def _known_library(x: object) -> tuple[str, Any] | None:
+    """(name, namespace loader) of a known library's array, else None."""
+    for name, module, types, namespace in _KNOWN:
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(x, tuple(getattr(mod, t) for t in types)):
+            return name, namespace
+    return None
+
+
+def is_torch_array(x: object) -> bool:
+    return _is_known(x, "torch")
+
+
+def is_jax_array(x: object) -> bool:
+    return _is_known(x, "jax")
+
+
+def is_dask_array(x: object) -> bool:
+    return _is_known(x, "dask")
+
 
 def is_tensorflow_array(x: object) -> bool:
     """True for a TensorFlow ``Tensor`` or ``Variable``; never imports TensorFlow."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None:
-        return False
-    return isinstance(x, (tf.Tensor, tf.Variable))
+    return _is_known(x, "tensorflow")
+
+
+def _is_known(x: object, name: str) -> bool:
+    known = _known_library(x)
+    return known is not None and known[0] == name
 
 
 def library_name(x: object) -> str:
     """A short, readable name of the library that ``x`` belongs to."""
-    if is_numpy_array(x):
-        return "numpy"
-    if is_torch_array(x):
-        return "torch"
-    if is_jax_array(x):
-        return "jax"
-    if is_dask_array(x):
-        return "dask"
-    if is_cupy_array(x):
-        return "cupy"
-    if is_tensorflow_array(x):
-        return "tensorflow"
+    known = _known_library(x)
+    if known is not None:
+        return known[0]
     return type(x).__module__.split(".")[0]
 
 
@@ -75,25 +132,27 @@ def _is_python_value(x: object) -> bool:
 
 
 def _is_supported_array(x: object) -> bool:
-    return is_tensorflow_array(x) or array_api_compat.is_array_api_obj(x)
+    return _known_library(x) is not None or array_api_compat.is_array_api_obj(x)
 
 
 def array_namespace(*arrays: Any) -> Any:
     """The array-API namespace for arrays that all come from one library.
 
     TensorFlow gets kl_backends' own adapter (array-api-compat has none);
-    everything else goes through ``array_api_compat.array_namespace``.
+    the other known libraries get array-api-compat's namespace for them, and
+    anything else ``array_api_compat.array_namespace``.
     """
-    if any(is_tensorflow_array(x) for x in arrays):
-        from kl_backends import _tensorflow
-
-        return _tensorflow.namespace()
+    known = {_known_library(x) for x in arrays}
+    if len(known) == 1 and None not in known:
+        ((_, load),) = known
+        return load()
     return array_api_compat.array_namespace(*arrays)
 
 
 def device_of(x: Any) -> Any:
     """The device of ``x``, or ``None`` where it cannot be told (tracers)."""
-    if is_tensorflow_array(x):
+    known = _known_library(x)
+    if known is not None and known[0] in ("torch", "tensorflow"):
         return x.device or None
     try:
         return array_api_compat.device(x)
@@ -196,11 +255,25 @@ def values_unavailable(x: Any) -> str | None:
         if not tf.executing_eagerly() or tf.is_symbolic_tensor(x):
             return "it is a symbolic TensorFlow tensor (inside tf.function)"
         return None
-    if is_numpy_array(x) or is_cupy_array(x):
+    if library_name(x) in ("numpy", "cupy"):
         return None
     if array_api_compat.is_lazy_array(x):
         return "its library evaluates lazily"
     return None
+
+
+def quiet_numpy(x: Any) -> Any:
+    """A context that silences NumPy's divide/invalid warnings for NumPy-backed ``x``.
+
+    For other libraries it does nothing (and stays out of the way of
+    torch.compile, which cannot trace ``np.errstate``).  Dask computes later,
+    outside any context: ``quiet_log`` covers it.
+    """
+    if library_name(x) in ("numpy", "array_api_strict"):
+        import numpy as np
+
+        return np.errstate(divide="ignore", invalid="ignore")
+    return contextlib.nullcontext()
 
 
 def quiet_log(xp: Any, x: Any) -> Any:

@@ -139,7 +139,7 @@ def kl_divergence(
         # cached jit of the same generic math is one compile per shape.
         out = _jax_jitted(xp, options)(p, q)
     else:
-        with _quiet_numpy():  # log(0) = -inf and NaN are defined results here
+        with _compat.quiet_numpy(p):  # log(0) = -inf and NaN are defined results here
             out = _kl(xp, p, q, options)
     return xp.astype(out, out_dtype) if out.dtype != out_dtype else out
 
@@ -211,16 +211,6 @@ def _log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
 # -- dtypes, reductions, validation -------------------------------------------
 
 
-def _quiet_numpy() -> Any:
-    """Silence NumPy's divide/invalid warnings (also under array-api-strict).
-
-    Dask computes later, outside this context: ``_compat.quiet_log`` covers it.
-    """
-    import numpy as np
-
-    return np.errstate(divide="ignore", invalid="ignore")
-
-
 def _scalar(xp: Any, value: float, like: Any) -> Any:
     return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
 
@@ -240,15 +230,12 @@ def _promote(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any]:
 
 
 def _is_float(xp: Any, dtype: Any) -> bool:
-    return _is_half(xp, dtype) or bool(xp.isdtype(dtype, "real floating"))
+    return bool(xp.isdtype(dtype, "real floating"))
 
 
 def _is_half(xp: Any, dtype: Any) -> bool:
     """float16 or bfloat16 (by size: not every namespace names them)."""
-    try:
-        return int(xp.finfo(dtype).bits) < 32
-    except (TypeError, ValueError):  # not a floating dtype
-        return False
+    return _is_float(xp, dtype) and int(xp.finfo(dtype).bits) < 32
 
 
 def _broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:

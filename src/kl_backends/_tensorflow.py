@@ -155,7 +155,7 @@ def _as_tensor(x: Any, dtype: Any) -> Any:
     return tf.convert_to_tensor(x, dtype=dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _finfo(dtype: Any) -> Any:
     import ml_dtypes  # a TensorFlow dependency; its finfo knows bfloat16 too
 

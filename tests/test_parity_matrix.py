@@ -1,0 +1,51 @@
+"""The parity matrix: backend x device x dtype x input kind x case, eager and compiled.
+
+Every result is compared with the independent float64 reference computed
+from the very values the backend holds (so rounding the inputs to float32,
+float16 or bfloat16 is not counted as error), and its library and dtype are
+checked.  Published values are checked in float32 and float64.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from kl_backends import kl_divergence
+from kl_backends._cases import CASES, Case
+from kl_backends._compare import TOLERANCES, compare
+from kl_backends._compat import library_name
+from kl_backends._parity import check_case
+
+CASE_KINDS = [pytest.param(c, k, id=f"{c.name}[{k}]") for c in CASES for k in c.kinds]
+
+
+def _check(on, dtype: str, case: Case, kind: str, fn=None) -> None:
+    out, got, ref = check_case(on.backend, on.device, dtype, case, kind, fn)
+    assert library_name(out) == on.name, f"result is a {type(out)}, not a {on.name} array"
+    assert on.backend.dtype_name(out) == dtype
+    cmp = compare(got, ref, dtype)
+    assert cmp.ok, cmp.message
+    if case.expected is not None and kind in case.expected_kinds and dtype in (
+        "float32",
+        "float64",
+    ):
+        rtol, atol = TOLERANCES[dtype]
+        np.testing.assert_allclose(got, case.expected, rtol=rtol,
+                                   atol=case.expected_atol + atol)
+
+
+@pytest.mark.parametrize(("case", "kind"), CASE_KINDS)
+def test_eager(combo, case: Case, kind: str) -> None:
+    on, dtype = combo
+    _check(on, dtype, case, kind)
+
+
+@pytest.mark.parametrize(("case", "kind"), CASE_KINDS)
+def test_compiled(jit_combo, case: Case, kind: str) -> None:
+    """The same cases under jax.jit and tf.function (torch.compile: test_compile.py)."""
+    on, dtype = jit_combo
+    fn = on.backend.compile(functools.partial(kl_divergence, inputs=kind, **case.kwargs))
+    _check(on, dtype, case, kind, fn)

@@ -55,8 +55,9 @@ class On:
 def _missing(backend: Backend) -> Any:
     reason = f"backend {backend.name} is selected but not installed"
     if STRICT:
-        return pytest.param(None, id=f"{backend.name}-MISSING",
-                            marks=pytest.mark.usefixtures("_fail_missing"))
+        return pytest.param(
+            None, id=f"{backend.name}-MISSING", marks=pytest.mark.usefixtures("_fail_missing")
+        )
     return pytest.param(None, id=f"{backend.name}-missing", marks=pytest.mark.skip(reason=reason))
 
 
@@ -92,8 +93,10 @@ def need(module: str) -> Any:
 
 @pytest.fixture
 def _fail_missing() -> None:
-    pytest.fail(f"a selected backend is not installed and {STRICT_VAR} is set "
-                "(in CI every backend must be installed)")
+    pytest.fail(
+        f"a selected backend is not installed and {STRICT_VAR} is set "
+        "(in CI every backend must be installed)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -113,8 +116,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     suffix = "" if mode is None else ("-compiled" if mode else "-eager")
                     ident = f"{param.id if on is None else on}-{dtype}{suffix}"
                     values = (on, dtype) if mode is None else (on, dtype, mode)
-                    ad.append(pytest.param(*values, id=ident,
-                                           marks=param.marks if on is None else ()))
+                    ad.append(
+                        pytest.param(*values, id=ident, marks=param.marks if on is None else ())
+                    )
         names = ("ad", "dtype") if modes == [None] else ("ad", "dtype", "compiled")
         metafunc.parametrize(names, ad)
     if "combo" in metafunc.fixturenames:

@@ -25,8 +25,9 @@ Q = RNG.dirichlet(np.ones(8), size=(3, 4))
 
 
 def _run(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True
+    )
     return result.stdout.strip()
 
 
@@ -148,21 +149,24 @@ def test_complex_is_a_type_error() -> None:
 # --- keywords and their errors -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"inputs": "prob"}, "inputs must be one of 'probs', 'log_probs', 'logits'"),
-    ({"reduction": "batchmean"}, "reduction must be one of 'none', 'sum', 'mean'"),
-    ({"axis": 3}, "axis 3 is out of range.*-3 to 2"),
-    ({"axis": (0, -3)}, "repeated"),
-    ({"axis": 1.0}, "axis must be an int"),
-    ({"axis": ()}, "axis must be an int"),
-    ({"axis": True}, "axis must be an int"),
-    ({"base": 1}, "base must be None"),
-    ({"base": 0}, "base must be None"),
-    ({"base": -2}, "base must be None"),
-    ({"base": math.inf}, "base must be None"),
-    ({"base": "2"}, "base must be None"),
-    ({"base": True}, "base must be None"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"inputs": "prob"}, "inputs must be one of 'probs', 'log_probs', 'logits'"),
+        ({"reduction": "batchmean"}, "reduction must be one of 'none', 'sum', 'mean'"),
+        ({"axis": 3}, "axis 3 is out of range.*-3 to 2"),
+        ({"axis": (0, -3)}, "repeated"),
+        ({"axis": 1.0}, "axis must be an int"),
+        ({"axis": ()}, "axis must be an int"),
+        ({"axis": True}, "axis must be an int"),
+        ({"base": 1}, "base must be None"),
+        ({"base": 0}, "base must be None"),
+        ({"base": -2}, "base must be None"),
+        ({"base": math.inf}, "base must be None"),
+        ({"base": "2"}, "base must be None"),
+        ({"base": True}, "base must be None"),
+    ],
+)
 def test_bad_keywords(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         kl_divergence(P, Q, **kwargs)
@@ -181,8 +185,9 @@ def test_broadcasting(backend) -> None:
     col = RNG.normal(size=(3, 4, 1))
     logits = RNG.normal(size=(3, 4, 8))
     out = kl_divergence(backend.asarray(col), backend.asarray(logits), inputs="logits")
-    np.testing.assert_allclose(backend.to_numpy(out), reference_kl(col, logits, inputs="logits"),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        backend.to_numpy(out), reference_kl(col, logits, inputs="logits"), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
@@ -199,7 +204,9 @@ def test_mean_is_torch_batchmean() -> None:
     p, q = torch.tensor(P.reshape(-1, 8)), torch.tensor(Q.reshape(-1, 8))
     np.testing.assert_allclose(
         kl_divergence(p, q, reduction="mean"),
-        torch.nn.functional.kl_div(q.log(), p, reduction="batchmean"), rtol=1e-13)
+        torch.nn.functional.kl_div(q.log(), p, reduction="batchmean"),
+        rtol=1e-13,
+    )
 
 
 # --- properties, on every backend ---------------------------------------------------------
@@ -214,24 +221,34 @@ def test_properties(backend, dtype) -> None:
     assert (backend.to_numpy(kl_divergence(p, q)) >= 0).all()
     assert (backend.to_numpy(kl_divergence(q, p)) >= 0).all()
     # Asymmetry.
-    assert not np.allclose(backend.to_numpy(kl_divergence(p, q)),
-                           backend.to_numpy(kl_divergence(q, p)))
+    assert not np.allclose(
+        backend.to_numpy(kl_divergence(p, q)), backend.to_numpy(kl_divergence(q, p))
+    )
     # axis=k equals moving k last.
     for k in (0, 1):
         moved_p, moved_q = np.moveaxis(P, -1, k), np.moveaxis(Q, -1, k)
         a = kl_divergence(backend.asarray(moved_p, dtype), backend.asarray(moved_q, dtype), axis=k)
-        np.testing.assert_allclose(backend.to_numpy(a), backend.to_numpy(kl_divergence(p, q)),
-                                   rtol=rtol, atol=atol)
+        np.testing.assert_allclose(
+            backend.to_numpy(a), backend.to_numpy(kl_divergence(p, q)), rtol=rtol, atol=atol
+        )
     # bits = nats / ln 2; the three input kinds agree.
     nats = backend.to_numpy(kl_divergence(p, q))
-    np.testing.assert_allclose(backend.to_numpy(kl_divergence(p, q, base=2)),
-                               nats / math.log(2), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        backend.to_numpy(kl_divergence(p, q, base=2)), nats / math.log(2), rtol=rtol, atol=atol
+    )
     lp, lq = backend.asarray(np.log(P), dtype), backend.asarray(np.log(Q), dtype)
-    np.testing.assert_allclose(backend.to_numpy(kl_divergence(lp, lq, inputs="log_probs")),
-                               nats, rtol=rtol * 10, atol=atol * 10)
+    np.testing.assert_allclose(
+        backend.to_numpy(kl_divergence(lp, lq, inputs="log_probs")),
+        nats,
+        rtol=rtol * 10,
+        atol=atol * 10,
+    )
     np.testing.assert_allclose(
         backend.to_numpy(kl_divergence(lp + 5.0, lq - 7.0, inputs="logits")),
-        nats, rtol=rtol * 10, atol=atol * 10)
+        nats,
+        rtol=rtol * 10,
+        atol=atol * 10,
+    )
 
 
 def test_nan_stays_in_its_distribution(backend) -> None:
@@ -243,8 +260,7 @@ def test_nan_stays_in_its_distribution(backend) -> None:
     expected_nan = np.zeros((3, 4), bool)
     expected_nan[1, 2] = expected_nan[0, 0] = True
     np.testing.assert_array_equal(np.isnan(out), expected_nan)
-    np.testing.assert_allclose(out[~expected_nan], reference_kl(P, Q)[~expected_nan],
-                               rtol=1e-12)
+    np.testing.assert_allclose(out[~expected_nan], reference_kl(P, Q)[~expected_nan], rtol=1e-12)
 
 
 def test_logits_of_1000_are_exact() -> None:
@@ -252,21 +268,25 @@ def test_logits_of_1000_are_exact() -> None:
     b = np.array([-1000.0, 1000.0, 0.0])
     # p = (1, 0, 0), q = (0, 1, 0) to double precision: KL = 0 - (-2000) = 2000.
     assert kl_divergence(a, b, inputs="logits") == pytest.approx(2000.0, rel=1e-15)
-    assert kl_divergence(np.float32(1) * a.astype(np.float32), b.astype(np.float32),
-                         inputs="logits") == pytest.approx(2000.0, rel=1e-7)
+    assert kl_divergence(
+        np.float32(1) * a.astype(np.float32), b.astype(np.float32), inputs="logits"
+    ) == pytest.approx(2000.0, rel=1e-7)
 
 
 # --- validate -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("p", "kwargs", "match"), [
-    ([0.5, math.nan, 0.5], {}, "p contains NaN"),
-    ([1.2, -0.2], {}, "negative probabilities"),
-    ([0.5, 0.6], {}, "does not sum to 1"),
-    ([0.1, -0.1], {"inputs": "log_probs"}, "above 0"),
-    ([-0.1, -5.0], {"inputs": "log_probs"}, "does not sum to 1"),
-    ([math.inf, 0.0], {"inputs": "logits"}, r"\+inf logits"),
-])
+@pytest.mark.parametrize(
+    ("p", "kwargs", "match"),
+    [
+        ([0.5, math.nan, 0.5], {}, "p contains NaN"),
+        ([1.2, -0.2], {}, "negative probabilities"),
+        ([0.5, 0.6], {}, "does not sum to 1"),
+        ([0.1, -0.1], {"inputs": "log_probs"}, "above 0"),
+        ([-0.1, -5.0], {"inputs": "log_probs"}, "does not sum to 1"),
+        ([math.inf, 0.0], {"inputs": "logits"}, r"\+inf logits"),
+    ],
+)
 def test_validate_rejects(p, kwargs, match) -> None:
     q = [0.5, 0.5] if len(p) == 2 else [0.3, 0.3, 0.4]
     if kwargs.get("inputs") == "log_probs":
@@ -278,7 +298,7 @@ def test_validate_rejects(p, kwargs, match) -> None:
 def test_validate_tolerance_scales_with_dtype() -> None:
     p = np.array([0.5, 0.5 + 1e-5])
     q = np.array([0.5, 0.5])
-    with pytest.raises(ValueError, match="tolerance 1.49e-08"):
+    with pytest.raises(ValueError, match=r"tolerance 1\.49e-08"):
         kl_divergence(p, q, validate=True)
     kl_divergence(p.astype(np.float32), q.astype(np.float32), validate=True)  # sqrt(eps32)
 
@@ -289,8 +309,9 @@ def test_validate_accepts_valid_input(backend) -> None:
         with pytest.raises(ValueError, match="lazy Dask array"):
             kl_divergence(p, q, validate=True)
         return
-    np.testing.assert_allclose(backend.to_numpy(kl_divergence(p, q, validate=True)),
-                               reference_kl(P, Q), rtol=1e-12)
+    np.testing.assert_allclose(
+        backend.to_numpy(kl_divergence(p, q, validate=True)), reference_kl(P, Q), rtol=1e-12
+    )
 
 
 def test_validate_refuses_under_jax_jit() -> None:
@@ -303,12 +324,13 @@ def test_validate_refuses_under_jax_jit() -> None:
 def test_validate_refuses_under_tf_function() -> None:
     tf = need("tensorflow")
     f = tf.function(lambda p, q: kl_divergence(p, q, validate=True))
-    with pytest.raises(ValueError, match="tf.function"):
+    with pytest.raises(ValueError, match=r"tf\.function"):
         f(tf.constant(P), tf.constant(Q))
 
 
 def test_validate_refuses_on_meta() -> None:
     torch = need("torch")
     with pytest.raises(ValueError, match="meta device"):
-        kl_divergence(torch.empty(2, 3, device="meta"), torch.empty(2, 3, device="meta"),
-                      validate=True)
+        kl_divergence(
+            torch.empty(2, 3, device="meta"), torch.empty(2, 3, device="meta"), validate=True
+        )

@@ -61,27 +61,33 @@ def test_torch_kl_div_conventions() -> None:
     p, q = torch.tensor(P), torch.tensor(Q)
     ours = kl_divergence(p, q)
     # F.kl_div(input, target): input = log q (log space), target = p: reversed order.
-    np.testing.assert_allclose(F.kl_div(q.log(), p, reduction="none").sum(-1), ours,
-                               rtol=1e-13)
+    np.testing.assert_allclose(F.kl_div(q.log(), p, reduction="none").sum(-1), ours, rtol=1e-13)
     # reduction="batchmean" is our reduction="mean"; "sum" is "sum".
-    np.testing.assert_allclose(F.kl_div(q.log(), p, reduction="batchmean"),
-                               kl_divergence(p, q, reduction="mean"), rtol=1e-13)
-    np.testing.assert_allclose(F.kl_div(q.log(), p, reduction="sum"),
-                               kl_divergence(p, q, reduction="sum"), rtol=1e-13)
+    np.testing.assert_allclose(
+        F.kl_div(q.log(), p, reduction="batchmean"),
+        kl_divergence(p, q, reduction="mean"),
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(
+        F.kl_div(q.log(), p, reduction="sum"), kl_divergence(p, q, reduction="sum"), rtol=1e-13
+    )
     # Difference: F.kl_div's default reduction="mean" divides by the number of
     # elements (6 * 20 here), not by the number of distributions: not KL.
     # PyTorch warns about it itself.
     with pytest.warns(UserWarning, match="batchmean"):
         default = F.kl_div(q.log(), p)
-    np.testing.assert_allclose(default, kl_divergence(p, q, reduction="sum") / p.numel(),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        default, kl_divergence(p, q, reduction="sum") / p.numel(), rtol=1e-13
+    )
     assert not np.isclose(default, kl_divergence(p, q, reduction="mean"))
     # Passing the arguments in the natural order is silently wrong.
     assert not np.allclose(F.kl_div(p.log(), q, reduction="none").sum(-1), ours)
     # log_target=True: both in log space.
     np.testing.assert_allclose(
         F.kl_div(q.log(), p.log(), reduction="none", log_target=True).sum(-1),
-        kl_divergence(p.log(), q.log(), inputs="log_probs"), rtol=1e-13)
+        kl_divergence(p.log(), q.log(), inputs="log_probs"),
+        rtol=1e-13,
+    )
 
 
 def test_torch_kl_div_zeros() -> None:
@@ -105,14 +111,21 @@ def test_torch_distributions_categorical() -> None:
     from torch.distributions import Categorical
     from torch.distributions import kl_divergence as td_kl
 
-    np.testing.assert_allclose(td_kl(Categorical(probs=torch.tensor(P)),
-                                     Categorical(probs=torch.tensor(Q))), EXACT, rtol=1e-12)
+    np.testing.assert_allclose(
+        td_kl(Categorical(probs=torch.tensor(P)), Categorical(probs=torch.tensor(Q))),
+        EXACT,
+        rtol=1e-12,
+    )
     # Categorical handles p = 0 and q = 0 as rel_entr does.
-    np.testing.assert_allclose(td_kl(Categorical(probs=torch.tensor(PZ)),
-                                     Categorical(probs=torch.tensor(QZ))), EXACT_Z)
+    np.testing.assert_allclose(
+        td_kl(Categorical(probs=torch.tensor(PZ)), Categorical(probs=torch.tensor(QZ))), EXACT_Z
+    )
     # It also normalises: Categorical(probs=2p) is p; ours takes probabilities as given.
-    np.testing.assert_allclose(td_kl(Categorical(probs=torch.tensor(2 * P)),
-                                     Categorical(probs=torch.tensor(Q))), EXACT, rtol=1e-12)
+    np.testing.assert_allclose(
+        td_kl(Categorical(probs=torch.tensor(2 * P)), Categorical(probs=torch.tensor(Q))),
+        EXACT,
+        rtol=1e-12,
+    )
 
 
 # --- TensorFlow ---------------------------------------------------------------------
@@ -123,14 +136,16 @@ def test_tfp_categorical() -> None:
     tfp = need("tensorflow_probability")
     tfd = tfp.distributions
     # tfp.distributions.kl_divergence succeeds tf.distributions.kl_divergence (TF 1).
-    got = tfd.kl_divergence(tfd.Categorical(probs=tf.constant(P)),
-                            tfd.Categorical(probs=tf.constant(Q)))
+    got = tfd.kl_divergence(
+        tfd.Categorical(probs=tf.constant(P)), tfd.Categorical(probs=tf.constant(Q))
+    )
     np.testing.assert_allclose(got, EXACT, rtol=1e-12)
     np.testing.assert_allclose(kl_divergence(tf.constant(P), tf.constant(Q)), EXACT, rtol=1e-13)
     # The seed's complaint (NaN at a zero of p, TF 1.8) is fixed in TFP 0.25:
     # zeros follow rel_entr's conventions, as ours do.
-    got_z = tfd.kl_divergence(tfd.Categorical(probs=tf.constant(PZ)),
-                              tfd.Categorical(probs=tf.constant(QZ))).numpy()
+    got_z = tfd.kl_divergence(
+        tfd.Categorical(probs=tf.constant(PZ)), tfd.Categorical(probs=tf.constant(QZ))
+    ).numpy()
     np.testing.assert_allclose(got_z, EXACT_Z, rtol=1e-12)
     np.testing.assert_allclose(kl_divergence(tf.constant(PZ), tf.constant(QZ)), EXACT_Z)
 
@@ -165,7 +180,8 @@ def test_optax_kl_divergence() -> None:
     # kl_divergence(log_predictions, targets) = (log q, p): reversed, q in log space.
     np.testing.assert_allclose(optax.losses.kl_divergence(jnp.log(q), p), EXACT, rtol=1e-12)
     np.testing.assert_allclose(
-        optax.losses.kl_divergence_with_log_targets(jnp.log(q), jnp.log(p)), EXACT, rtol=1e-12)
+        optax.losses.kl_divergence_with_log_targets(jnp.log(q), jnp.log(p)), EXACT, rtol=1e-12
+    )
     pz, qz = jnp.asarray(PZ), jnp.asarray(QZ)
     # Difference: p = 0 with q = 0 gives NaN (0 * -inf), rows 0 and 2; and with
     # log targets every p = 0 is NaN.

@@ -21,11 +21,14 @@ Q = np.array([[0.25, 0.25, 0.3, 0.2, 0.0], [0.3, 0.1, 0.2, 0.2, 0.2]])
 def _all_kinds(p, q):
     import torch
 
-    return torch.stack([
-        kl_divergence(p, q),
-        kl_divergence(torch.log(p), torch.log(q), inputs="log_probs"),
-        kl_divergence(torch.log(p) + 2.0, torch.log(q) - 1.0, inputs="logits", base=2) * np.log(2),
-    ])
+    return torch.stack(
+        [
+            kl_divergence(p, q),
+            kl_divergence(torch.log(p), torch.log(q), inputs="log_probs"),
+            kl_divergence(torch.log(p) + 2.0, torch.log(q) - 1.0, inputs="logits", base=2)
+            * np.log(2),
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -50,8 +53,13 @@ def test_meta_device_shapes_only() -> None:
     torch = need("torch")
     p = torch.empty(7, 3, 11, device="meta")
     q = torch.empty(7, 3, 11, device="meta")
-    for kwargs in ({}, {"inputs": "logits"}, {"inputs": "log_probs", "axis": (1, 2)},
-                   {"reduction": "mean", "base": 2}, {"keepdims": True, "axis": 0}):
+    for kwargs in (
+        {},
+        {"inputs": "logits"},
+        {"inputs": "log_probs", "axis": (1, 2)},
+        {"reduction": "mean", "base": 2},
+        {"keepdims": True, "axis": 0},
+    ):
         out = kl_divergence(p, q, **kwargs)
         assert out.device.type == "meta"
         expected_shape = reference_kl(np.ones((7, 3, 11)), np.ones((7, 3, 11)), **kwargs).shape

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 
 from kl_backends import kl_divergence
 
@@ -24,7 +23,9 @@ P = np.array([[0.5, 0.3, 0.0, 0.2, 0.0], [0.1, 0.2, 0.3, 0.2, 0.2]])
 Q = np.array([[0.25, 0.25, 0.3, 0.2, 0.0], [0.3, 0.1, 0.2, 0.2, 0.2]])
 
 
-def grad(on: Any, fn: Callable[..., Any], args: list[Any], compiled: bool = False) -> list[np.ndarray]:
+def grad(
+    on: Any, fn: Callable[..., Any], args: list[Any], compiled: bool = False
+) -> list[np.ndarray]:
     """Gradient of sum(fn(*args)) with respect to every argument, as NumPy."""
     name = on.name
     if name == "torch":
@@ -66,8 +67,9 @@ def test_probs_gradients_exact_and_finite_at_zeros(ad, dtype: str, compiled: boo
     # -p / q wherever p > 0 (to a few ulps: TensorFlow multiplies by 1/q).
     both = pos & (q64 > 0)
     np.testing.assert_allclose(gq[both], -p64[both] / q64[both], rtol=_rtol(dtype))
-    np.testing.assert_allclose(gp[both], np.log(p64[both] / q64[both]) + 1,
-                               rtol=_rtol(dtype) * 8, atol=_rtol(dtype) * 8)
+    np.testing.assert_allclose(
+        gp[both], np.log(p64[both] / q64[both]) + 1, rtol=_rtol(dtype) * 8, atol=_rtol(dtype) * 8
+    )
 
 
 def test_probs_gradient_q_zero_under_positive_p(ad, dtype: str) -> None:

@@ -28,13 +28,17 @@ def _check(on, dtype: str, case: Case, kind: str, fn=None) -> None:
     assert on.backend.dtype_name(out) == dtype
     cmp = compare(got, ref, dtype)
     assert cmp.ok, cmp.message
-    if case.expected is not None and kind in case.expected_kinds and dtype in (
-        "float32",
-        "float64",
+    if (
+        case.expected is not None
+        and kind in case.expected_kinds
+        and dtype
+        in (
+            "float32",
+            "float64",
+        )
     ):
         rtol, atol = TOLERANCES[dtype]
-        np.testing.assert_allclose(got, case.expected, rtol=rtol,
-                                   atol=case.expected_atol + atol)
+        np.testing.assert_allclose(got, case.expected, rtol=rtol, atol=case.expected_atol + atol)
 
 
 @pytest.mark.parametrize(("case", "kind"), CASE_KINDS)

@@ -18,7 +18,8 @@ def test_reference_matches_scipy_rel_entr(case) -> None:
     axis = kw.get("axis", -1)
     with np.errstate(invalid="ignore"):
         expected = rel_entr(*np.broadcast_arrays(case.p, case.q)).sum(
-            axis=axis, keepdims=kw.get("keepdims", False))
+            axis=axis, keepdims=kw.get("keepdims", False)
+        )
     if kw.get("reduction") == "sum":
         expected = expected.sum(keepdims=kw.get("keepdims", False))
     elif kw.get("reduction") == "mean":

@@ -50,8 +50,9 @@ def shape_of(x: Any) -> tuple[int | None, ...]:
     dims = getattr(shape, "as_list", None)  # tf.TensorShape
     if dims is not None:
         return tuple(dims())
-    return tuple(None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d)
-                 for d in shape)
+    return tuple(
+        None if d is None or (isinstance(d, float) and math.isnan(d)) else int(d) for d in shape
+    )
 
 
 def broadcast_shape(
@@ -81,9 +82,7 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
     if not axes or not all(
         isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes
     ):
-        raise ValueError(
-            f"axis must be an int or a non-empty tuple of ints; got {axis!r}"
-        )
+        raise ValueError(f"axis must be an int or a non-empty tuple of ints; got {axis!r}")
     normalized = []
     for a in axes:
         if not -ndim <= a < ndim:

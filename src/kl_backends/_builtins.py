@@ -105,16 +105,21 @@ BUILTINS: tuple[Builtin, ...] = (
     Builtin("scipy.special.rel_entr(p, q).sum(-1)", "numpy", "scipy", _scipy_rel_entr),
     Builtin("scipy.stats.entropy(p, q)", "numpy", "scipy", _scipy_entropy),
     Builtin("F.kl_div(q.log(), p).sum(-1)", "torch", "torch", _torch_kl_div),
-    Builtin("F.kl_div(q.log(), p.log(), log_target=True)", "torch", "torch",
-            _torch_kl_div_log_target),
-    Builtin("torch.distributions.kl_divergence(Categorical)", "torch", "torch",
-            _torch_distributions),
-    Builtin("tfp.distributions.kl_divergence(Categorical)", "tensorflow",
-            "tensorflow_probability", _tfp_categorical),
+    Builtin(
+        "F.kl_div(q.log(), p.log(), log_target=True)", "torch", "torch", _torch_kl_div_log_target
+    ),
+    Builtin(
+        "torch.distributions.kl_divergence(Categorical)", "torch", "torch", _torch_distributions
+    ),
+    Builtin(
+        "tfp.distributions.kl_divergence(Categorical)",
+        "tensorflow",
+        "tensorflow_probability",
+        _tfp_categorical,
+    ),
     Builtin("tf.keras.losses.kld(p, q)", "tensorflow", "keras", _keras_kl),
     Builtin("tf_keras.losses.kl_divergence(p, q)", "tensorflow", "tf_keras", _tf_keras_kl),
     Builtin("optax.losses.kl_divergence(log q, p)", "jax", "optax", _optax_kl),
-    Builtin("optax.losses.kl_divergence_with_log_targets", "jax", "optax",
-            _optax_kl_log_targets),
+    Builtin("optax.losses.kl_divergence_with_log_targets", "jax", "optax", _optax_kl_log_targets),
     Builtin("jax.scipy.special.rel_entr(p, q).sum(-1)", "jax", "jax", _jax_rel_entr),
 )

@@ -86,56 +86,161 @@ def _build() -> list[Case]:
     # --- seed 000: the TensorFlow Q&A -------------------------------------
     a = np.array([[0.25, 0.1, 0.65], [0.8, 0.15, 0.05]])
     b = np.array([[0.7, 0.2, 0.1], [0.15, 0.8, 0.05]])
-    add(Case("seed-tf-categorical", a, b, expected=np.array([0.88995184, 1.08808468]),
-             expected_atol=5e-9, clean=True,
-             source="seed 000: tf.distributions.kl_divergence of two Categoricals"))
+    add(
+        Case(
+            "seed-tf-categorical",
+            a,
+            b,
+            expected=np.array([0.88995184, 1.08808468]),
+            expected_atol=5e-9,
+            clean=True,
+            source="seed 000: tf.distributions.kl_divergence of two Categoricals",
+        )
+    )
     a0 = np.array([[0.25, 0.1, 0.65], [0.8, 0.2, 0.0]])
-    add(Case("seed-tf-zero-in-p", a0, b,
-             source="seed 000: a zero in p gives NaN in tf.distributions; here 0 * log(0/q) = 0"))
+    add(
+        Case(
+            "seed-tf-zero-in-p",
+            a0,
+            b,
+            source="seed 000: a zero in p gives NaN in tf.distributions; here 0 * log(0/q) = 0",
+        )
+    )
     b0 = np.array([[0.7, 0.2, 0.1], [0.15, 0.85, 0.0]])
-    add(Case("seed-tf-zero-in-q", a, b0,
-             expected=np.array([0.88995184, math.inf]), expected_atol=5e-9,
-             source="seed 000: a zero in q where p > 0 gives inf"))
+    add(
+        Case(
+            "seed-tf-zero-in-q",
+            a,
+            b0,
+            expected=np.array([0.88995184, math.inf]),
+            expected_atol=5e-9,
+            source="seed 000: a zero in q where p > 0 gives inf",
+        )
+    )
 
     # --- seed 002: discrete example, bits vs nats, F.kl_div ---------------
     p3, q3 = np.array([0.4, 0.4, 0.2]), np.array([0.5, 0.1, 0.4])
-    add(Case("seed-note-bits", p3, q3, {"base": 2}, expected=0.4712, expected_atol=5e-5,
-             clean=True, source="seed 002: (p*torch.log2(p/q)).sum() = 0.4712"))
-    add(Case("seed-note-nats", p3, q3, expected=0.3266, expected_atol=5e-5, clean=True,
-             source="seed 002: F.kl_div(q.log(), p, reduction='sum') = 0.3266"))
+    add(
+        Case(
+            "seed-note-bits",
+            p3,
+            q3,
+            {"base": 2},
+            expected=0.4712,
+            expected_atol=5e-5,
+            clean=True,
+            source="seed 002: (p*torch.log2(p/q)).sum() = 0.4712",
+        )
+    )
+    add(
+        Case(
+            "seed-note-nats",
+            p3,
+            q3,
+            expected=0.3266,
+            expected_atol=5e-5,
+            clean=True,
+            source="seed 002: F.kl_div(q.log(), p, reduction='sum') = 0.3266",
+        )
+    )
     logits_p = rng.normal(size=(8, 10)) * 2
     logits_q = rng.normal(size=(8, 10)) * 2
-    add(Case("seed-note-kl-categorical-logits", logits_p, logits_q, {"reduction": "mean"},
-             kinds=("logits",), clean=True,
-             source="seed 002: kl_categorical(p_logit, q_logit), mean over the batch"))
+    add(
+        Case(
+            "seed-note-kl-categorical-logits",
+            logits_p,
+            logits_q,
+            {"reduction": "mean"},
+            kinds=("logits",),
+            clean=True,
+            source="seed 002: kl_categorical(p_logit, q_logit), mean over the batch",
+        )
+    )
 
     # --- published: Kullback (1959) via Wikipedia's worked example --------
     pk, uniform = np.array([0.36, 0.48, 0.16]), np.full(3, 1 / 3)
-    add(Case("kullback-vs-uniform", pk, uniform, expected=0.0852996013, expected_atol=1e-10,
-             clean=True, source="Kullback's P = [.36, .48, .16] against uniform Q"))
-    add(Case("kullback-uniform-vs", uniform, pk, expected=0.0974550068, expected_atol=1e-10,
-             clean=True, source="the same, reversed: KL is not symmetric"))
+    add(
+        Case(
+            "kullback-vs-uniform",
+            pk,
+            uniform,
+            expected=0.0852996013,
+            expected_atol=1e-10,
+            clean=True,
+            source="Kullback's P = [.36, .48, .16] against uniform Q",
+        )
+    )
+    add(
+        Case(
+            "kullback-uniform-vs",
+            uniform,
+            pk,
+            expected=0.0974550068,
+            expected_atol=1e-10,
+            clean=True,
+            source="the same, reversed: KL is not symmetric",
+        )
+    )
 
     # --- seed 001: densities on a grid, summed without dx ----------------
     x = np.arange(-10, 10, 0.001)
     g0, g2, g54 = _normal_pdf(x, 0, 2), _normal_pdf(x, 2, 2), _normal_pdf(x, 5, 4)
     grid_note = "seed 001: np.sum(p * log(p / q)) over pdf values on np.arange(-10, 10, 0.001)"
-    add(Case("seed-grid-N(0,2)-N(2,2)", g0, g2, kinds=("probs", "log_probs"),
-             expected=500.0, expected_atol=5e-4, expected_kinds=("probs", "log_probs"),
-             source=grid_note + ": the seed prints 500.000 (the continuous KL is 0.5)"))
+    add(
+        Case(
+            "seed-grid-N(0,2)-N(2,2)",
+            g0,
+            g2,
+            kinds=("probs", "log_probs"),
+            expected=500.0,
+            expected_atol=5e-4,
+            expected_kinds=("probs", "log_probs"),
+            source=grid_note + ": the seed prints 500.000 (the continuous KL is 0.5)",
+        )
+    )
     add(Case("seed-grid-N(0,2)-N(5,4)", g0, g54, kinds=("probs", "log_probs"), source=grid_note))
-    add(Case("seed-grid-N(5,4)-N(0,2)", g54, g0, kinds=("probs", "log_probs"),
-             source=grid_note + ", reversed"))
+    add(
+        Case(
+            "seed-grid-N(5,4)-N(0,2)",
+            g54,
+            g0,
+            kinds=("probs", "log_probs"),
+            source=grid_note + ", reversed",
+        )
+    )
 
     # --- random batches and edge cases -------------------------------------
-    add(Case("random-batch", _dirichlet(rng, (16, 100)), _dirichlet(rng, (16, 100)),
-             clean=True, source="Dirichlet(1) batches"))
+    add(
+        Case(
+            "random-batch",
+            _dirichlet(rng, (16, 100)),
+            _dirichlet(rng, (16, 100)),
+            clean=True,
+            source="Dirichlet(1) batches",
+        )
+    )
     near = _dirichlet(rng, (4, 50), 5.0)
-    add(Case("nearly-equal", near, _normalize(near * (1 + 1e-3 * rng.normal(size=near.shape))),
-             clean=True, source="q a 1e-3 perturbation of p: KL ~ 1e-7, a cancellation test"))
+    add(
+        Case(
+            "nearly-equal",
+            near,
+            _normalize(near * (1 + 1e-3 * rng.normal(size=near.shape))),
+            clean=True,
+            source="q a 1e-3 perturbation of p: KL ~ 1e-7, a cancellation test",
+        )
+    )
     same = _dirichlet(rng, (3, 20))
-    add(Case("identical", same, same, expected=np.zeros(3), expected_atol=0.0,
-             expected_kinds=("probs", "log_probs"), source="KL(p, p) = 0 exactly"))
+    add(
+        Case(
+            "identical",
+            same,
+            same,
+            expected=np.zeros(3),
+            expected_atol=0.0,
+            expected_kinds=("probs", "log_probs"),
+            source="KL(p, p) = 0 exactly",
+        )
+    )
 
     pz = _dirichlet(rng, (6, 12))
     pz[rng.random(pz.shape) < 0.3] = 0.0
@@ -145,8 +250,14 @@ def _build() -> list[Case]:
     qz = _dirichlet(rng, (6, 12))
     qz[pz == 0] = 0.0  # q is zero exactly where p is (and more)
     qz[:, 1][pz[:, 1] == 0] = 0.0
-    add(Case("zeros-in-p-and-q", pz, _normalize(qz),
-             source="q = 0 wherever p = 0: those terms are 0, not NaN"))
+    add(
+        Case(
+            "zeros-in-p-and-q",
+            pz,
+            _normalize(qz),
+            source="q = 0 wherever p = 0: those terms are 0, not NaN",
+        )
+    )
     pinf = _dirichlet(rng, (3, 5))
     qinf = _dirichlet(rng, (3, 5))
     qinf[1, 2] = 0.0
@@ -154,8 +265,14 @@ def _build() -> list[Case]:
     add(Case("q-zero-where-p-positive", pinf, qinf, source="only row 1 is +inf"))
     pn = _dirichlet(rng, (4, 6))
     pn[2, 3] = math.nan
-    add(Case("nan-in-one-row", pn, _dirichlet(rng, (4, 6)),
-             source="NaN stays in its own distribution"))
+    add(
+        Case(
+            "nan-in-one-row",
+            pn,
+            _dirichlet(rng, (4, 6)),
+            source="NaN stays in its own distribution",
+        )
+    )
     qn = _dirichlet(rng, (4, 6))
     qn[0, 0] = math.nan
     add(Case("nan-in-q", _dirichlet(rng, (4, 6)), qn, source="NaN in q"))
@@ -166,36 +283,95 @@ def _build() -> list[Case]:
     lp[1, 4] = -math.inf
     lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
     lq = lq - np.log(np.exp(lq).sum(-1, keepdims=True))
-    add(Case("neg-inf-log-probs", np.exp(lp), np.exp(lq),
-             source="-inf log-probabilities in p, and in q at the same places"))
+    add(
+        Case(
+            "neg-inf-log-probs",
+            np.exp(lp),
+            np.exp(lq),
+            source="-inf log-probabilities in p, and in q at the same places",
+        )
+    )
 
     big = np.array([[1000.0, -1000.0, 0.0, 999.0], [-1000.0, -1000.0, 1000.0, 500.0]])
     bigq = np.array([[-1000.0, 1000.0, 0.0, 998.0], [1000.0, -999.0, 999.5, -1000.0]])
-    add(Case("large-logits", big, bigq, kinds=("logits",),
-             source="logits of +-1000: no overflow, no loss of accuracy"))
+    add(
+        Case(
+            "large-logits",
+            big,
+            bigq,
+            kinds=("logits",),
+            source="logits of +-1000: no overflow, no loss of accuracy",
+        )
+    )
 
     p3d, q3d = _dirichlet(rng, (60,)).reshape(3, 4, 5), _dirichlet(rng, (60,)).reshape(3, 4, 5)
     ev = _normalize(rng.random((3, 4, 5)), axis=(1, 2))
     evq = _normalize(rng.random((3, 4, 5)), axis=(1, 2))
-    add(Case("axis-tuple", ev, evq, {"axis": (1, 2)}, clean=True,
-             source="events over two axes"))
-    add(Case("axis-tuple-negative-keepdims", ev, evq, {"axis": (-2, -1), "keepdims": True},
-             clean=True, source="negative axes, keepdims"))
+    add(Case("axis-tuple", ev, evq, {"axis": (1, 2)}, clean=True, source="events over two axes"))
+    add(
+        Case(
+            "axis-tuple-negative-keepdims",
+            ev,
+            evq,
+            {"axis": (-2, -1), "keepdims": True},
+            clean=True,
+            source="negative axes, keepdims",
+        )
+    )
     a0d = _normalize(rng.random((5, 3, 2)), axis=0)
-    add(Case("axis-0", a0d, _normalize(rng.random((5, 3, 2)), axis=0), {"axis": 0},
-             clean=True, source="event axis first"))
-    add(Case("single-distribution-all-axes", p3d, q3d, {"axis": (0, 1, 2)}, clean=True,
-             source="one distribution over every axis"))
+    add(
+        Case(
+            "axis-0",
+            a0d,
+            _normalize(rng.random((5, 3, 2)), axis=0),
+            {"axis": 0},
+            clean=True,
+            source="event axis first",
+        )
+    )
+    add(
+        Case(
+            "single-distribution-all-axes",
+            p3d,
+            q3d,
+            {"axis": (0, 1, 2)},
+            clean=True,
+            source="one distribution over every axis",
+        )
+    )
     bp = _dirichlet(rng, (6,))
-    add(Case("broadcast", np.broadcast_to(bp, (5, 6)).copy(), _dirichlet(rng, (5, 6)),
-             clean=True, source="p broadcast against a batch of q (given as shapes (6,) vs (5, 6) "
-             "by the broadcast test)"))
+    add(
+        Case(
+            "broadcast",
+            np.broadcast_to(bp, (5, 6)).copy(),
+            _dirichlet(rng, (5, 6)),
+            clean=True,
+            source="p broadcast against a batch of q (given as shapes (6,) vs (5, 6) "
+            "by the broadcast test)",
+        )
+    )
     rb, rbq = _dirichlet(rng, (7, 9)), _dirichlet(rng, (7, 9))
     for reduction in ("sum", "mean"):
-        add(Case(f"reduction-{reduction}", rb, rbq, {"reduction": reduction}, clean=True,
-                 source=f"reduction='{reduction}'"))
-    add(Case("reduction-mean-keepdims", rb, rbq, {"reduction": "mean", "keepdims": True},
-             clean=True, source="reduction='mean', keepdims=True"))
+        add(
+            Case(
+                f"reduction-{reduction}",
+                rb,
+                rbq,
+                {"reduction": reduction},
+                clean=True,
+                source=f"reduction='{reduction}'",
+            )
+        )
+    add(
+        Case(
+            "reduction-mean-keepdims",
+            rb,
+            rbq,
+            {"reduction": "mean", "keepdims": True},
+            clean=True,
+            source="reduction='mean', keepdims=True",
+        )
+    )
     add(Case("base-10", rb, rbq, {"base": 10}, clean=True, source="base 10"))
     return cases
 

@@ -42,14 +42,22 @@ def compare(got: np.ndarray, ref: np.ndarray, dtype: str) -> Comparison:
         return Comparison(False, np.inf, np.inf, f"shape {got.shape} != reference {ref.shape}")
     nan_got, nan_ref = np.isnan(got), np.isnan(ref)
     if (nan_got != nan_ref).any():
-        return Comparison(False, np.inf, np.inf,
-                          f"NaN at {np.argwhere(nan_got).tolist()}, "
-                          f"reference NaN at {np.argwhere(nan_ref).tolist()}")
+        return Comparison(
+            False,
+            np.inf,
+            np.inf,
+            f"NaN at {np.argwhere(nan_got).tolist()}, "
+            f"reference NaN at {np.argwhere(nan_ref).tolist()}",
+        )
     inf_got, inf_ref = np.isinf(got), np.isinf(ref)
     if (inf_got != inf_ref).any() or (got[inf_ref] != ref[inf_ref]).any():
-        return Comparison(False, np.inf, np.inf,
-                          f"inf at {np.argwhere(inf_got).tolist()}, "
-                          f"reference inf at {np.argwhere(inf_ref).tolist()}")
+        return Comparison(
+            False,
+            np.inf,
+            np.inf,
+            f"inf at {np.argwhere(inf_got).tolist()}, "
+            f"reference inf at {np.argwhere(inf_ref).tolist()}",
+        )
     finite = np.isfinite(ref)
     if not finite.any():
         return Comparison(True, 0.0, 0.0)
@@ -62,7 +70,11 @@ def compare(got: np.ndarray, ref: np.ndarray, dtype: str) -> Comparison:
     bad = err > atol + rtol * scale
     if bad.any():
         i = int(np.argmax(bad))
-        return Comparison(False, max_abs, max_rel,
-                          f"got {got[finite][i]!r}, reference {ref[finite][i]!r} "
-                          f"(rtol={rtol}, atol={atol} for {dtype})")
+        return Comparison(
+            False,
+            max_abs,
+            max_rel,
+            f"got {got[finite][i]!r}, reference {ref[finite][i]!r} "
+            f"(rtol={rtol}, atol={atol} for {dtype})",
+        )
     return Comparison(True, max_abs, max_rel)

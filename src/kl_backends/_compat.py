@@ -34,6 +34,7 @@ __all__ = [
 
 _PYTHON_VALUES = (bool, int, float, complex, list, tuple)
 
+
 # Known libraries: (name, module in sys.modules, array types, namespace loader).  Checked with plain isinstance: array-api-compat's is_*_array helpers
 # go through an lru_cache, which torch.compile warns about when it traces them.
 def _numpy_namespace() -> Any:
@@ -160,9 +161,7 @@ def device_of(x: Any) -> Any:
         return None
 
 
-def namespace_and_arrays(
-    *args: Any, names: tuple[str, ...]
-) -> tuple[Any, list[Any]]:
+def namespace_and_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any]]:
     """Resolve the namespace of ``args`` and turn Python values into its arrays.
 
     Python scalars, lists and tuples take the library, device and (floating)
@@ -208,8 +207,7 @@ def namespace_and_arrays(
     if len(known) > 1 and any(d != known[0][1] for _, d in known[1:]):
         described = " and ".join(f"{n} on {d!r}" for n, d in known)
         raise ValueError(
-            f"{' and '.join(names)} must be on one device; got {described}. "
-            "Move one of them first."
+            f"{' and '.join(names)} must be on one device; got {described}. Move one of them first."
         )
 
     template = arrays[0][1]

@@ -222,9 +222,9 @@ def _promote(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any]:
             raise TypeError(f"{name} has complex dtype {x.dtype}; KL needs real inputs")
     dtype = xp.result_type(p, q)
     if not _is_float(xp, dtype):
-        dtype = xp.__array_namespace_info__().default_dtypes(
-            device=_compat.device_of(p)
-        )["real floating"]
+        dtype = xp.__array_namespace_info__().default_dtypes(device=_compat.device_of(p))[
+            "real floating"
+        ]
     work = xp.float32 if _is_half(xp, dtype) else dtype
     return xp.astype(p, work), xp.astype(q, work), dtype
 

@@ -61,16 +61,23 @@ def reference_for(case: Case, kind: str, p: np.ndarray, q: np.ndarray) -> np.nda
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_reference(name: str, kind: str, pb: bytes, qb: bytes,
-                      pshape: tuple[int, ...], qshape: tuple[int, ...]) -> np.ndarray:
+def _cached_reference(
+    name: str, kind: str, pb: bytes, qb: bytes, pshape: tuple[int, ...], qshape: tuple[int, ...]
+) -> np.ndarray:
     case = next(c for c in CASES if c.name == name)
     p = np.frombuffer(pb, dtype=np.float64).reshape(pshape)
     q = np.frombuffer(qb, dtype=np.float64).reshape(qshape)
     return reference_kl(p, q, inputs=kind, **case.kwargs)
 
 
-def check_case(backend: Backend, device: str, dtype: str, case: Case, kind: str,
-               fn: Callable[..., Any] | None = None) -> tuple[Any, np.ndarray, np.ndarray]:
+def check_case(
+    backend: Backend,
+    device: str,
+    dtype: str,
+    case: Case,
+    kind: str,
+    fn: Callable[..., Any] | None = None,
+) -> tuple[Any, np.ndarray, np.ndarray]:
     """Run one case; return (native result, result as float64, reference)."""
     p64, q64 = inputs_for(case, kind)
     p, q = backend.asarray(p64, dtype, device), backend.asarray(q64, dtype, device)
@@ -121,8 +128,9 @@ def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
         problems = []
         for case in _builtin_cases():
             try:
-                _, got, ref = check_case(backend, device, dtype, case, "probs",
-                                         lambda p, q, f=builtin.fn: f(p, q))
+                _, got, ref = check_case(
+                    backend, device, dtype, case, "probs", lambda p, q, f=builtin.fn: f(p, q)
+                )
             except Exception as exc:
                 problems.append(f"{case.name}: {type(exc).__name__}: {exc}")
                 continue
@@ -131,7 +139,9 @@ def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
             if not cmp.ok:
                 problems.append(f"{case.name}: {cmp.message}")
         row.builtins[builtin.name] = {
-            "ok": not problems, "max_abs": worst_abs, "max_rel": worst_rel,
+            "ok": not problems,
+            "max_abs": worst_abs,
+            "max_rel": worst_rel,
             "problems": problems,
         }
 
@@ -164,8 +174,12 @@ def run_parity(
                 if wanted is not None and dtype not in wanted:
                     continue
                 modes = ["eager"]
-                if (compiled and backend.compiler and backend.name != "torch"
-                        and dtype in ("float32", "float64")):
+                if (
+                    compiled
+                    and backend.compiler
+                    and backend.name != "torch"
+                    and dtype in ("float32", "float64")
+                ):
                     modes.append(backend.compiler)
                 for mode in modes:
                     if progress:
@@ -193,12 +207,15 @@ def _print_progress(msg: str) -> None:
     print(f"  ... {msg}", file=sys.stderr, flush=True)
 
 
-def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool,
-                   quiet: bool) -> list[Row]:
+def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool, quiet: bool) -> list[Row]:
     from kl_backends._backends import BACKENDS
 
-    return run_parity([BACKENDS[name]], dtypes=dtypes, compiled=compiled,
-                      progress=None if quiet else _print_progress)
+    return run_parity(
+        [BACKENDS[name]],
+        dtypes=dtypes,
+        compiled=compiled,
+        progress=None if quiet else _print_progress,
+    )
 
 
 def run_parity_parallel(
@@ -220,12 +237,16 @@ def run_parity_parallel(
     backends = list(backends)
     dtypes = list(dtypes) if dtypes is not None else None
     if jobs <= 1 or len(backends) <= 1:
-        return run_parity(backends, dtypes=dtypes, compiled=compiled,
-                          progress=None if quiet else _print_progress)
-    order = sorted(backends, key=lambda b: _COST_ORDER.index(b.name)
-                   if b.name in _COST_ORDER else len(_COST_ORDER))
+        return run_parity(
+            backends, dtypes=dtypes, compiled=compiled, progress=None if quiet else _print_progress
+        )
+    order = sorted(
+        backends,
+        key=lambda b: _COST_ORDER.index(b.name) if b.name in _COST_ORDER else len(_COST_ORDER),
+    )
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {b.name: pool.submit(_run_in_worker, b.name, dtypes, compiled, quiet)
-                   for b in order}
+        futures = {
+            b.name: pool.submit(_run_in_worker, b.name, dtypes, compiled, quiet) for b in order
+        }
         return [row for b in backends for row in futures[b.name].result()]

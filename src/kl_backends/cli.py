@@ -44,10 +44,16 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: ${ENV_VAR}, else every installed one)",
     )
     parity.add_argument("--dtypes", default=None, help="comma-separated dtypes (default: all)")
-    parity.add_argument("--no-compiled", action="store_true",
-                        help="skip the jax.jit and tf.function modes")
-    parity.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="backends checked in parallel processes (default: %(default)s)")
+    parity.add_argument(
+        "--no-compiled", action="store_true", help="skip the jax.jit and tf.function modes"
+    )
+    parity.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="backends checked in parallel processes (default: %(default)s)",
+    )
     parity.add_argument("--json", metavar="PATH", help="write the full results as JSON")
     parity.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return parser
@@ -70,31 +76,60 @@ def _parity(args: argparse.Namespace) -> int:
         return 2
     missing = [b.name for b in chosen if not b.installed()]
     if explicit and missing:
-        print(f"kl-backends parity: selected but not installed: {', '.join(missing)} "
-              "(pip install 'kl_backends[all]')", file=sys.stderr)
+        print(
+            f"kl-backends parity: selected but not installed: {', '.join(missing)} "
+            "(pip install 'kl_backends[all]')",
+            file=sys.stderr,
+        )
         return 2
     chosen = [b for b in chosen if b.installed()]
 
-    print(f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "
-          f"(Python {platform.python_version()}, {platform.machine()})")
+    print(
+        f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "
+        f"(Python {platform.python_version()}, {platform.machine()})"
+    )
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
     start = time.perf_counter()
     dtypes = args.dtypes.split(",") if args.dtypes else None
-    rows = run_parity_parallel(chosen, dtypes=dtypes, compiled=not args.no_compiled,
-                               quiet=args.quiet, jobs=args.jobs)
+    rows = run_parity_parallel(
+        chosen, dtypes=dtypes, compiled=not args.no_compiled, quiet=args.quiet, jobs=args.jobs
+    )
     elapsed = time.perf_counter() - start
 
-    header = ("backend", "version", "device", "dtype", "mode", "checks",
-              "max abs err", "max rel err", "built-ins", "status")
+    header = (
+        "backend",
+        "version",
+        "device",
+        "dtype",
+        "mode",
+        "checks",
+        "max abs err",
+        "max rel err",
+        "built-ins",
+        "status",
+    )
     table = []
     for r in rows:
         n_ok = sum(b["ok"] for b in r.builtins.values())
         builtins = f"{n_ok}/{len(r.builtins)} agree" if r.builtins else "-"
-        table.append((r.backend, r.version, r.device, r.dtype, r.mode, str(r.checks),
-                      _fmt(r.max_abs), _fmt(r.max_rel), builtins, "OK" if r.ok else "FAIL"))
-    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
-              for i, h in enumerate(header)]
+        table.append(
+            (
+                r.backend,
+                r.version,
+                r.device,
+                r.dtype,
+                r.mode,
+                str(r.checks),
+                _fmt(r.max_abs),
+                _fmt(r.max_rel),
+                builtins,
+                "OK" if r.ok else "FAIL",
+            )
+        )
+    widths = [
+        max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(header)
+    ]
     for line in (header, tuple("-" * w for w in widths), *table):
         print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
 
@@ -109,18 +144,24 @@ def _parity(args: argparse.Namespace) -> int:
             for prob in b["problems"][:3]:
                 print(f"  built-in {name}: {prob}")
     checks = sum(r.checks for r in rows)
-    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
-          f"({checks} checks, {len(rows)} rows, {elapsed:.1f} s)")
+    print(
+        f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
+        f"({checks} checks, {len(rows)} rows, {elapsed:.1f} s)"
+    )
 
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({
-                "kl_backends": __version__,
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "seconds": elapsed,
-                "rows": [r.as_dict() for r in rows],
-            }, fh, indent=2)
+            json.dump(
+                {
+                    "kl_backends": __version__,
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                    "seconds": elapsed,
+                    "rows": [r.as_dict() for r in rows],
+                },
+                fh,
+                indent=2,
+            )
         print(f"results written to {args.json}")
     if not rows:
         print("no backend ran", file=sys.stderr)

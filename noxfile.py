@@ -49,7 +49,8 @@ def parity(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff: lint and format check."""
-    session.install("ruff")
+    """ruff (lint and format check) and mypy on the package."""
+    session.install("ruff", "mypy", "numpy")
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("mypy", "--ignore-missing-imports", "src/kl_backends")

@@ -29,19 +29,13 @@ def log_of_base(base: Any) -> float | None:
     """``log(base)`` for ``base`` in (0, 1) or (1, inf); ``None`` for nats."""
     if base is None:
         return None
-    ok = (
-        isinstance(base, numbers.Real)
-        and not isinstance(base, bool)
-        and math.isfinite(base)
-        and base > 0
-        and base != 1
-    )
-    if not ok:
+    value = float(base) if isinstance(base, numbers.Real) and not isinstance(base, bool) else None
+    if value is None or not math.isfinite(value) or value <= 0 or value == 1:
         raise ValueError(
             "base must be None (nats), 2 (bits), or any finite positive number "
             f"other than 1; got {base!r}"
         )
-    return math.log(base)
+    return math.log(value)
 
 
 def shape_of(x: Any) -> tuple[int | None, ...]:

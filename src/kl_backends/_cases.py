@@ -80,7 +80,7 @@ def _normal_pdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
 
 def _build() -> list[Case]:
     rng = np.random.default_rng(20261122)
-    cases = []
+    cases: list[Case] = []
     add = cases.append
 
     # --- seed 000: the TensorFlow Q&A -------------------------------------

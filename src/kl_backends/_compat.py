@@ -144,9 +144,10 @@ def array_namespace(*arrays: Any) -> Any:
     anything else ``array_api_compat.array_namespace``.
     """
     known = {_known_library(x) for x in arrays}
-    if len(known) == 1 and None not in known:
-        ((_, load),) = known
-        return load()
+    if len(known) == 1:
+        (only,) = known
+        if only is not None:
+            return only[1]()
     return array_api_compat.array_namespace(*arrays)
 
 

@@ -120,8 +120,8 @@ def kl_divergence(
     >>> print(f"{kl_divergence([0.4, 0.4, 0.2], [0.5, 0.1, 0.4], base=2):.4f}")
     0.4712
     """
-    inputs = _args.check_choice("inputs", inputs, _args.INPUTS)
-    reduction = _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    _args.check_choice("inputs", inputs, _args.INPUTS)
+    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     log_base = _args.log_of_base(base)
     xp, (p, q) = _compat.namespace_and_arrays(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))

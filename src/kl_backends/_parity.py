@@ -15,10 +15,11 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from kl_backends._args import Inputs
 from kl_backends._backends import Backend
 from kl_backends._builtins import BUILTINS
 from kl_backends._cases import CASES, Case, inputs_for
@@ -82,7 +83,7 @@ def check_case(
     p64, q64 = inputs_for(case, kind)
     p, q = backend.asarray(p64, dtype, device), backend.asarray(q64, dtype, device)
     if fn is None:
-        fn = functools.partial(kl_divergence, inputs=kind, **case.kwargs)
+        fn = functools.partial(kl_divergence, inputs=cast(Inputs, kind), **case.kwargs)
     out = fn(p, q)
     ref = reference_for(case, kind, backend.to_numpy(p), backend.to_numpy(q))
     return out, backend.to_numpy(out), ref
@@ -90,7 +91,7 @@ def check_case(
 
 def _compiled_kl(backend: Backend, kind: str, kwargs: dict[str, Any]) -> Callable[..., Any]:
     def kl(p: Any, q: Any) -> Any:
-        return kl_divergence(p, q, inputs=kind, **kwargs)
+        return kl_divergence(p, q, inputs=cast(Inputs, kind), **kwargs)
 
     return backend.compile(kl)
 

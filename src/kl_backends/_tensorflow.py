@@ -7,12 +7,12 @@ never does that: it maps the array-API functions that kl_backends uses onto
 plain ``tf`` / ``tf.math`` operations, in the spirit of einops' TensorFlow
 backend.
 
-Covered, and nothing else: the dtypes ``bool``, ``int8``-``int64``,
-``uint8``, ``float16``, ``bfloat16``, ``float32``, ``float64``;
+Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
+list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``;
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,
-``log``, ``exp``, ``abs``, ``isnan``, ``isinf``; ``broadcast_to``; reductions ``sum``, ``max``,
-``mean``, ``any``, ``all`` (``axis`` an int, a tuple or ``None``;
+``log``, ``exp``, ``abs``, ``isnan``; ``broadcast_to``; reductions ``sum``,
+``max``, ``mean``, ``any`` (``axis`` an int, a tuple or ``None``;
 ``keepdims``).  Operators (``+ - * / == < >``) are TensorFlow's own, which
 are elementwise in TF 2.
 """
@@ -48,9 +48,6 @@ class _TensorFlowNamespace:
 
     __name__ = "kl_backends._tensorflow"
 
-    bool = tf.bool
-    int8, int16, int32, int64 = _SIGNED
-    uint8 = tf.uint8
     float16, bfloat16, float32, float64 = _FLOATING
 
     def __array_namespace_info__(self) -> _Info:
@@ -115,7 +112,6 @@ class _TensorFlowNamespace:
     exp = staticmethod(tf.math.exp)
     abs = staticmethod(tf.math.abs)
     isnan = staticmethod(tf.math.is_nan)
-    isinf = staticmethod(tf.math.is_inf)
 
     @staticmethod
     def broadcast_to(x: Any, /, shape: tuple[int, ...]) -> Any:
@@ -139,10 +135,6 @@ class _TensorFlowNamespace:
     @staticmethod
     def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
         return tf.reduce_any(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
-
-    @staticmethod
-    def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        return tf.reduce_all(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
 
 
 def _axis(axis: Any) -> Any:

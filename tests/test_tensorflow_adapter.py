@@ -1,0 +1,62 @@
+"""The TensorFlow adapter: exactly the functions the math uses, with array-API semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import need
+
+COVERED = {
+    "float16", "bfloat16", "float32", "float64",
+    "asarray", "astype", "result_type", "isdtype", "finfo", "__array_namespace_info__",
+    "where", "log", "exp", "abs", "isnan", "broadcast_to", "sum", "max", "mean", "any",
+}  # fmt: skip
+
+
+@pytest.fixture
+def tfx():
+    tf = need("tensorflow")
+    from kl_backends._tensorflow import namespace
+
+    return tf, namespace()
+
+
+def test_covers_exactly_what_is_documented(tfx) -> None:
+    _, xp = tfx
+    public = {n for n in dir(xp) if not n.startswith("_")} | {"__array_namespace_info__"}
+    assert public == COVERED
+    from kl_backends import _tensorflow
+
+    for name in COVERED - {"__array_namespace_info__"}:
+        assert f"``{name}``" in _tensorflow.__doc__
+
+
+def test_promotion_and_dtypes(tfx) -> None:
+    tf, xp = tfx
+    f32, f64 = tf.constant([1.0], tf.float32), tf.constant([1.0], tf.float64)
+    assert xp.result_type(f32, f64) == tf.float64
+    assert xp.result_type(tf.constant([1], tf.int32), tf.constant([1], tf.int64)) == tf.int64
+    assert xp.result_type(tf.float16, tf.bfloat16) == tf.float32
+    assert xp.isdtype(tf.bfloat16, "real floating") and not xp.isdtype(tf.int32, "real floating")
+    assert xp.isdtype(tf.int32, ("bool", "integral"))
+    assert xp.finfo(tf.bfloat16).bits == 16 and xp.finfo(tf.float32).eps == np.finfo("f4").eps
+    assert xp.__array_namespace_info__().default_dtypes()["real floating"] == tf.float32
+    assert xp.astype(f32, tf.float64).dtype == tf.float64 and xp.astype(f32, tf.float32) is f32
+
+
+def test_reductions_over_axis_tuples(tfx) -> None:
+    tf, xp = tfx
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = tf.constant(a)
+    np.testing.assert_array_equal(xp.sum(t, axis=(0, 2)), a.sum(axis=(0, 2)))
+    np.testing.assert_array_equal(xp.max(t, axis=(1,), keepdims=True), a.max(1, keepdims=True))
+    np.testing.assert_array_equal(xp.mean(t), a.mean())
+    assert bool(xp.any(t > 22)) and not bool(xp.any(t > 23))
+    np.testing.assert_array_equal(
+        xp.broadcast_to(tf.constant([1.0, 2.0]), (3, 2)), np.broadcast_to([1.0, 2.0], (3, 2))
+    )
+    np.testing.assert_array_equal(
+        xp.where(t > 5, t, xp.asarray(0.0, dtype=tf.float64)), np.where(a > 5, a, 0.0)
+    )
+    assert xp.asarray(1.0, dtype=tf.float16, device="CPU:0").dtype == tf.float16

@@ -29,13 +29,23 @@ class Comparison:
     message: str = ""
 
 
-def compare(got: np.ndarray, ref: np.ndarray, dtype: str) -> Comparison:
+def compare(
+    got: np.ndarray,
+    ref: np.ndarray,
+    dtype: str,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Comparison:
     """Compare ``got`` with ``ref`` elementwise.
 
     NaN must be NaN in the same places and infinities equal (sign included);
-    finite values must satisfy ``|got - ref| <= atol + rtol * |ref|``.
+    finite values must satisfy ``|got - ref| <= atol + rtol * |ref|``, with
+    ``rtol`` and ``atol`` defaulting to ``TOLERANCES[dtype]``.
     """
-    rtol, atol = TOLERANCES[dtype]
+    default_rtol, default_atol = TOLERANCES[dtype]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:

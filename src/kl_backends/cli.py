@@ -15,6 +15,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -55,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
         help="backends checked in parallel processes (default: %(default)s)",
     )
     parity.add_argument("--json", metavar="PATH", help="write the full results as JSON")
+    parity.add_argument(
+        "--markdown", metavar="PATH", help="write a Markdown table (for a PR or a CI job summary)"
+    )
+    parity.add_argument(
+        "--plot", metavar="PATH", help="write a PNG heatmap of the error matrix (needs matplotlib)"
+    )
+    parity.add_argument(
+        "--function",
+        metavar="MODULE:FUNCTION",
+        help="check your own function instead of kl_divergence: it is run on every "
+        "backend with the arrays of --args and compared with its float64 NumPy result",
+    )
+    parity.add_argument(
+        "--args",
+        metavar="NPZ",
+        help="positional arguments for --function, in the .npz file's order",
+    )
     parity.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -66,7 +84,6 @@ def _fmt(x: float) -> str:
 def _parity(args: argparse.Namespace) -> int:
     from kl_backends import __version__
     from kl_backends._backends import ENV_VAR, selected_backends
-    from kl_backends._parity import run_parity_parallel
 
     explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
     try:
@@ -82,6 +99,9 @@ def _parity(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if (args.function is None) != (args.args is None):
+        print("kl-backends parity: --function and --args go together", file=sys.stderr)
+        return 2
     chosen = [b for b in chosen if b.installed()]
 
     print(
@@ -90,13 +110,72 @@ def _parity(args: argparse.Namespace) -> int:
     )
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
-    start = time.perf_counter()
     dtypes = args.dtypes.split(",") if args.dtypes else None
+    start = time.perf_counter()
+    if args.function:
+        try:
+            cells, rows_json, title = _user_function(args, chosen, dtypes)
+        except (ImportError, AttributeError, OSError, ValueError) as exc:
+            print(f"kl-backends parity: {exc}", file=sys.stderr)
+            return 2
+    else:
+        cells, rows_json, title = _kl_matrix(args, chosen, dtypes)
+    elapsed = time.perf_counter() - start
+
+    failed = [c for c in cells if not c.ok]
+    print(f"\n{len(cells) - len(failed)} passed, {len(failed)} failed ({elapsed:.1f} s)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                {
+                    "kl_backends": __version__,
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                    "node": platform.node(),
+                    "seconds": elapsed,
+                    "what": title,
+                    "rows": rows_json,
+                },
+                fh,
+                indent=2,
+            )
+        print(f"results written to {args.json}")
+    if args.markdown:
+        from kl_backends._report import markdown_table
+
+        with open(args.markdown, "w") as fh:
+            fh.write(markdown_table(cells, f"{title} (kl_backends {__version__})"))
+        print(f"Markdown table written to {args.markdown}")
+    if args.plot:
+        from kl_backends._report import plot_heatmap
+
+        try:
+            plot_heatmap(cells, args.plot, title)
+        except RuntimeError as exc:
+            print(f"kl-backends parity: {exc}", file=sys.stderr)
+            return 2
+        print(f"heatmap written to {args.plot}")
+    if not cells:
+        print("no backend ran", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def _print_table(header: tuple[str, ...], table: Sequence[tuple[str, ...]]) -> None:
+    widths = [
+        max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(header)
+    ]
+    for line in (header, tuple("-" * w for w in widths), *table):
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
+    from kl_backends._parity import run_parity_parallel
+    from kl_backends._report import Cell
+
     rows = run_parity_parallel(
         chosen, dtypes=dtypes, compiled=not args.no_compiled, quiet=args.quiet, jobs=args.jobs
     )
-    elapsed = time.perf_counter() - start
-
     header = (
         "backend",
         "version",
@@ -127,14 +206,10 @@ def _parity(args: argparse.Namespace) -> int:
                 "OK" if r.ok else "FAIL",
             )
         )
-    widths = [
-        max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(header)
-    ]
-    for line in (header, tuple("-" * w for w in widths), *table):
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
-
-    failed = [r for r in rows if not r.ok]
-    for r in failed:
+    _print_table(header, table)
+    for r in rows:
+        if r.ok:
+            continue
         print(f"\nFAIL {r.backend} {r.device} {r.dtype} {r.mode}:")
         if r.error:
             print(f"  error: {r.error}")
@@ -143,30 +218,50 @@ def _parity(args: argparse.Namespace) -> int:
         for name, b in r.builtins.items():
             for prob in b["problems"][:3]:
                 print(f"  built-in {name}: {prob}")
-    checks = sum(r.checks for r in rows)
-    print(
-        f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
-        f"({checks} checks, {len(rows)} rows, {elapsed:.1f} s)"
-    )
+    cells = [
+        Cell(
+            f"{r.backend}:{r.device} {r.mode}",
+            r.dtype,
+            r.max_abs,
+            r.max_rel,
+            r.ok,
+            (r.error or "; ".join(r.failures[:1]))[:120],
+        )
+        for r in rows
+    ]
+    return cells, [r.as_dict() for r in rows], "kl_divergence parity"
 
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(
-                {
-                    "kl_backends": __version__,
-                    "python": platform.python_version(),
-                    "machine": platform.machine(),
-                    "seconds": elapsed,
-                    "rows": [r.as_dict() for r in rows],
-                },
-                fh,
-                indent=2,
-            )
-        print(f"results written to {args.json}")
-    if not rows:
-        print("no backend ran", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
+
+def _load_function(spec: str) -> Any:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--function must be MODULE:FUNCTION, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
+    import numpy as np
+
+    from kl_backends._report import Cell
+    from kl_backends.testing import available_targets, check_backends, format_table
+
+    fn = _load_function(args.function)
+    with np.load(args.args) as data:
+        arrays = [data[k] for k in data.files]
+    targets = available_targets([b.name for b in chosen]) if chosen else []
+    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
+    print(format_table(rows))
+    cells = [Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120]) for r in rows]
+    from dataclasses import asdict
+
+    return cells, [asdict(r) for r in rows], f"{args.function} parity"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

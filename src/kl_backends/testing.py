@@ -1,0 +1,331 @@
+"""Cross-framework parity checking for your own array-API code.
+
+Run a function on every installed array library and device and prove that the
+results agree with a reference: what kl_backends' own test suite does, for your
+losses, metrics and models.
+
+>>> import numpy as np
+>>> from kl_backends.testing import assert_backends_agree
+>>> def my_loss(p, q):  # written against the array API
+...     from array_api_compat import array_namespace
+...     xp = array_namespace(p, q)
+...     return xp.sum((p - q) ** 2, axis=-1)
+>>> rows = assert_backends_agree(my_loss, np.eye(3), np.ones((3, 3)) / 3,
+...                              targets="numpy,array_api_strict", dtypes=["float64"])
+>>> [r.target for r in rows]
+['numpy:cpu', 'array_api_strict:cpu']
+
+Backends: numpy, array_api_strict, torch (cpu, cuda:N), tensorflow (CPU:0,
+GPU:N), jax (cpu, gpu:N), cupy (cuda:N) and dask, each only if installed;
+nothing is imported until used.  Loading JAX through this module turns on
+``jax_enable_x64`` so that float64 can be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kl_backends._backends import BACKENDS, Backend, installed_backends, selected_backends
+from kl_backends._compare import TOLERANCES, compare
+from kl_backends._compat import library_name
+
+__all__ = [
+    "TOLERANCES",
+    "Agreement",
+    "Target",
+    "assert_backends_agree",
+    "available_targets",
+    "check_backends",
+    "format_table",
+    "to_backend",
+    "to_numpy",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One backend on one device, e.g. ``torch:cuda:0`` or ``numpy:cpu``."""
+
+    backend: str
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend}:{self.device}"
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def _impl(self) -> Backend:
+        return BACKENDS[self.backend]
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return self._impl.dtypes
+
+    @property
+    def namespace(self) -> Any:
+        """The array-API namespace of this backend (kl_backends' adapter for TensorFlow)."""
+        from kl_backends._compat import array_namespace
+
+        return array_namespace(self.asarray(np.zeros(1)))
+
+    def asarray(self, a: Any, dtype: str = "float64") -> Any:
+        """``a`` (array-like) as this backend's array of ``dtype`` on this device."""
+        return self._impl.asarray(np.asarray(a, dtype=np.float64), dtype, self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return self._impl.to_numpy(x)
+
+
+def available_targets(names: str | Iterable[str] | None = None) -> list[Target]:
+    """Installed backends x their devices, optionally only the ``names`` given.
+
+    ``names``: comma-separated string or iterable of backend names (``"all"``:
+    every one), or entries ``backend:device`` (``"torch:cuda:0"``).  Default:
+    ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``; a named
+    backend that is not installed raises ``ValueError`` too (an unnamed one is
+    left out).
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    wanted_devices: dict[str, set[str]] = {}
+    if names is not None:
+        plain = []
+        for entry in names:
+            backend, _, device = entry.partition(":")
+            plain.append(backend)
+            if device:
+                wanted_devices.setdefault(backend, set()).add(device)
+        names = list(dict.fromkeys(plain))
+    explicit = names is not None and names != ["all"]
+    backends = selected_backends(names)
+    if explicit:
+        missing = [b.name for b in backends if not b.installed()]
+        if missing:
+            raise ValueError(f"backend(s) not installed: {', '.join(missing)}")
+    targets = []
+    for impl in backends:
+        if impl not in installed_backends():
+            continue
+        for dev in impl.devices():
+            if impl.name in wanted_devices and dev not in wanted_devices[impl.name]:
+                continue
+            targets.append(Target(impl.name, dev))
+    return targets
+
+
+def to_backend(x: Any, target: Target | str, dtype: str = "float64") -> Any:
+    """Convert an array-like (any supported library) to ``target``'s array of ``dtype``."""
+    if isinstance(target, str):
+        backend, _, device = target.partition(":")
+        target = Target(backend, device or BACKENDS[backend].devices()[0])
+    return target.asarray(to_numpy(x), dtype)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """float64 NumPy copy of an array of any supported library (computes Dask)."""
+    name = library_name(x)
+    if name in BACKENDS:
+        return BACKENDS[name].to_numpy(x)
+    return np.asarray(x, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One backend x device x dtype against the reference."""
+
+    target: str
+    dtype: str
+    ok: bool
+    max_abs: float
+    max_rel: float
+    where: str
+    message: str = ""
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+
+
+def _prepare(a: Any) -> Any:
+    """Floating arrays of any supported library as float64 NumPy; the rest as is."""
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+    if library_name(a) in BACKENDS:
+        return to_numpy(a)
+    return a
+
+
+def _outputs(out: Any) -> list[Any]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def check_backends(
+    fn: Callable[..., Any],
+    *args: Any,
+    reference: Any = None,
+    targets: Sequence[Target | str] | str | None = None,
+    dtypes: Sequence[str] = ("float32", "float64"),
+    rtol: float | None = None,
+    atol: float | None = None,
+    **kwargs: Any,
+) -> list[Agreement]:
+    """Run ``fn`` on every target and dtype; one ``Agreement`` per run.
+
+    Floating arrays among ``args`` (NumPy or any supported library) are
+    converted to each target, cast to each of ``dtypes`` that the target has;
+    other arguments and ``kwargs`` are passed as they are.  ``reference`` is the expected result (array or tuple of arrays),
+    a callable taking the float64 NumPy arguments, or ``None`` for ``fn`` run
+    on float64 NumPy.  Tolerances default by dtype
+    (``kl_backends.testing.TOLERANCES``) and are relative to a reference
+    computed from the very values each backend holds when ``reference`` is a
+    callable or ``None``.
+    """
+    args64 = [_prepare(a) for a in args]
+    if isinstance(targets, str) or targets is None:
+        resolved = available_targets(targets)
+    else:
+        resolved = [t if isinstance(t, Target) else _parse_target(t) for t in targets]
+    rows = []
+    for target in resolved:
+        for dtype in dtypes:
+            if dtype not in target.dtypes:
+                continue
+            rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
+    return rows
+
+
+def _parse_target(entry: str) -> Target:
+    found = available_targets([entry])
+    if not found:
+        raise ValueError(f"no such target: {entry!r}")
+    return found[0]
+
+
+def _check_one(
+    fn: Callable[..., Any],
+    args64: list[Any],
+    kwargs: dict[str, Any],
+    reference: Any,
+    target: Target,
+    dtype: str,
+    rtol: float | None,
+    atol: float | None,
+) -> Agreement:
+    try:
+        converted = [target.asarray(a, dtype) if _is_array(a) else a for a in args64]
+        held = [target.to_numpy(c) if _is_array(a) else a for a, c in zip(args64, converted)]
+        got = [target.to_numpy(o) for o in _outputs(fn(*converted, **kwargs))]
+        if reference is None:
+            expected = _outputs(fn(*held, **kwargs))
+        elif callable(reference):
+            expected = _outputs(reference(*held, **kwargs))
+        else:
+            expected = _outputs(reference)
+        expected = [np.asarray(e, dtype=np.float64) for e in expected]
+    except Exception as exc:
+        return Agreement(
+            target.id, dtype, False, np.inf, np.inf, "-", f"{type(exc).__name__}: {exc}"
+        )
+    if len(got) != len(expected):
+        return Agreement(
+            target.id,
+            dtype,
+            False,
+            np.inf,
+            np.inf,
+            "-",
+            f"{len(got)} outputs, reference has {len(expected)}",
+        )
+    worst: tuple[float, float, str] = (0.0, 0.0, "-")
+    for k, (g, e) in enumerate(zip(got, expected)):
+        cmp = compare(g, e, dtype, rtol=rtol, atol=atol)
+        where = _where(g, e, k, len(got))
+        if not cmp.ok:
+            return Agreement(target.id, dtype, False, cmp.max_abs, cmp.max_rel, where, cmp.message)
+        if cmp.max_abs >= worst[0]:
+            worst = (cmp.max_abs, max(worst[1], cmp.max_rel), where)
+    return Agreement(target.id, dtype, True, worst[0], worst[1], worst[2])
+
+
+def _where(got: np.ndarray, ref: np.ndarray, k: int, n: int) -> str:
+    prefix = f"output {k} " if n > 1 else ""
+    if got.shape != ref.shape or got.size == 0:
+        return prefix + "-"
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got - ref)
+    mismatch = np.isnan(got) != np.isnan(ref)
+    err = np.where(mismatch, np.inf, np.nan_to_num(err, nan=0.0, posinf=np.inf))
+    index = np.unravel_index(int(np.argmax(err)), got.shape)
+    return prefix + (str(tuple(int(i) for i in index)) if got.ndim else "()")
+
+
+def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
+    """The rows as an aligned text table, or a Markdown table."""
+    header = ("backend", "dtype", "max abs err", "max rel err", "where", "status")
+    body = [
+        (
+            r.target,
+            r.dtype,
+            f"{r.max_abs:.2e}",
+            f"{r.max_rel:.2e}",
+            r.where,
+            "OK" if r.ok else f"FAIL: {r.message}",
+        )
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [
+        max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+        for i, h in enumerate(header)
+    ]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+        for line in (header, tuple("-" * w for w in widths), *body)
+    )
+
+
+def assert_backends_agree(
+    fn: Callable[..., Any],
+    *args: Any,
+    reference: Any = None,
+    targets: Sequence[Target | str] | str | None = None,
+    dtypes: Sequence[str] = ("float32", "float64"),
+    rtol: float | None = None,
+    atol: float | None = None,
+    **kwargs: Any,
+) -> list[Agreement]:
+    """``check_backends``, raising ``AssertionError`` with the table on any disagreement.
+
+    Returns the rows when every backend agrees.  See ``check_backends`` for
+    the arguments.
+    """
+    rows = check_backends(
+        fn,
+        *args,
+        reference=reference,
+        targets=targets,
+        dtypes=dtypes,
+        rtol=rtol,
+        atol=atol,
+        **kwargs,
+    )
+    if not rows:
+        raise AssertionError("no backend ran: none of the targets is installed")
+    bad = [r for r in rows if not r.ok]
+    if bad:
+        names = ", ".join(f"{r.target} {r.dtype}" for r in bad)
+        raise AssertionError(
+            f"{getattr(fn, '__name__', fn)} disagrees with the reference on {names}:\n"
+            + format_table(rows)
+        )
+    return rows

@@ -41,6 +41,21 @@ def _spec(config: pytest.Config) -> str | None:
     return config.getoption("--xp-backends") or os.environ.get(ENV_VAR) or None
 
 
+_TARGETS = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    spec = _spec(config)
+    if spec is None:
+        return
+    from kl_backends.testing import available_targets
+
+    try:
+        config.stash[_TARGETS] = available_targets(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--xp-backends / {ENV_VAR}: {exc}") from None
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     spec = _spec(config)
     return f"kl_backends xp fixture: {spec}" if spec else None
@@ -49,15 +64,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "xp" not in metafunc.fixturenames and "xp_target" not in metafunc.fixturenames:
         return
-    spec = _spec(metafunc.config)
-    if spec is None:
+    targets = metafunc.config.stash.get(_TARGETS, None)
+    if targets is None:
         return
-    from kl_backends.testing import available_targets
-
-    try:
-        targets = available_targets(spec)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--xp-backends / {ENV_VAR}: {exc}") from None
     metafunc.parametrize("xp_target", targets, ids=[t.id for t in targets], scope="function")
 
 

@@ -259,3 +259,31 @@ def test_cli_checks_a_user_function(tmp_path, monkeypatch, capsys) -> None:
     assert "FAIL" in capsys.readouterr().out
     assert main(["parity", "--function", "user_metrics:mse"]) == 2  # --args missing
     assert main(["parity", "--function", "nope:f", "--args", "args.npz"]) == 2
+
+
+def test_example_user_project_passes() -> None:
+    """examples/user_project runs as its README says, in its own pytest rootdir."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for module in ("torch", "jax", "dask", "array_api_strict", "tensorflow"):
+        need(module)
+    project = Path(__file__).parents[1] / "examples" / "user_project"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--xp-backends=numpy,array_api_strict,torch,jax,dask",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "7 passed" in result.stdout

@@ -158,6 +158,7 @@ def test_plugin_registered_as_pytest11_entry_point() -> None:
 
 
 def test_plugin_catches_a_planted_disagreement(pytester) -> None:
+    need("torch")
     pytester.makepyfile(
         textwrap.dedent("""
         import numpy as np

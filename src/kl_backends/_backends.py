@@ -43,7 +43,10 @@ class Backend:
 
     def installed(self) -> bool:
         """Whether the library can be imported (without importing it)."""
-        return importlib.util.find_spec(self.module) is not None
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:  # "dask.array" when dask itself is absent
+            return False
 
     def load(self) -> Any:
         return importlib.import_module(self.module)

@@ -14,7 +14,7 @@ import functools
 import math
 from typing import Any
 
-from kl_backends import _args, _compat
+from kl_backends import _args, _common, _compat
 
 __all__ = ["kl_divergence"]
 
@@ -123,13 +123,12 @@ def kl_divergence(
     _args.check_choice("inputs", inputs, _args.INPUTS)
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     log_base = _args.log_of_base(base)
-    xp, (p, q) = _compat.namespace_and_arrays(p, q, names=("p", "q"))
+    xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))
     axes = _args.normalize_axis(axis, len(shape))
-    p, q, out_dtype = _promote(xp, p, q)
     if inputs == "logits" or validate:
         # Normalising (and checking sums) is over the *broadcast* event axes.
-        p, q = _broadcast_to(xp, p, shape), _broadcast_to(xp, q, shape)
+        p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
     if validate:
         _validate(xp, p, q, inputs, axes, out_dtype)
 
@@ -141,20 +140,20 @@ def kl_divergence(
     else:
         with _compat.quiet_numpy(p):  # log(0) = -inf and NaN are defined results here
             out = _kl(xp, p, q, options)
-    return xp.astype(out, out_dtype) if out.dtype != out_dtype else out
+    return _common.finish(xp, out, out_dtype)
 
 
 def _kl(xp: Any, p: Any, q: Any, options: tuple[Any, ...]) -> Any:
     """The math, on inputs already promoted (and broadcast for logits)."""
     inputs, axes, keepdims, reduction, log_base = options
     if inputs == "probs":
-        terms = _probs_terms(xp, p, q)
+        terms = _common.probs_terms(xp, p, q)
     else:
         if inputs == "logits":
-            p, q = _log_softmax(xp, p, axes), _log_softmax(xp, q, axes)
-        terms = _log_probs_terms(xp, p, q)
+            p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
+        terms = _common.log_probs_terms(xp, p, q)
     out = xp.sum(terms, axis=axes, keepdims=keepdims)
-    out = _reduce(xp, out, reduction, keepdims)
+    out = _common.reduce(xp, out, reduction, keepdims)
     if log_base is not None:
         out = out / log_base
     return out
@@ -165,91 +164,6 @@ def _jax_jitted(xp: Any, options: tuple[Any, ...]) -> Any:
     import jax
 
     return jax.jit(functools.partial(_kl, xp, options=options))
-
-
-# -- the pointwise terms ------------------------------------------------------
-
-
-def _probs_terms(xp: Any, p: Any, q: Any) -> Any:
-    """``p * log(p / q)`` with ``rel_entr``'s conventions and safe gradients.
-
-    Where ``p == 0`` both arguments are replaced by 1 *before* the logs, so
-    the discarded branch of the final ``where`` is finite and its gradient is
-    0 (not ``0 * inf = NaN``).  ``p * (log p - log q)`` rather than
-    ``p * log(p / q)`` makes autodiff return exactly ``-p / q`` for the
-    gradient with respect to ``q``; ``p / q`` would go through ``q**2``,
-    which underflows for small ``q``.
-    """
-    zero = p == 0
-    one = _scalar(xp, 1, p)
-    p_safe = xp.where(zero, one, p)
-    q_safe = xp.where(zero, one, q)
-    terms = p_safe * (_compat.quiet_log(xp, p_safe) - _compat.quiet_log(xp, q_safe))
-    return xp.where(zero, _scalar(xp, 0, p), terms)
-
-
-def _log_probs_terms(xp: Any, log_p: Any, log_q: Any) -> Any:
-    """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0.
-
-    A term with ``log_q == -inf`` (and ``log_p`` finite) is ``+inf`` even
-    when ``exp(log_p)`` underflows to 0, where the product would be NaN.
-    """
-    impossible = log_p == -math.inf
-    zero = _scalar(xp, 0, log_p)
-    lp = xp.where(impossible, zero, log_p)
-    lq = xp.where(impossible, zero, log_q)
-    terms = xp.where(lq == -math.inf, _scalar(xp, math.inf, lp), xp.exp(lp) * (lp - lq))
-    return xp.where(impossible, zero, terms)
-
-
-def _log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
-    """``x - logsumexp(x)`` over ``axes``, shifted by the maximum for stability."""
-    shifted = x - xp.max(x, axis=axes, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True))
-
-
-# -- dtypes, reductions, validation -------------------------------------------
-
-
-def _scalar(xp: Any, value: float, like: Any) -> Any:
-    return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
-
-
-def _promote(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any]:
-    """Cast both inputs to the working dtype; return them and the output dtype."""
-    for name, x in (("p", p), ("q", q)):
-        if xp.isdtype(x.dtype, "complex floating"):
-            raise TypeError(f"{name} has complex dtype {x.dtype}; KL needs real inputs")
-    dtype = xp.result_type(p, q)
-    if not _is_float(xp, dtype):
-        dtype = xp.__array_namespace_info__().default_dtypes(device=_compat.device_of(p))[
-            "real floating"
-        ]
-    work = xp.float32 if _is_half(xp, dtype) else dtype
-    return xp.astype(p, work), xp.astype(q, work), dtype
-
-
-def _is_float(xp: Any, dtype: Any) -> bool:
-    return bool(xp.isdtype(dtype, "real floating"))
-
-
-def _is_half(xp: Any, dtype: Any) -> bool:
-    """float16 or bfloat16 (by size: not every namespace names them)."""
-    return _is_float(xp, dtype) and int(xp.finfo(dtype).bits) < 32
-
-
-def _broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:
-    if _args.shape_of(x) == shape or None in shape:
-        return x
-    return xp.broadcast_to(x, shape)
-
-
-def _reduce(xp: Any, out: Any, reduction: str, keepdims: bool) -> Any:
-    if reduction == "none" or out.ndim == 0:
-        return out
-    if reduction == "sum":
-        return xp.sum(out, keepdims=keepdims)
-    return xp.mean(out, keepdims=keepdims)
 
 
 def _validate(xp: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype: Any) -> None:

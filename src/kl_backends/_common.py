@@ -1,0 +1,111 @@
+"""Helpers shared by the public functions: dtypes, constants, reductions, terms.
+
+Written against the array API only, like the math that uses them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kl_backends import _args, _compat
+
+__all__ = [
+    "broadcast_to",
+    "log_probs_terms",
+    "prepare",
+    "probs_terms",
+    "reduce",
+    "scalar",
+]
+
+
+def scalar(xp: Any, value: float, like: Any) -> Any:
+    """A 0-d array of ``like``'s dtype and device."""
+    return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
+
+
+def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
+    """Namespace, the arguments cast to the working dtype, and the output dtype.
+
+    The output dtype is the arguments' floating result type (integers promote
+    to the library's default float); float16 and bfloat16 work in float32.
+    """
+    xp, arrays = _compat.namespace_and_arrays(*args, names=names)
+    for name, x in zip(names, arrays):
+        if xp.isdtype(x.dtype, "complex floating"):
+            raise TypeError(f"{name} has complex dtype {x.dtype}; real inputs are needed")
+    dtype = xp.result_type(*arrays)
+    if not is_float(xp, dtype):
+        dtype = xp.__array_namespace_info__().default_dtypes(device=_compat.device_of(arrays[0]))[
+            "real floating"
+        ]
+    work = xp.float32 if is_half(xp, dtype) else dtype
+    return xp, [xp.astype(x, work) for x in arrays], dtype
+
+
+def finish(xp: Any, out: Any, dtype: Any) -> Any:
+    """Cast a result back to the output dtype."""
+    return xp.astype(out, dtype) if out.dtype != dtype else out
+
+
+def is_float(xp: Any, dtype: Any) -> bool:
+    return bool(xp.isdtype(dtype, "real floating"))
+
+
+def is_half(xp: Any, dtype: Any) -> bool:
+    """float16 or bfloat16 (by size: not every namespace names them)."""
+    return is_float(xp, dtype) and int(xp.finfo(dtype).bits) < 32
+
+
+def broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:
+    if _args.shape_of(x) == shape or None in shape:
+        return x
+    return xp.broadcast_to(x, shape)
+
+
+def reduce(xp: Any, out: Any, reduction: str, keepdims: bool = False) -> Any:
+    """Apply ``reduction`` ("none", "sum", "mean") over all remaining axes."""
+    if reduction == "none" or out.ndim == 0:
+        return out
+    if reduction == "sum":
+        return xp.sum(out, keepdims=keepdims)
+    return xp.mean(out, keepdims=keepdims)
+
+
+def probs_terms(xp: Any, p: Any, q: Any) -> Any:
+    """``p * log(p / q)`` with ``rel_entr``'s conventions and safe gradients.
+
+    Where ``p == 0`` both arguments are replaced by 1 *before* the logs, so
+    the discarded branch of the final ``where`` is finite and its gradient is
+    0 (not ``0 * inf = NaN``).  ``p * (log p - log q)`` rather than
+    ``p * log(p / q)`` makes autodiff return exactly ``-p / q`` for the
+    gradient with respect to ``q``; ``p / q`` would go through ``q**2``,
+    which underflows for small ``q``.
+    """
+    zero = p == 0
+    one = scalar(xp, 1, p)
+    p_safe = xp.where(zero, one, p)
+    q_safe = xp.where(zero, one, q)
+    terms = p_safe * (_compat.quiet_log(xp, p_safe) - _compat.quiet_log(xp, q_safe))
+    return xp.where(zero, scalar(xp, 0, p), terms)
+
+
+def log_probs_terms(xp: Any, log_p: Any, log_q: Any) -> Any:
+    """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0.
+
+    A term with ``log_q == -inf`` (and ``log_p`` finite) is ``+inf`` even
+    when ``exp(log_p)`` underflows to 0, where the product would be NaN.
+    """
+    impossible = log_p == -math.inf
+    zero = scalar(xp, 0, log_p)
+    lp = xp.where(impossible, zero, log_p)
+    lq = xp.where(impossible, zero, log_q)
+    terms = xp.where(lq == -math.inf, scalar(xp, math.inf, lp), xp.exp(lp) * (lp - lq))
+    return xp.where(impossible, zero, terms)
+
+
+def log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """``x - logsumexp(x)`` over ``axes``, shifted by the maximum for stability."""
+    shifted = x - xp.max(x, axis=axes, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True))

@@ -10,7 +10,8 @@ from conftest import need
 COVERED = {
     "float16", "bfloat16", "float32", "float64",
     "asarray", "astype", "result_type", "isdtype", "finfo", "__array_namespace_info__",
-    "where", "log", "exp", "abs", "isnan", "broadcast_to", "sum", "max", "mean", "any",
+    "where", "log", "log1p", "exp", "expm1", "sqrt", "abs", "isnan",
+    "broadcast_to", "expand_dims", "eye", "sum", "max", "mean", "any", "linalg",
 }  # fmt: skip
 
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from kl_backends._closed_forms import (
+    kl_bernoulli,
+    kl_exponential,
+    kl_multivariate_normal,
+    kl_normal,
+    kl_poisson,
+    kl_standard_normal,
+)
 from kl_backends._divergence import kl_divergence
 
 try:
@@ -17,4 +25,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-__all__ = ["__version__", "kl_divergence"]
+__all__ = [
+    "__version__",
+    "kl_bernoulli",
+    "kl_divergence",
+    "kl_exponential",
+    "kl_multivariate_normal",
+    "kl_normal",
+    "kl_poisson",
+    "kl_standard_normal",
+]

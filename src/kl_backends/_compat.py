@@ -20,6 +20,7 @@ import array_api_compat
 
 __all__ = [
     "array_namespace",
+    "cholesky",
     "device_of",
     "is_dask_array",
     "is_jax_array",
@@ -29,6 +30,7 @@ __all__ = [
     "namespace_and_arrays",
     "quiet_log",
     "quiet_numpy",
+    "solve_triangular",
     "values_unavailable",
 ]
 
@@ -261,14 +263,80 @@ def values_unavailable(x: Any) -> str | None:
     return None
 
 
-def quiet_numpy(x: Any) -> Any:
-    """A context that silences NumPy's divide/invalid warnings for NumPy-backed ``x``.
+def solve_triangular(xp: Any, a: Any, b: Any) -> Any:
+    """Solve ``a @ x = b`` for lower-triangular ``a`` ``[..., d, d]``, ``b`` ``[..., d, k]``.
 
-    For other libraries it does nothing (and stays out of the way of
-    torch.compile, which cannot trace ``np.errstate``).  Dask computes later,
-    outside any context: ``quiet_log`` covers it.
+    The array API has no triangular solve: PyTorch, JAX and TensorFlow use
+    their own (O(d^2) per right-hand side); every other library uses the
+    standard's ``linalg.solve``, which gives the same result by LU.  The
+    tests check the fast paths against ``linalg.solve``.
     """
-    if library_name(x) in ("numpy", "array_api_strict"):
+    name = library_name(a)
+    if name == "torch":
+        import torch
+
+        return torch.linalg.solve_triangular(a, b, upper=False)
+    if name == "jax":
+        import jax.scipy.linalg
+
+        return jax.scipy.linalg.solve_triangular(a, b, lower=True)
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.linalg.triangular_solve(a, b, lower=True)
+    if name == "dask":
+        return _dask_batched(_numpy_solve, a, b)
+    return xp.linalg.solve(a, b)
+
+
+def cholesky(xp: Any, x: Any) -> Any:
+    """Lower Cholesky factor, batched; blockwise NumPy on Dask (whose own is 2-D only)."""
+    if library_name(x) == "dask":
+        return _dask_batched(_numpy_cholesky, x)
+    return xp.linalg.cholesky(x)
+
+
+def _numpy_cholesky(a: Any) -> Any:
+    import numpy as np
+
+    return np.linalg.cholesky(a)
+
+
+def _numpy_solve(a: Any, b: Any) -> Any:
+    import numpy as np
+
+    return np.linalg.solve(a, b)
+
+
+def _dask_batched(fn: Any, *arrays: Any) -> Any:
+    """Apply a batched NumPy linear-algebra ``fn`` block by block, lazily.
+
+    Every argument has the same batch axes (they keep their chunks, aligned
+    by ``blockwise``) and one matrix in its last two axes (rechunked whole).
+    The matrices share their row count; their column counts may differ, and
+    the result has the last argument's.
+    """
+    import dask.array as da
+
+    ndim = arrays[0].ndim
+    batch, row = tuple(range(ndim - 2)), ndim - 2
+    args: list[Any] = []
+    for i, x in enumerate(arrays):
+        args += [x.rechunk({ndim - 2: -1, ndim - 1: -1}), (*batch, row, ndim + i)]
+    out_index = (*batch, row, ndim + len(arrays) - 1)
+    return da.blockwise(fn, out_index, *args, dtype=arrays[0].dtype, concatenate=True)
+
+
+def quiet_numpy(*xs: Any) -> Any:
+    """A context that silences NumPy's divide/invalid warnings for NumPy-backed inputs.
+
+    Entered when every argument is a NumPy or array-api-strict array, a Python
+    value or None; for other libraries it does nothing (and stays out of the
+    way of torch.compile, which cannot trace ``np.errstate``).  Dask computes
+    later, outside any context: ``quiet_log`` covers it.
+    """
+    libraries = {library_name(x) for x in xs if x is not None and not _is_python_value(x)}
+    if libraries <= {"numpy", "array_api_strict"}:
         import numpy as np
 
         return np.errstate(divide="ignore", invalid="ignore")

@@ -11,9 +11,10 @@ Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
 list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``;
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,
-``log``, ``exp``, ``abs``, ``isnan``; ``broadcast_to``; reductions ``sum``,
-``max``, ``mean``, ``any`` (``axis`` an int, a tuple or ``None``;
-``keepdims``).  Operators (``+ - * / == < >``) are TensorFlow's own, which
+``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``;
+``broadcast_to``, ``expand_dims``, ``eye``; reductions ``sum``, ``max``,
+``mean``, ``any`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
+``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators (``+ - * / == < >``) are TensorFlow's own, which
 are elementwise in TF 2.
 """
 
@@ -41,6 +42,20 @@ class _Info:
             "indexing": tf.int64,
             "complex floating": tf.complex64,
         }
+
+
+class _Linalg:
+    """``linalg.cholesky``, ``linalg.diagonal`` and ``linalg.solve``."""
+
+    cholesky = staticmethod(tf.linalg.cholesky)
+
+    @staticmethod
+    def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+        return tf.linalg.diag_part(x, k=offset)
+
+    @staticmethod
+    def solve(x1: Any, x2: Any, /) -> Any:
+        return tf.linalg.solve(x1, x2)
 
 
 class _TensorFlowNamespace:
@@ -109,9 +124,32 @@ class _TensorFlowNamespace:
         return tf.where(condition, x1, x2)
 
     log = staticmethod(tf.math.log)
+    log1p = staticmethod(tf.math.log1p)
     exp = staticmethod(tf.math.exp)
+    expm1 = staticmethod(tf.math.expm1)
+    sqrt = staticmethod(tf.math.sqrt)
     abs = staticmethod(tf.math.abs)
     isnan = staticmethod(tf.math.is_nan)
+
+    @staticmethod
+    def eye(
+        n_rows: int,
+        n_cols: int | None = None,
+        /,
+        *,
+        k: int = 0,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        if k:
+            raise NotImplementedError("eye(k != 0) is not covered by the adapter")
+        return tf.eye(n_rows, n_cols, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
+        return tf.expand_dims(x, axis)
+
+    linalg = _Linalg()
 
     @staticmethod
     def broadcast_to(x: Any, /, shape: tuple[int, ...]) -> Any:

@@ -1,0 +1,393 @@
+"""Closed-form KL divergences between parametric distributions.
+
+All functions take arrays of any supported library (Python numbers too),
+broadcast their parameters over leading (batch) dimensions, return the result
+in the inputs' library and dtype, read no values (except the eager positive
+definiteness check of ``kl_multivariate_normal``), and are differentiable in
+PyTorch, JAX and TensorFlow.  ``base`` and ``reduction`` mean what they mean in
+``kl_divergence``.
+
+Where two distributions are nearly equal the formulas are arranged so that the
+cancellation happens in ``expm1`` / ``log1p`` rather than in a subtraction of
+nearly equal numbers, so small divergences keep their relative accuracy.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from kl_backends import _args, _common, _compat
+
+__all__ = [
+    "kl_bernoulli",
+    "kl_exponential",
+    "kl_multivariate_normal",
+    "kl_normal",
+    "kl_poisson",
+    "kl_standard_normal",
+]
+
+
+def _quiet(fn: Any) -> Any:
+    """Run ``fn`` with NumPy's divide/invalid warnings off for NumPy-backed inputs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _compat.quiet_numpy(*args, *kwargs.values()):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
+    log_base = _args.log_of_base(base)
+    out = _common.reduce(xp, out, reduction)
+    if log_base is not None:
+        out = out / log_base
+    return _common.finish(xp, out, dtype)
+
+
+def _check(reduction: str) -> None:
+    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+
+
+def _expm1_minus(xp: Any, s: Any) -> Any:
+    """``exp(s) - 1 - s`` (>= 0), accurate near ``s = 0`` to ``eps / |s|`` relative."""
+    return xp.expm1(s) - s
+
+
+def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
+    """``log(a / b)`` as ``log1p((a - b) / b)``: exact cancellation when a ~ b."""
+    return xp.log1p((a - b) / b)
+
+
+@_quiet
+def kl_normal(
+    loc_p: Any,
+    scale_p: Any,
+    loc_q: Any,
+    scale_q: Any,
+    /,
+    *,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""KL(N(loc_p, scale_p**2) || N(loc_q, scale_q**2)) of univariate normals.
+
+    .. math::
+
+        \log\frac{\sigma_q}{\sigma_p} + \frac{\sigma_p^2 + (\mu_p - \mu_q)^2}{2\sigma_q^2}
+        - \frac12
+        = \tfrac12\,(e^{2t} - 1 - 2t) + \frac{(\mu_p - \mu_q)^2}{2\sigma_q^2},
+        \quad t = \log\frac{\sigma_p}{\sigma_q}
+
+    Parameters
+    ----------
+    loc_p, scale_p, loc_q, scale_q : array_like, broadcastable
+        Means and *standard deviations* (not variances).  Non-positive scales
+        give NaN.
+    base, reduction
+        As in ``kl_divergence``; ``reduction`` sums or averages over all
+        (broadcast) elements.
+
+    Returns
+    -------
+    array
+        One value per broadcast element.
+
+    Examples
+    --------
+    >>> from kl_backends import kl_normal
+    >>> print(f"{kl_normal(0.0, 1.0, 1.0, 2.0):.10f}")
+    0.4431471806
+    """
+    _check(reduction)
+    xp, (mp, sp, mq, sq), dtype = _common.prepare(
+        loc_p, scale_p, loc_q, scale_q, names=("loc_p", "scale_p", "loc_q", "scale_q")
+    )
+    t = _log_ratio(xp, sp, sq)
+    z = (mp - mq) / sq
+    out = 0.5 * _expm1_minus(xp, 2 * t) + 0.5 * z * z
+    return _finish(xp, out, dtype, base, reduction)
+
+
+@_quiet
+def kl_standard_normal(
+    mu: Any,
+    log_var: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""The VAE latent loss: KL(N(mu, exp(log_var)) || N(0, I)), summed over ``axis``.
+
+    .. math::
+
+        -\tfrac12 \sum (1 + \log\sigma^2 - \mu^2 - \sigma^2)
+        = \tfrac12 \sum (\operatorname{expm1}(\log\sigma^2) - \log\sigma^2 + \mu^2)
+
+    the form of the seed's ``-0.5 * sum(1 + log_var - mu**2 - exp(log_var))``,
+    with ``expm1`` so that a posterior close to the prior keeps its accuracy.
+
+    Parameters
+    ----------
+    mu, log_var : array_like, broadcastable ``[..., latent]``
+        Posterior means and log-variances (not log standard deviations: for
+        ``sd`` pass ``2 * log(sd)``).
+    axis : int or tuple of int, default -1
+        The latent axes, summed over.
+    base, reduction
+        As in ``kl_divergence``: ``reduction="mean"`` averages over the batch.
+
+    Examples
+    --------
+    >>> from kl_backends import kl_standard_normal
+    >>> print(f"{kl_standard_normal([0.0, 1.0], [0.0, 0.0]):.2f}")
+    0.50
+    """
+    _check(reduction)
+    xp, (m, lv), dtype = _common.prepare(mu, log_var, names=("mu", "log_var"))
+    shape = _args.broadcast_shape(_args.shape_of(m), _args.shape_of(lv), ("mu", "log_var"))
+    axes = _args.normalize_axis(axis, len(shape))
+    terms = _expm1_minus(xp, lv) + m * m
+    out = 0.5 * xp.sum(_common.broadcast_to(xp, terms, shape), axis=axes)
+    return _finish(xp, out, dtype, base, reduction)
+
+
+@_quiet
+def kl_bernoulli(
+    p: Any,
+    q: Any,
+    /,
+    *,
+    inputs: str = "probs",
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""KL(Bernoulli(p) || Bernoulli(q)).
+
+    .. math:: p \log\frac{p}{q} + (1 - p) \log\frac{1 - p}{1 - q}
+
+    Parameters
+    ----------
+    p, q : array_like, broadcastable
+        Success probabilities (``inputs="probs"``) or their logits
+        (``inputs="logits"``, where log p = -softplus(-a) is computed stably).
+        Exact at p in {0, 1} (logits +-inf): the vanishing term is 0, and
+        q in {0, 1} against a p that puts mass there gives +inf.
+    inputs : {"probs", "logits"}
+    base, reduction
+        As in ``kl_divergence``.
+
+    Examples
+    --------
+    >>> from kl_backends import kl_bernoulli
+    >>> print(f"{kl_bernoulli(1.0, 0.5):.6f}")  # log 2
+    0.693147
+    """
+    _check(reduction)
+    _args.check_choice("inputs", inputs, ("probs", "logits"))
+    xp, (a, b), dtype = _common.prepare(p, q, names=("p", "q"))
+    if inputs == "probs":
+        out = _common.probs_terms(xp, a, b) + _common.probs_terms(xp, 1 - a, 1 - b)
+    else:
+        out = _common.log_probs_terms(
+            xp, -_softplus(xp, -a), -_softplus(xp, -b)
+        ) + _common.log_probs_terms(xp, -_softplus(xp, a), -_softplus(xp, b))
+    return _finish(xp, out, dtype, base, reduction)
+
+
+def _softplus(xp: Any, x: Any) -> Any:
+    """``log(1 + exp(x))`` without overflow; ``softplus(+inf) = inf``, ``(-inf) = 0``."""
+    zero = _common.scalar(xp, 0, x)
+    return xp.where(x > 0, x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+@_quiet
+def kl_exponential(
+    rate_p: Any,
+    rate_q: Any,
+    /,
+    *,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""KL(Exp(rate_p) || Exp(rate_q)) = r - 1 - log r with r = rate_q / rate_p.
+
+    Examples
+    --------
+    >>> from kl_backends import kl_exponential
+    >>> print(f"{kl_exponential(0.2, 0.4):.10f}")  # 1 - ln 2
+    0.3068528194
+    """
+    _check(reduction)
+    xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
+    out = _expm1_minus(xp, _log_ratio(xp, lq, lp))
+    return _finish(xp, out, dtype, base, reduction)
+
+
+@_quiet
+def kl_poisson(
+    rate_p: Any,
+    rate_q: Any,
+    /,
+    *,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""KL(Poisson(rate_p) || Poisson(rate_q)) = rate_p log(rate_p / rate_q) - rate_p + rate_q.
+
+    A zero ``rate_p`` gives ``rate_q``; a zero ``rate_q`` under a positive
+    ``rate_p`` gives +inf.
+
+    Examples
+    --------
+    >>> from kl_backends import kl_poisson
+    >>> print(f"{kl_poisson(2.0, 1.0):.6f}")  # 2 log 2 - 1
+    0.386294
+    """
+    _check(reduction)
+    xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
+    out = _common.probs_terms(xp, lp, lq) - lp + lq
+    return _finish(xp, out, dtype, base, reduction)
+
+
+@_quiet
+def kl_multivariate_normal(
+    loc_p: Any,
+    loc_q: Any,
+    /,
+    *,
+    cov_p: Any = None,
+    scale_tril_p: Any = None,
+    var_p: Any = None,
+    cov_q: Any = None,
+    scale_tril_q: Any = None,
+    var_q: Any = None,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+) -> Any:
+    r"""KL(N(loc_p, Sigma_p) || N(loc_q, Sigma_q)) of multivariate normals.
+
+    .. math::
+
+        \tfrac12 \left[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
+        + (\mu_q - \mu_p)^\top \Sigma_q^{-1} (\mu_q - \mu_p) - d
+        + \log\det\Sigma_q - \log\det\Sigma_p\right]
+
+    computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
+    tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
+    log det = 2 sum log diag L.  No inverse or determinant is formed.
+
+    Each distribution is given by exactly one of: ``cov_*`` (full covariance,
+    ``[..., d, d]``), ``scale_tril_*`` (lower-triangular L, ``[..., d, d]``) or
+    ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
+    are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
+
+    Parameters
+    ----------
+    loc_p, loc_q : array_like ``[..., d]``
+        Means; all parameters broadcast over the leading (batch) dimensions.
+    cov_p, scale_tril_p, var_p, cov_q, scale_tril_q, var_q : array_like
+        See above.
+    base, reduction
+        As in ``kl_divergence`` (over the batch).
+
+    Returns
+    -------
+    array ``[...]``
+        One value per distribution pair.
+
+    Raises
+    ------
+    ValueError
+        A covariance that is not positive definite, when values can be read
+        (eagerly).  Under ``jax.jit``/``tf.function``/``torch.compile`` and on
+        lazy arrays the result is NaN instead (JAX's Cholesky returns NaN;
+        others may raise their own error).  Checking reads one boolean from
+        the device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends import kl_multivariate_normal
+    >>> cov_q = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> print(f"{kl_multivariate_normal(np.zeros(2), np.ones(2), cov_p=np.eye(2), cov_q=cov_q):.10f}")
+    0.7083793225
+    """
+    _check(reduction)
+    spec_p = _one_of("p", cov_p, scale_tril_p, var_p)
+    spec_q = _one_of("q", cov_q, scale_tril_q, var_q)
+    xp, (mp, mq, sp, sq), dtype = _common.prepare(
+        loc_p,
+        loc_q,
+        spec_p[1],
+        spec_q[1],
+        names=("loc_p", "loc_q", spec_p[0], spec_q[0]),
+    )
+    if spec_p[0] == "var_p" and spec_q[0] == "var_q":
+        diff = mq - mp
+        out = 0.5 * xp.sum(_expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq, axis=-1)
+        return _finish(xp, out, dtype, base, reduction)
+
+    lp = _scale_tril(xp, spec_p[0], sp)
+    lq = _scale_tril(xp, spec_q[0], sq)
+    d = _args.shape_of(mp)[-1]
+    batch = _args.broadcast_shape(
+        _args.broadcast_shape(_args.shape_of(mp)[:-1], _args.shape_of(mq)[:-1]),
+        _args.broadcast_shape(_args.shape_of(lp)[:-2], _args.shape_of(lq)[:-2]),
+    )
+    lq_b = _common.broadcast_to(xp, lq, (*batch, d, d))
+    m = _compat.solve_triangular(xp, lq_b, _common.broadcast_to(xp, lp, (*batch, d, d)))
+    diff = _common.broadcast_to(xp, mq - mp, (*batch, d))
+    z = _compat.solve_triangular(xp, lq_b, xp.expand_dims(diff, axis=-1))
+    trace = xp.sum(m * m, axis=(-2, -1))
+    quad = xp.sum(z * z, axis=(-2, -1))
+    logdet = xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1) - xp.sum(
+        xp.log(xp.linalg.diagonal(lp)), axis=-1
+    )
+    out = 0.5 * (trace - d + quad) + logdet
+    return _finish(xp, out, dtype, base, reduction)
+
+
+def _one_of(side: str, cov: Any, scale_tril: Any, var: Any) -> tuple[str, Any]:
+    given = [
+        (f"{n}_{side}", v)
+        for n, v in (("cov", cov), ("scale_tril", scale_tril), ("var", var))
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(
+            f"give exactly one of cov_{side}, scale_tril_{side} or var_{side}; "
+            f"got {[n for n, _ in given] or 'none'}"
+        )
+    return given[0]
+
+
+def _scale_tril(xp: Any, kind: str, x: Any) -> Any:
+    if kind.startswith("scale_tril"):
+        return x
+    if kind.startswith("var"):
+        d = _args.shape_of(x)[-1]
+        eye = xp.eye(d, dtype=x.dtype, device=_compat.device_of(x))
+        return eye * xp.expand_dims(xp.sqrt(x), axis=-2)
+    return _cholesky(xp, x, kind)
+
+
+def _cholesky(xp: Any, cov: Any, name: str) -> Any:
+    """Cholesky factor; a clear ``ValueError`` for a non-positive-definite ``cov``, eagerly."""
+    eager = _compat.values_unavailable(cov) is None
+    try:
+        factor = _compat.cholesky(xp, cov)
+    except Exception as exc:  # numpy/torch/TF raise their own LinAlgError kinds
+        if not eager:
+            raise
+        raise ValueError(
+            f"{name} is not positive definite (Cholesky failed: {type(exc).__name__})"
+        ) from None
+    if eager and bool(xp.any(xp.isnan(factor))):  # JAX returns NaN instead of raising
+        raise ValueError(f"{name} is not positive definite (Cholesky gave NaN)")
+    return factor

@@ -8,10 +8,11 @@ import pytest
 from conftest import need
 
 COVERED = {
-    "float16", "bfloat16", "float32", "float64",
+    "float16", "bfloat16", "float32", "float64", "int64",
     "asarray", "astype", "result_type", "isdtype", "finfo", "__array_namespace_info__",
     "where", "log", "log1p", "exp", "expm1", "sqrt", "abs", "isnan",
-    "broadcast_to", "expand_dims", "eye", "sum", "max", "mean", "any", "linalg",
+    "broadcast_to", "expand_dims", "eye", "ones", "concat", "reshape",
+    "matrix_transpose", "sort", "unique_values", "sum", "max", "mean", "any", "linalg",
 }  # fmt: skip
 
 

@@ -19,6 +19,8 @@ from kl_backends._closed_forms import (
     kl_standard_normal,
 )
 from kl_backends._divergence import kl_divergence
+from kl_backends._family import cross_entropy, entropy, generalized_kl, js_divergence
+from kl_backends._samples import kl_from_counts, kl_from_samples, kl_knn
 
 try:
     __version__ = version("kl_backends")
@@ -27,9 +29,16 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "__version__",
+    "cross_entropy",
+    "entropy",
+    "generalized_kl",
+    "js_divergence",
     "kl_bernoulli",
     "kl_divergence",
     "kl_exponential",
+    "kl_from_counts",
+    "kl_from_samples",
+    "kl_knn",
     "kl_multivariate_normal",
     "kl_normal",
     "kl_poisson",

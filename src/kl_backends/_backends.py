@@ -113,7 +113,7 @@ class _Torch(Backend):
 
     def asarray(self, a: np.ndarray, dtype: str, device: str = "cpu") -> Any:
         torch = self.load()
-        return torch.from_numpy(np.asarray(a, dtype=np.float64)).to(
+        return torch.from_numpy(np.array(a, dtype=np.float64)).to(  # a writable copy
             device=device, dtype=getattr(torch, dtype)
         )
 

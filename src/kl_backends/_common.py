@@ -5,6 +5,7 @@ Written against the array API only, like the math that uses them.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -15,9 +16,24 @@ __all__ = [
     "log_probs_terms",
     "prepare",
     "probs_terms",
+    "quiet",
     "reduce",
     "scalar",
 ]
+
+
+def quiet(fn: Any) -> Any:
+    """Decorator: NumPy's divide/invalid warnings off while ``fn`` runs on NumPy-backed inputs.
+
+    (log(0) = -inf and NaN are defined results here, not accidents.)
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _compat.quiet_numpy(*args, *kwargs.values()):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def scalar(xp: Any, value: float, like: Any) -> Any:

@@ -30,6 +30,9 @@ def kl_divergence(
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
     validate: bool = False,
+    dx: float | None = None,
+    x: Any = None,
+    normalize: bool = False,
 ) -> Any:
     r"""Kullback-Leibler divergence KL(p || q) of categorical distributions.
 
@@ -68,6 +71,17 @@ def kl_divergence(
         ``"mean"`` divides by the number of *elements* and is not KL).
     keepdims : bool, default False
         Keep the reduced axes with size 1.
+    dx, x : optional
+        Continuous KL from densities sampled on a grid along ``axis`` (an int):
+        ``dx`` is the spacing of a uniform grid, ``x`` the grid's coordinates
+        (1-D, one per point).  The sum becomes a trapezoid integral of
+        ``p log(p / q)``.  Summing pdf values without ``dx`` gives the
+        integral divided by the spacing: 500 instead of 0.5 for N(0, 2) vs
+        N(2, 2) on a grid of step 0.001.  ``inputs`` is "probs" (densities)
+        or "log_probs" (log densities).
+    normalize : bool, default False
+        With a grid: divide each density by its trapezoid integral first
+        (for densities that are truncated by the grid or unnormalised).
     validate : bool, default False
         Check the inputs' values first and raise ``ValueError`` for NaN,
         negative probabilities, log-probabilities above 0, or distributions
@@ -129,29 +143,83 @@ def kl_divergence(
     if inputs == "logits" or validate:
         # Normalising (and checking sums) is over the *broadcast* event axes.
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
+    weights = None
+    if dx is not None or x is not None:
+        weights = _grid_weights(xp, p, shape, axes, inputs, dx, x)
+    elif normalize:
+        raise ValueError("normalize=True needs a grid: pass dx or x")
     if validate:
+        if weights is not None:
+            raise ValueError("validate=True checks distributions, not densities on a grid")
         _validate(xp, p, q, inputs, axes, out_dtype)
 
-    options = (inputs, axes, keepdims, reduction, log_base)
+    options = (inputs, axes, keepdims, reduction, log_base, normalize)
     if _compat.is_jax_array(p) and not _compat.values_unavailable(p):
         # Eager JAX dispatches (and compiles) every primitive on its own; one
         # cached jit of the same generic math is one compile per shape.
-        out = _jax_jitted(xp, options)(p, q)
+        out = _jax_jitted(xp, options)(p, q, weights)
     else:
         with _compat.quiet_numpy(p):  # log(0) = -inf and NaN are defined results here
-            out = _kl(xp, p, q, options)
+            out = _kl(xp, p, q, weights, options)
     return _common.finish(xp, out, out_dtype)
 
 
-def _kl(xp: Any, p: Any, q: Any, options: tuple[Any, ...]) -> Any:
+def _grid_weights(
+    xp: Any,
+    p: Any,
+    shape: tuple[int | None, ...],
+    axes: tuple[int, ...],
+    inputs: str,
+    dx: Any,
+    x: Any,
+) -> Any:
+    """Trapezoid weights along the grid axis, shaped to broadcast against the terms."""
+    if len(axes) != 1:
+        raise ValueError(f"a grid (dx or x) integrates along one axis; got axis={axes}")
+    if inputs == "logits":
+        raise ValueError("with a grid, inputs must be 'probs' (densities) or 'log_probs'")
+    if dx is not None and x is not None:
+        raise ValueError("pass dx or x, not both")
+    (axis,) = axes
+    n = shape[axis]
+    if n is None or n < 2:
+        raise ValueError(f"a grid needs at least 2 points along axis {axis}; got {n}")
+    device = _compat.device_of(p)
+    if dx is not None:
+        half = xp.asarray([0.5], dtype=p.dtype, device=device)
+        ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
+        w = xp.concat([half, ones, half]) * dx
+    else:
+        _, (grid,) = _compat.namespace_and_arrays(x, names=("x",))
+        if _args.shape_of(grid) != (n,):
+            raise ValueError(
+                f"x must be 1-D with one coordinate per grid point ({n}); "
+                f"got shape {_args.shape_of(grid)}"
+            )
+        grid = xp.astype(xp.asarray(grid, device=device), p.dtype)
+        steps = grid[1:] - grid[:-1]
+        w = 0.5 * xp.concat([steps[:1], steps[:-1] + steps[1:], steps[-1:]])
+    return xp.reshape(w, (n,) + (1,) * (len(shape) - 1 - axis))
+
+
+def _kl(xp: Any, p: Any, q: Any, weights: Any, options: tuple[Any, ...]) -> Any:
     """The math, on inputs already promoted (and broadcast for logits)."""
-    inputs, axes, keepdims, reduction, log_base = options
+    inputs, axes, keepdims, reduction, log_base, normalize = options
+    if weights is not None and normalize:
+        if inputs == "probs":
+            p = p / xp.sum(p * weights, axis=axes, keepdims=True)
+            q = q / xp.sum(q * weights, axis=axes, keepdims=True)
+        else:
+            p = p - xp.log(xp.sum(xp.exp(p) * weights, axis=axes, keepdims=True))
+            q = q - xp.log(xp.sum(xp.exp(q) * weights, axis=axes, keepdims=True))
     if inputs == "probs":
         terms = _common.probs_terms(xp, p, q)
     else:
         if inputs == "logits":
             p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
         terms = _common.log_probs_terms(xp, p, q)
+    if weights is not None:
+        terms = terms * weights
     out = xp.sum(terms, axis=axes, keepdims=keepdims)
     out = _common.reduce(xp, out, reduction, keepdims)
     if log_base is not None:

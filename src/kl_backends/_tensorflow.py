@@ -8,11 +8,12 @@ plain ``tf`` / ``tf.math`` operations, in the spirit of einops' TensorFlow
 backend.
 
 Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
-list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``;
+list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``;
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,
 ``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``;
-``broadcast_to``, ``expand_dims``, ``eye``; reductions ``sum``, ``max``,
+``broadcast_to``, ``expand_dims``, ``reshape``, ``concat``, ``eye``,
+``ones``, ``matrix_transpose``, ``sort``, ``unique_values``; reductions ``sum``, ``max``,
 ``mean``, ``any`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
 ``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators (``+ - * / == < >``) are TensorFlow's own, which
 are elementwise in TF 2.
@@ -64,6 +65,7 @@ class _TensorFlowNamespace:
     __name__ = "kl_backends._tensorflow"
 
     float16, bfloat16, float32, float64 = _FLOATING
+    int64 = tf.int64
 
     def __array_namespace_info__(self) -> _Info:
         return _Info()
@@ -144,6 +146,30 @@ class _TensorFlowNamespace:
         if k:
             raise NotImplementedError("eye(k != 0) is not covered by the adapter")
         return tf.eye(n_rows, n_cols, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def unique_values(x: Any, /) -> Any:
+        return tf.sort(tf.unique(tf.reshape(x, [-1])).y)
+
+    @staticmethod
+    def matrix_transpose(x: Any, /) -> Any:
+        return tf.linalg.matrix_transpose(x)
+
+    @staticmethod
+    def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+    @staticmethod
+    def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        return tf.ones(shape, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def concat(arrays: Any, /, *, axis: int = 0) -> Any:
+        return tf.concat(list(arrays), axis)
+
+    @staticmethod
+    def reshape(x: Any, /, shape: tuple[int, ...], *, copy: Any = None) -> Any:
+        return tf.reshape(x, shape)
 
     @staticmethod
     def expand_dims(x: Any, /, *, axis: int = 0) -> Any:

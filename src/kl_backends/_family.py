@@ -1,0 +1,172 @@
+"""KL's family: Jensen-Shannon divergence, cross-entropy, entropy, generalised KL.
+
+Same conventions and keywords as ``kl_divergence`` (``axis``, ``base``,
+``reduction``, ``keepdims``; 0 log 0 = 0; NaN stays in its distribution;
+finite gradients at zeros), written once against the array API.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kl_backends import _args, _common, _compat
+
+__all__ = ["cross_entropy", "entropy", "generalized_kl", "js_divergence"]
+
+
+def _setup(
+    args: tuple[Any, ...],
+    names: tuple[str, ...],
+    axis: Any,
+    inputs: str,
+    allowed: tuple[str, ...],
+    reduction: str,
+) -> tuple[Any, list[Any], Any, tuple]:
+    _args.check_choice("inputs", inputs, allowed)
+    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    xp, arrays, dtype = _common.prepare(*args, names=names)
+    shape = _args.shape_of(arrays[0])
+    for a in arrays[1:]:
+        shape = _args.broadcast_shape(shape, _args.shape_of(a), names[:2])
+    axes = _args.normalize_axis(axis, len(shape))
+    if inputs == "logits":
+        arrays = [_common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays]
+    return xp, arrays, dtype, axes
+
+
+def _end(
+    xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
+) -> Any:
+    log_base = _args.log_of_base(base)
+    out = _common.reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
+    if log_base is not None:
+        out = out / log_base
+    return _common.finish(xp, out, dtype)
+
+
+@_common.quiet
+def entropy(
+    p: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    inputs: str = "probs",
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+    keepdims: bool = False,
+) -> Any:
+    r"""Shannon entropy H(p) = -sum p log p over ``axis`` (0 log 0 = 0).
+
+    ``inputs``: "probs", "log_probs" or "logits", as in ``kl_divergence``.
+
+    Examples
+    --------
+    >>> from kl_backends import entropy
+    >>> print(f"{entropy([0.5, 0.5, 0.0], base=2):.1f}")
+    1.0
+    """
+    xp, (a,), dtype, axes = _setup((p,), ("p",), axis, inputs, _args.INPUTS, reduction)
+    if inputs == "probs":
+        terms = -_common.probs_terms(xp, a, _common.scalar(xp, 1, a))
+    else:
+        terms = -_common.log_probs_terms(xp, a, _common.scalar(xp, 0, a))
+    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+
+
+@_common.quiet
+def cross_entropy(
+    p: Any,
+    q: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    inputs: str = "probs",
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+    keepdims: bool = False,
+) -> Any:
+    r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
+
+    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf.
+    With ``inputs="logits"`` this is softmax cross-entropy with soft targets
+    ``softmax(p)``.
+
+    Examples
+    --------
+    >>> from kl_backends import cross_entropy
+    >>> print(f"{cross_entropy([1.0, 0.0], [0.5, 0.5]):.6f}")  # log 2
+    0.693147
+    """
+    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
+    if inputs == "probs":
+        zero = a == 0
+        one = _common.scalar(xp, 1, a)
+        terms = xp.where(
+            zero,
+            _common.scalar(xp, 0, a),
+            -xp.where(zero, one, a) * _compat.quiet_log(xp, xp.where(zero, one, b)),
+        )
+    else:
+        impossible = a == -math.inf
+        zero = _common.scalar(xp, 0, a)
+        lb = xp.where(impossible, zero, b)
+        terms = xp.where(impossible, zero, -xp.exp(xp.where(impossible, zero, a)) * lb)
+    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+
+
+@_common.quiet
+def js_divergence(
+    p: Any,
+    q: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+    keepdims: bool = False,
+) -> Any:
+    r"""Jensen-Shannon divergence: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2.
+
+    Symmetric, finite (at most log 2: 1 bit with ``base=2``, reached by
+    disjoint supports), and the square of ``scipy.spatial.distance.jensenshannon``.
+
+    Examples
+    --------
+    >>> from kl_backends import js_divergence
+    >>> print(f"{js_divergence([1.0, 0.0], [0.5, 0.5]):.10f}")
+    0.2157615543
+    >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
+    1.0
+    """
+    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    m = 0.5 * (a + b)
+    terms = 0.5 * (_common.probs_terms(xp, a, m) + _common.probs_terms(xp, b, m))
+    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+
+
+@_common.quiet
+def generalized_kl(
+    p: Any,
+    q: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    base: float | None = None,
+    reduction: _args.Reduction = "none",
+    keepdims: bool = False,
+) -> Any:
+    r"""KL for unnormalised non-negative measures: sum p log(p / q) - p + q.
+
+    Elementwise this is ``scipy.special.kl_div`` (each term >= 0); for
+    normalised p and q it equals ``kl_divergence``.
+
+    Examples
+    --------
+    >>> from kl_backends import generalized_kl
+    >>> print(f"{generalized_kl([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
+    3.386294
+    """
+    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    terms = _common.probs_terms(xp, a, b) - a + b
+    return _end(xp, terms, axes, keepdims, reduction, base, dtype)

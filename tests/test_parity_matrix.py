@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from kl_backends import kl_divergence
-from kl_backends._cases import CASES, Case
+from kl_backends._cases import CASES, FUNCTION_CASES, Case, FunctionCase
 from kl_backends._compare import TOLERANCES, compare
 from kl_backends._compat import library_name
-from kl_backends._parity import check_case
+from kl_backends._parity import check_case, check_function_case
 
 CASE_KINDS = [pytest.param(c, k, id=f"{c.name}[{k}]") for c in CASES for k in c.kinds]
 
@@ -53,3 +53,27 @@ def test_compiled(jit_combo, case: Case, kind: str) -> None:
     on, dtype = jit_combo
     fn = on.backend.compile(functools.partial(kl_divergence, inputs=kind, **case.kwargs))
     _check(on, dtype, case, kind, fn)
+
+
+def _check_function(on, dtype: str, case: FunctionCase, compiled: bool) -> None:
+    out, got, ref = check_function_case(on.backend, on.device, dtype, case, compiled)
+    assert library_name(out) == on.name
+    assert on.backend.dtype_name(out) == dtype
+    cmp = compare(got, ref, dtype)
+    assert cmp.ok, cmp.message
+    if case.expected is not None and dtype in ("float32", "float64"):
+        rtol, atol = TOLERANCES[dtype]
+        np.testing.assert_allclose(got, case.expected, rtol=rtol, atol=case.expected_atol + atol)
+
+
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=lambda c: c.name)
+def test_function_cases_eager(combo, case: FunctionCase) -> None:
+    """Closed forms, JS divergence and grid KL against float64 formulas."""
+    on, dtype = combo
+    _check_function(on, dtype, case, compiled=False)
+
+
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=lambda c: c.name)
+def test_function_cases_compiled(jit_combo, case: FunctionCase) -> None:
+    on, dtype = jit_combo
+    _check_function(on, dtype, case, compiled=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CASES", "KINDS", "Case", "inputs_for"]
+__all__ = ["CASES", "FUNCTION_CASES", "KINDS", "Case", "FunctionCase", "inputs_for"]
 
 KINDS = ("probs", "log_probs", "logits")
 
@@ -377,3 +377,175 @@ def _build() -> list[Case]:
 
 
 CASES: tuple[Case, ...] = tuple(_build())
+
+
+@dataclass(frozen=True)
+class FunctionCase:
+    """A parity case for a function other than ``kl_divergence``.
+
+    ``function`` names a public function of kl_backends; ``args`` are float64
+    NumPy arrays; ``reference`` computes the float64 result from the values
+    the backend holds (``_reference``); ``expected`` a published value.
+    """
+
+    name: str
+    function: str
+    args: tuple[np.ndarray, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    reference: Any = None
+    expected: Any = None
+    expected_atol: float = 0.0
+    source: str = ""
+
+    def __repr__(self) -> str:
+        return f"FunctionCase({self.name})"
+
+
+def _build_function_cases() -> list[FunctionCase]:
+    from kl_backends import _reference as ref
+
+    rng = np.random.default_rng(7)
+    out: list[FunctionCase] = []
+    add = out.append
+    a = np.asarray
+    add(
+        FunctionCase(
+            "normal-published",
+            "kl_normal",
+            (a(0.0), a(1.0), a(1.0), a(2.0)),
+            reference=ref.reference_normal,
+            expected=0.4431471806,
+            expected_atol=1e-10,
+            source="KL(N(0,1) || N(1,2)), the seed's tfd example",
+        )
+    )
+    add(
+        FunctionCase(
+            "normal-tfp-vector",
+            "kl_normal",
+            (a(3.0), a([1, 2, 3, 1.5, 2.5, 3.5]), a(-3.0), a([0.5, 1, 1.5, 2, 2.5, 3])),
+            reference=ref.reference_normal,
+            expected=np.array([72.80685282, 18.80685282, 8.80685282, 4.56893207, 2.88, 2.02640488]),
+            expected_atol=5e-9,
+            source="TFP's NormalNormal test",
+        )
+    )
+    cq = np.array([[2.0, 0.5], [0.5, 1.0]])
+    add(
+        FunctionCase(
+            "mvn-published",
+            "kl_multivariate_normal",
+            (a([0.0, 0.0]), a([1.0, 1.0])),
+            {"cov_p": np.eye(2), "cov_q": cq},
+            reference=lambda mp, mq, cov_p, cov_q: ref.reference_mvn(mp, mq, cov_p, cov_q),
+            expected=0.7083793225,
+            expected_atol=1e-10,
+        )
+    )
+    add(
+        FunctionCase(
+            "mvn-published-reversed",
+            "kl_multivariate_normal",
+            (a([1.0, 1.0]), a([0.0, 0.0])),
+            {"cov_p": cq, "cov_q": np.eye(2)},
+            reference=lambda mp, mq, cov_p, cov_q: ref.reference_mvn(mp, mq, cov_p, cov_q),
+            expected=1.2201921060,
+            expected_atol=1e-10,
+        )
+    )
+    add(
+        FunctionCase(
+            "mvn-diag-vs-isotropic",
+            "kl_multivariate_normal",
+            (np.zeros(3), np.ones(3)),
+            {"var_p": a([1.0, 2.0, 3.0]), "cov_q": 2 * np.eye(3)},
+            reference=lambda mp, mq, var_p, cov_q: ref.reference_mvn(
+                mp, mq, np.eye(3) * var_p, cov_q
+            ),
+            expected=0.8938410362,
+            expected_atol=1e-10,
+        )
+    )
+    qm, _ = np.linalg.qr(rng.normal(size=(4, 3, 3)))
+    spd = (qm * np.array([2.0, 1.0, 0.3])) @ np.swapaxes(qm, -1, -2)
+    add(
+        FunctionCase(
+            "mvn-random-batch",
+            "kl_multivariate_normal",
+            (rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
+            {"cov_p": spd, "cov_q": spd[::-1].copy()},
+            reference=lambda mp, mq, cov_p, cov_q: ref.reference_mvn(mp, mq, cov_p, cov_q),
+        )
+    )
+    add(
+        FunctionCase(
+            "vae-latent-loss",
+            "kl_standard_normal",
+            (rng.normal(size=(6, 4)), rng.normal(size=(6, 4)) * 0.5),
+            reference=ref.reference_vae,
+            source="seed 000: -0.5 * sum(1 + log_var - mu^2 - exp(log_var))",
+        )
+    )
+    add(
+        FunctionCase(
+            "bernoulli",
+            "kl_bernoulli",
+            (a([0.0, 1.0, 0.3, 0.9]), a([0.5, 0.5, 0.6, 0.2])),
+            reference=ref.reference_bernoulli,
+        )
+    )
+    add(
+        FunctionCase(
+            "exponential-published",
+            "kl_exponential",
+            (a(0.2), a(0.4)),
+            reference=ref.reference_exponential,
+            expected=0.3068528194,
+            expected_atol=1e-10,
+            source="1 - ln 2",
+        )
+    )
+    add(
+        FunctionCase(
+            "poisson",
+            "kl_poisson",
+            (a([2.0, 0.0, 5.0]), a([1.0, 3.0, 5.5])),
+            reference=ref.reference_poisson,
+        )
+    )
+    add(
+        FunctionCase(
+            "js-published",
+            "js_divergence",
+            (a([1.0, 0.0]), a([0.5, 0.5])),
+            reference=ref.reference_js,
+            expected=0.4645014040**2,
+            expected_atol=1e-10,
+            source="scipy jensenshannon([1,0],[.5,.5]) = 0.4645014040, squared",
+        )
+    )
+    add(
+        FunctionCase(
+            "js-random",
+            "js_divergence",
+            (_dirichlet(rng, (5, 8)), _dirichlet(rng, (5, 8))),
+            reference=ref.reference_js,
+        )
+    )
+    x = np.arange(-10, 10, 0.001)
+    add(
+        FunctionCase(
+            "seed-grid-integral",
+            "kl_divergence",
+            (_normal_pdf(x, 0, 2), _normal_pdf(x, 2, 2)),
+            {"dx": 0.001},
+            reference=lambda p, q, dx: ref.reference_grid(p, q, dx),
+            expected=0.5,
+            expected_atol=1e-6,
+            source="seed 001 with dx: the continuous KL, 0.5 (not 500)",
+        )
+    )
+    return out
+
+
+FUNCTION_CASES: tuple[FunctionCase, ...] = tuple(_build_function_cases())

@@ -22,7 +22,7 @@ import numpy as np
 from kl_backends._args import Inputs
 from kl_backends._backends import Backend
 from kl_backends._builtins import BUILTINS
-from kl_backends._cases import CASES, Case, inputs_for
+from kl_backends._cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
 from kl_backends._compare import compare
 from kl_backends._divergence import kl_divergence
 from kl_backends._reference import reference_kl
@@ -89,6 +89,28 @@ def check_case(
     return out, backend.to_numpy(out), ref
 
 
+def check_function_case(
+    backend: Backend, device: str, dtype: str, case: FunctionCase, compiled: bool = False
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Run a closed-form / family case; return (native result, as float64, reference)."""
+    import kl_backends
+
+    func = getattr(kl_backends, case.function)
+    args = [backend.asarray(a, dtype, device) for a in case.args]
+    kwargs = {
+        k: backend.asarray(v, dtype, device) if isinstance(v, np.ndarray) else v
+        for k, v in case.kwargs.items()
+    }
+    call = backend.compile(func) if compiled else func
+    out = call(*args, **kwargs)
+    held = [backend.to_numpy(a) for a in args]
+    held_kw = {
+        k: backend.to_numpy(v) if isinstance(case.kwargs[k], np.ndarray) else v
+        for k, v in kwargs.items()
+    }
+    return out, backend.to_numpy(out), np.asarray(case.reference(*held, **held_kw), np.float64)
+
+
 def _compiled_kl(backend: Backend, kind: str, kwargs: dict[str, Any]) -> Callable[..., Any]:
     def kl(p: Any, q: Any) -> Any:
         return kl_divergence(p, q, inputs=cast(Inputs, kind), **kwargs)
@@ -115,6 +137,21 @@ def _run_row(backend: Backend, device: str, dtype: str, mode: str, row: Row) -> 
             if math.isfinite(cmp.max_abs):
                 row.max_abs = max(row.max_abs, cmp.max_abs)
                 row.max_rel = max(row.max_rel, cmp.max_rel)
+    for fcase in FUNCTION_CASES:
+        try:
+            out, got, ref = check_function_case(backend, device, dtype, fcase, mode != "eager")
+        except Exception as exc:
+            row.failures.append(f"{fcase.name}: {type(exc).__name__}: {exc}")
+            continue
+        row.checks += 1
+        cmp = compare(got, ref, dtype)
+        if backend.dtype_name(out) != dtype:
+            row.failures.append(f"{fcase.name}: result dtype {backend.dtype_name(out)}")
+        if not cmp.ok:
+            row.failures.append(f"{fcase.name}: {cmp.message}")
+        if math.isfinite(cmp.max_abs):
+            row.max_abs = max(row.max_abs, cmp.max_abs)
+            row.max_rel = max(row.max_rel, cmp.max_rel)
 
 
 def _builtin_cases() -> list[Case]:

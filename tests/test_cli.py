@@ -11,7 +11,7 @@ import pytest
 from conftest import need
 from kl_backends import _backends, _parity
 from kl_backends._backends import selected_backends
-from kl_backends._cases import CASES
+from kl_backends._cases import CASES, FUNCTION_CASES
 from kl_backends.cli import main
 
 FAST = ["--backends", "numpy,array_api_strict", "--jobs", "1", "-q"]
@@ -36,7 +36,7 @@ def test_parity_passes_and_writes_json(tmp_path, capsys) -> None:
         ("array_api_strict", "float32"),
         ("array_api_strict", "float64"),
     }
-    n_checks = sum(len(c.kinds) for c in CASES)
+    n_checks = sum(len(c.kinds) for c in CASES) + len(FUNCTION_CASES)
     assert all(r["ok"] and r["checks"] == n_checks for r in rows)
     numpy64 = next(r for r in rows if r["backend"] == "numpy" and r["dtype"] == "float64")
     assert numpy64["max_abs"] < 1e-10

@@ -28,7 +28,7 @@ def _setup(
     xp, arrays, dtype = _common.prepare(*args, names=names)
     shape = _args.shape_of(arrays[0])
     for a in arrays[1:]:
-        shape = _args.broadcast_shape(shape, _args.shape_of(a), names[:2])
+        shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
     axes = _args.normalize_axis(axis, len(shape))
     if inputs == "logits":
         arrays = [_common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays]

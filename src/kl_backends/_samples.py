@@ -145,7 +145,7 @@ def kl_knn(
     m, d_q = _args.shape_of(b)
     if d != d_q:
         raise ValueError(f"x_p and x_q must have the same dimension; got {d} and {d_q}")
-    if n is None or m is None or n <= k or m < k:
+    if n is None or m is None or d is None or n <= k or m < k:
         raise ValueError(
             f"kl_knn needs more than k={k} samples of P and at least k of Q; got {n} and {m}"
         )

@@ -82,6 +82,8 @@ def _fmt(x: float) -> str:
 
 
 def _parity(args: argparse.Namespace) -> int:
+    # TensorFlow's C++ start-up chatter (set before any worker imports it).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kl_backends import __version__
     from kl_backends._backends import ENV_VAR, selected_backends
 

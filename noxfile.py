@@ -54,3 +54,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
     session.run("mypy", "--ignore-missing-imports", "src/kl_backends")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The KL benchmark (benchmarks/bench_kl.py); writes benchmarks/results/bench.*."""
+    session.install(*CONSTRAINTS, "-e", ".[all]")
+    session.run("python", "benchmarks/bench_kl.py", *session.posargs)

@@ -51,9 +51,16 @@ def main() -> None:
         ) + np.float32(0.5)
         return x / x.sum(axis=1, keepdims=True)
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      memory_limit=args.memory_limit, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=args.memory_limit,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         baseline = client.run(_peak_rss_bytes)
         p, q = batch(1), batch(2)
         out = kl_divergence(p, q)

@@ -57,7 +57,8 @@ def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
             "real floating"
         ]
     work = xp.float32 if is_half(xp, dtype) else dtype
-    return xp, [xp.astype(x, work) for x in arrays], dtype
+    # copy=False: no copy when the dtype is already right (the standard's default copies).
+    return xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
 
 
 def finish(xp: Any, out: Any, dtype: Any) -> Any:

@@ -1,0 +1,129 @@
+"""Every backend fast path agrees with the generic array-API code: values and gradients.
+
+``KL_BACKENDS_FASTPATHS=0`` switches the fast paths off; the generic code is
+the reference.  Inputs include zeros in p, zeros in q (with p = 0 and p > 0),
+NaN, rows wider than a block and batches large enough for the NumPy path's
+threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kl_backends import _fastpaths, kl_divergence
+from kl_backends._compare import TOLERANCES
+
+
+def _inputs(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    q = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    flat_p, flat_q = p.reshape(-1, shape[-1]), q.reshape(-1, shape[-1])
+    flat_p[0, :3] = 0.0  # zeros in p
+    flat_q[0, 1] = 0.0  # ... with q = 0 under p = 0
+    if flat_p.shape[0] > 2:
+        flat_q[1, 0] = 0.0  # q = 0 under p > 0: +inf
+        flat_p[2, 1] = np.nan  # NaN stays in its row
+    return p, q
+
+
+def _generic(monkeypatch, fn):
+    monkeypatch.setenv("KL_BACKENDS_FASTPATHS", "0")
+    try:
+        return fn()
+    finally:
+        monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
+
+
+SHAPES = [(5, 7), (3, 40_000), (3000, 100), (2, 3, 50)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_values_agree_with_generic(backend, shape, dtype, monkeypatch) -> None:
+    p, q = _inputs(shape)
+    a, b = backend.asarray(p, dtype), backend.asarray(q, dtype)
+    fast = backend.to_numpy(kl_divergence(a, b))
+    generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+    rtol, atol = TOLERANCES[dtype]
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
+    np.testing.assert_array_equal(np.isinf(fast), np.isinf(generic))
+    finite = np.isfinite(generic)
+    np.testing.assert_allclose(fast[finite], generic[finite], rtol=rtol, atol=atol)
+    assert (
+        (np.isinf(fast.reshape(-1)[1])
+        and np.isnan(fast.reshape(-1)[2]))
+        or shape[0] <= 2
+        or len(shape) == 3
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"keepdims": True}, {"reduction": "mean", "base": 2}, {"reduction": "sum", "keepdims": True}],
+    ids=str,
+)
+def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
+    p, q = _inputs((6, 9), seed=1)
+    p[2, 1], q[1, 0] = 0.1, 0.1  # all finite here
+    p, q = p / p.sum(-1, keepdims=True), q / q.sum(-1, keepdims=True)
+    a, b = backend.asarray(p), backend.asarray(q)
+    fast = kl_divergence(a, b, **kwargs)
+    generic = _generic(monkeypatch, lambda: kl_divergence(a, b, **kwargs))
+    assert tuple(fast.shape) == tuple(generic.shape)
+    np.testing.assert_allclose(backend.to_numpy(fast), backend.to_numpy(generic), rtol=1e-12)
+
+
+def test_fast_paths_are_taken() -> None:
+    """The paths exist and are used where they apply (so the tests above compare two things)."""
+    p, q = _inputs((4, 10))
+    calls = []
+    real = _fastpaths.numpy_kl
+    try:
+        _fastpaths.numpy_kl = lambda a, b: calls.append(1) or real(a, b)
+        import kl_backends._divergence as d
+
+        d._fastpaths.numpy_kl = _fastpaths.numpy_kl
+        kl_divergence(p, q)
+        kl_divergence(p, q, axis=0)  # not the last axis: generic
+        kl_divergence(p[0], q)  # broadcasting: generic
+        kl_divergence(p.astype(np.float16), q.astype(np.float16))  # half: fast, in float32
+    finally:
+        _fastpaths.numpy_kl = real
+    assert calls == [1, 1]
+
+
+def test_numpy_path_memory_is_blocked() -> None:
+    import tracemalloc
+
+    p, q = _inputs((256, 4096))
+    p, q = p.astype(np.float32), q.astype(np.float32)
+    kl_divergence(p[:2], q[:2])  # warm the thread pool
+    tracemalloc.start()
+    kl_divergence(p, q)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < p.nbytes / 4, (peak, p.nbytes)
+
+
+def test_gradients_agree_with_generic(ad, dtype, compiled, monkeypatch) -> None:
+    from test_gradients import grad
+
+    p, q = _inputs((4, 6), seed=2)
+    p[2, 1] = 0.05  # no NaN for gradients
+    a, b = ad.asarray(p, dtype), ad.asarray(q, dtype)
+    fast = grad(ad, kl_divergence, [a, b], compiled)
+    generic = _generic(monkeypatch, lambda: grad(ad, kl_divergence, [a, b], compiled))
+    for f, g in zip(fast, generic):
+        np.testing.assert_array_equal(np.isinf(f), np.isinf(g))
+        finite = np.isfinite(g)
+        np.testing.assert_allclose(f[finite], g[finite], rtol=8 * np.finfo(dtype).eps, atol=0)
+    # d/dq is -p/q exactly where p > 0 (-inf where q = 0), 0 where p = 0.
+    held_p, held_q = ad.to_numpy(a), ad.to_numpy(b)
+    pos = held_p > 0
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(
+            fast[1][pos], -held_p[pos] / held_q[pos], rtol=4 * np.finfo(dtype).eps
+        )
+    assert (fast[1][~pos] == 0).all() and (fast[0][~pos] == 0).all()

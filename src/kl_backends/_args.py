@@ -41,6 +41,8 @@ def log_of_base(base: Any) -> float | None:
 def shape_of(x: Any) -> tuple[int | None, ...]:
     """The shape as a tuple; unknown sizes (lazy or traced arrays) are ``None``."""
     shape = x.shape
+    if type(shape) is tuple and all(type(d) is int for d in shape):
+        return shape  # NumPy, JAX, CuPy
     dims = getattr(shape, "as_list", None)  # tf.TensorShape
     if dims is not None:
         return tuple(dims())

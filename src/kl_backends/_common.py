@@ -48,6 +48,11 @@ def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
     to the library's default float); float16 and bfloat16 work in float32.
     """
     xp, arrays = _compat.namespace_and_arrays(*args, names=names)
+    dtype = arrays[0].dtype
+    if all(x.dtype == dtype for x in arrays[1:]) and (
+        dtype == xp.float32 or dtype == xp.float64
+    ):  # the common case, without the dtype machinery below
+        return xp, arrays, dtype
     for name, x in zip(names, arrays):
         if xp.isdtype(x.dtype, "complex floating"):
             raise TypeError(f"{name} has complex dtype {x.dtype}; real inputs are needed")

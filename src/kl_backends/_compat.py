@@ -86,8 +86,25 @@ _KNOWN: tuple[tuple[str, str, tuple[str, ...], Any], ...] = (
 )
 
 
+_BY_TYPE: dict[type, tuple[str, Any] | None] = {}
+
+
 def _known_library(x: object) -> tuple[str, Any] | None:
-    """(name, namespace loader) of a known library's array, else None."""
+    """(name, namespace loader) of a known library's array, else None (cached by type)."""
+    cls = type(x)
+    try:
+        return _BY_TYPE[cls]
+    except KeyError:
+        pass
+    found = _lookup_library(x)
+    if found is not None or cls.__module__.split(".")[0] not in {
+        k[1].split(".")[0] for k in _KNOWN
+    }:
+        _BY_TYPE[cls] = found  # a known library's module not imported yet is not cached
+    return found
+
+
+def _lookup_library(x: object) -> tuple[str, Any] | None:
     for name, module, types, namespace in _KNOWN:
         mod = sys.modules.get(module)
         if mod is not None and isinstance(x, tuple(getattr(mod, t) for t in types)):
@@ -205,7 +222,9 @@ def namespace_and_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[
         )
     xp = array_namespace(*(x for _, x in arrays))
 
-    devices = [(n, device_of(x)) for n, x in arrays]
+    devices = (
+        [(n, device_of(x)) for n, x in arrays] if len(arrays) > 1 and libraries != {"numpy"} else []
+    )  # NumPy arrays are all on the CPU
     known = [(n, d) for n, d in devices if d is not None]
     if len(known) > 1 and any(d != known[0][1] for _, d in known[1:]):
         described = " and ".join(f"{n} on {d!r}" for n, d in known)
@@ -213,6 +232,8 @@ def namespace_and_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[
             f"{' and '.join(names)} must be on one device; got {described}. Move one of them first."
         )
 
+    if len(arrays) == len(args):
+        return xp, list(args)
     template = arrays[0][1]
     dtype = template.dtype if _is_floating(xp, template.dtype) else None
     out = []

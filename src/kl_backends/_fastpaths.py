@@ -12,8 +12,10 @@ the generic code.
   the GIL): one division, one log, one multiply and the zero fix per element,
   with peak extra memory of a few blocks instead of whole-array temporaries.
 * PyTorch (eager): a ``torch.autograd.Function`` whose forward is four
-  in-place kernels and whose backward is the exact ``-p / q`` and
-  ``log(p / q) + 1`` (0 where ``p == 0``).
+  in-place kernels, a sum and two row minima, and whose backward is the exact
+  ``-p / q`` and ``log(p / q) + 1`` (0 where ``p == 0``).  A distribution
+  with a negative entry gives NaN here (the generic code: NaN unless the
+  negative entry is a ``q`` under ``p == 0``).
 * JAX and TensorFlow: ``p * log(p / q)`` (one log instead of two) with a
   custom derivative (``jax.custom_jvp``, ``tf.custom_gradient``) giving the
   same exact gradients as the generic code.
@@ -37,8 +39,9 @@ from kl_backends import _compat
 
 __all__ = ["fast_terms_sum", "numpy_kl"]
 
-#: Elements per NumPy block: 16K float32 (64 KB) fits L2 with its buffers.
-BLOCK = 1 << 14
+#: Elements per NumPy block (1 MB of float32 per buffer): measured fastest on a
+#: 2-core AVX-512 machine, 3.4 ms against 8.9 ms for 16K-element blocks.
+BLOCK = 1 << 18
 #: Below this many elements the NumPy path runs in the calling thread.
 THREADED_MIN = 1 << 18
 
@@ -99,8 +102,9 @@ def numpy_kl(p: Any, q: Any) -> Any:
 
 
 def _numpy_blocks(p: Any, q: Any, out: Any, tasks: list, np: Any) -> None:
-    buf = np.empty(BLOCK, dtype=p.dtype)
-    zero = np.empty(BLOCK, dtype=bool)
+    size = max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tasks)
+    buf = np.empty(size, dtype=p.dtype)
+    zero = np.empty(size, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         for r0, r1, c0, c1 in tasks:
             pb, qb = p[r0:r1, c0:c1], q[r0:r1, c0:c1]
@@ -111,7 +115,8 @@ def _numpy_blocks(p: Any, q: Any, out: Any, tasks: list, np: Any) -> None:
             np.log(t, out=t)
             np.multiply(t, pb, out=t)
             np.equal(pb, 0, out=z)
-            np.copyto(t, 0, where=z)  # 0 log(0/q) = 0, q = 0 included
+            if z.any():
+                np.copyto(t, 0, where=z)  # 0 log(0/q) = 0, q = 0 included
             out[r0:r1] += t.sum(axis=1)
 
 
@@ -146,11 +151,16 @@ def _torch_function() -> Any:
     class TorchKL(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, p: Any, q: Any) -> Any:
-            zero = p == 0
+            # p log(p/q) in place; the NaN of 0 * log(0/q) (q = 0 too) becomes 0,
+            # +inf (q = 0 < p) stays.  nan_to_num_ would also hide NaN inputs and
+            # negative probabilities, so those rows are made NaN from the row
+            # minima of p and q (NaN-propagating, read-only passes).
             t = torch.div(p, q)
-            t.log_().mul_(p).masked_fill_(zero, 0.0)
+            t.log_().mul_(p).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+            low = torch.minimum(torch.amin(p, -1), torch.amin(q, -1))
+            out = torch.where(low >= 0, t.sum(-1), math.nan)
             ctx.save_for_backward(p, q)
-            return t.sum(-1)
+            return out
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
@@ -174,9 +184,9 @@ def _jax_kl() -> Any:
 
     @jax.custom_jvp
     def kl(p: Any, q: Any) -> Any:
-        zero = p == 0
-        ratio = jnp.where(zero, 1, p) / jnp.where(zero, 1, q)
-        return jnp.sum(jnp.where(zero, 0, p * jnp.log(ratio)), axis=-1)
+        # The forward needs no safe substitution: the where discards 0 * log(0/q)
+        # and its NaN, and the derivative is the custom one below.
+        return jnp.sum(jnp.where(p == 0, 0, p * jnp.log(p / q)), axis=-1)
 
     @kl.defjvp
     def kl_jvp(primals: Any, tangents: Any) -> Any:
@@ -198,15 +208,17 @@ def _tf_kl(p: Any, q: Any) -> Any:
     @tf.custom_gradient
     def kl(p: Any, q: Any) -> Any:
         zero = tf.equal(p, 0)
-        one = tf.ones_like(p)
-        p_s, q_s = tf.where(zero, one, p), tf.where(zero, one, q)
-        log_ratio = tf.math.log(p_s / q_s)
-        value = tf.reduce_sum(tf.where(zero, tf.zeros_like(p), p * log_ratio), axis=-1)
+        nought = tf.zeros((), p.dtype)
+        value = tf.reduce_sum(tf.where(zero, nought, p * tf.math.log(p / q)), axis=-1)
 
         def grad(g: Any) -> Any:
+            one = tf.ones((), p.dtype)
+            ratio = tf.where(zero, one, p) / tf.where(zero, one, q)
             g = tf.expand_dims(g, -1)
-            zeros = tf.zeros_like(p)
-            return (tf.where(zero, zeros, log_ratio + 1) * g, tf.where(zero, zeros, -p_s / q_s) * g)
+            return (
+                tf.where(zero, nought, tf.math.log(ratio) + 1) * g,
+                tf.where(zero, nought, -ratio) * g,
+            )
 
         return value, grad
 

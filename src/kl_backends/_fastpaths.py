@@ -127,10 +127,9 @@ def fast_terms_sum(xp: Any, p: Any, q: Any) -> Any | None:
     """Sum over the last axis of the KL terms via a backend fast path, or None."""
     name = _compat.library_name(p)
     if name == "torch":
-        torch = _torch()
-        if torch.compiler.is_compiling():
-            return None  # Inductor fuses the generic code itself
-        return _torch_function().apply(p, q)
+        from kl_backends import _torch_fast  # imports torch: a tensor has arrived
+
+        return _torch_fast.kl_last_axis(p, q)
     if name == "jax":
         return _jax_kl()(p, q)
     if name == "tensorflow":
@@ -138,43 +137,17 @@ def fast_terms_sum(xp: Any, p: Any, q: Any) -> Any | None:
     return None
 
 
-def _torch() -> Any:
-    import torch
+def _masked_terms(xp: Any, p: Any, q: Any) -> Any:
+    """``p log(p / q)`` without a select: z = [p == 0] makes those terms 0 * log(1 / (q + 1)).
 
-    return torch
-
-
-@functools.cache
-def _torch_function() -> Any:
-    torch = _torch()
-
-    class TorchKL(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, p: Any, q: Any) -> Any:
-            # p log(p/q) in place; the NaN of 0 * log(0/q) (q = 0 too) becomes 0,
-            # +inf (q = 0 < p) stays.  nan_to_num_ would also hide NaN inputs and
-            # negative probabilities, so those rows are made NaN from the row
-            # minima of p and q (NaN-propagating, read-only passes).
-            t = torch.div(p, q)
-            t.log_().mul_(p).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
-            low = torch.minimum(torch.amin(p, -1), torch.amin(q, -1))
-            out = torch.where(low >= 0, t.sum(-1), math.nan)
-            ctx.save_for_backward(p, q)
-            return out
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> Any:
-            p, q = ctx.saved_tensors
-            zero = p == 0
-            g = g.unsqueeze(-1)
-            gp = gq = None
-            if ctx.needs_input_grad[0]:
-                gp = torch.where(zero, 0.0, torch.log(p / q) + 1) * g
-            if ctx.needs_input_grad[1]:
-                gq = torch.where(zero, 0.0, -p / q) * g
-            return gp, gq
-
-    return TorchKL
+    Same conventions as the generic code (p = q = 0 gives 0, q = 0 < p gives
+    inf, NaN and negative probabilities give NaN).  XLA and Inductor fuse it
+    into one loop; a ``where`` in the same loop measured 5x slower in float64
+    on XLA:CPU.  The derivative is supplied separately (custom_jvp /
+    autograd.Function).
+    """
+    z = xp.astype(p == 0, p.dtype) if hasattr(xp, "astype") else (p == 0).to(p.dtype)
+    return p * xp.log((p + z) / (q + z))
 
 
 @functools.cache
@@ -184,9 +157,7 @@ def _jax_kl() -> Any:
 
     @jax.custom_jvp
     def kl(p: Any, q: Any) -> Any:
-        # The forward needs no safe substitution: the where discards 0 * log(0/q)
-        # and its NaN, and the derivative is the custom one below.
-        return jnp.sum(jnp.where(p == 0, 0, p * jnp.log(p / q)), axis=-1)
+        return jnp.sum(_masked_terms(jnp, p, q), axis=-1)
 
     @kl.defjvp
     def kl_jvp(primals: Any, tangents: Any) -> Any:

@@ -600,7 +600,7 @@ def plot(ts: list[Timing], path: str, machine: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 8), sharey=True)
     for ax, dtype in zip(axes, ["float32", "float64"]):
         series: dict[str, list] = {}
         for t in ts:
@@ -624,11 +624,20 @@ def plot(ts: list[Timing], path: str, machine: str) -> None:
         ax.set_xlabel("elements per input")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ns per element")
-    axes[1].legend(fontsize=6, loc="upper right", ncol=1)
-    fig.suptitle(f"Row-wise KL, {machine}", fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
+    fig.suptitle(f"Row-wise KL, {machine} (solid: kl_backends)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def replot(path: str) -> None:
+    """Redraw bench.png from bench.json (no timing)."""
+    with open(path) as fh:
+        data = json.load(fh)
+    ts = [Timing(**{**t, "shape": tuple(t["shape"])}) for t in data["timings"]]
+    plot(ts, os.path.join(os.path.dirname(path), "bench.png"), data["meta"]["machine"])
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ def main() -> None:
         assert isinstance(out, da.Array) and out.chunks == (p.chunks[0],)  # lazy, chunks kept
 
         start = time.perf_counter()
-        floor = (p.sum() + q.sum()).compute()
+        (p.sum() + q.sum()).compute()
         floor_s = time.perf_counter() - start
         floor_rss = client.run(_peak_rss_bytes)
 

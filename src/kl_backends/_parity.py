@@ -127,31 +127,30 @@ def _run_row(backend: Backend, device: str, dtype: str, mode: str, row: Row) -> 
             except Exception as exc:  # report, keep going
                 row.failures.append(f"{case.name}[{kind}]: {type(exc).__name__}: {exc}")
                 continue
-            row.checks += 1
-            cmp = compare(got, ref, dtype)
-            out_dtype = backend.dtype_name(out)
-            if out_dtype != dtype:
-                row.failures.append(f"{case.name}[{kind}]: result dtype {out_dtype}")
-            if not cmp.ok:
-                row.failures.append(f"{case.name}[{kind}]: {cmp.message}")
-            if math.isfinite(cmp.max_abs):
-                row.max_abs = max(row.max_abs, cmp.max_abs)
-                row.max_rel = max(row.max_rel, cmp.max_rel)
+            _record(row, f"{case.name}[{kind}]", backend, dtype, out, got, ref)
     for fcase in FUNCTION_CASES:
         try:
             out, got, ref = check_function_case(backend, device, dtype, fcase, mode != "eager")
         except Exception as exc:
             row.failures.append(f"{fcase.name}: {type(exc).__name__}: {exc}")
             continue
-        row.checks += 1
-        cmp = compare(got, ref, dtype)
-        if backend.dtype_name(out) != dtype:
-            row.failures.append(f"{fcase.name}: result dtype {backend.dtype_name(out)}")
-        if not cmp.ok:
-            row.failures.append(f"{fcase.name}: {cmp.message}")
-        if math.isfinite(cmp.max_abs):
-            row.max_abs = max(row.max_abs, cmp.max_abs)
-            row.max_rel = max(row.max_rel, cmp.max_rel)
+        _record(row, fcase.name, backend, dtype, out, got, ref)
+
+
+def _record(
+    row: Row, label: str, backend: Backend, dtype: str, out: Any, got: np.ndarray, ref: np.ndarray
+) -> None:
+    """Count one check in ``row``: its dtype, its agreement, its errors."""
+    row.checks += 1
+    cmp = compare(got, ref, dtype)
+    out_dtype = backend.dtype_name(out)
+    if out_dtype != dtype:
+        row.failures.append(f"{label}: result dtype {out_dtype}")
+    if not cmp.ok:
+        row.failures.append(f"{label}: {cmp.message}")
+    if math.isfinite(cmp.max_abs):
+        row.max_abs = max(row.max_abs, cmp.max_abs)
+        row.max_rel = max(row.max_rel, cmp.max_rel)
 
 
 def _builtin_cases() -> list[Case]:

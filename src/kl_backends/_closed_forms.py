@@ -29,10 +29,7 @@ __all__ = [
 
 
 def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
-    log_base = _args.log_of_base(base)
-    out = _common.reduce(xp, out, reduction)
-    if log_base is not None:
-        out = out / log_base
+    out = _common.reduce_in_base(xp, out, reduction, False, _args.log_of_base(base))
     return _common.finish(xp, out, dtype)
 
 

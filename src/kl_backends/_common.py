@@ -18,6 +18,7 @@ __all__ = [
     "probs_terms",
     "quiet",
     "reduce",
+    "reduce_in_base",
     "scalar",
 ]
 
@@ -93,6 +94,14 @@ def reduce(xp: Any, out: Any, reduction: str, keepdims: bool = False) -> Any:
     if reduction == "sum":
         return xp.sum(out, keepdims=keepdims)
     return xp.mean(out, keepdims=keepdims)
+
+
+def reduce_in_base(
+    xp: Any, out: Any, reduction: str, keepdims: bool, log_base: float | None
+) -> Any:
+    """``reduce`` the per-distribution values, then convert nats to ``log_base``."""
+    out = reduce(xp, out, reduction, keepdims)
+    return out / log_base if log_base is not None else out
 
 
 def probs_terms(xp: Any, p: Any, q: Any) -> Any:

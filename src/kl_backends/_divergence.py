@@ -212,24 +212,20 @@ def _kl(xp: Any, p: Any, q: Any, weights: Any, options: tuple[Any, ...]) -> Any:
         else:
             p = p - xp.log(xp.sum(xp.exp(p) * weights, axis=axes, keepdims=True))
             q = q - xp.log(xp.sum(xp.exp(q) * weights, axis=axes, keepdims=True))
-    fast = _fast_sum(xp, p, q, inputs, axes, weights)
-    if fast is not None:
-        out = xp.expand_dims(fast, axis=axes[0]) if keepdims else fast
-        out = _common.reduce(xp, out, reduction, keepdims)
-        return out / log_base if log_base is not None else out
-    if inputs == "probs":
-        terms = _common.probs_terms(xp, p, q)
+    out = _fast_sum(xp, p, q, inputs, axes, weights)
+    if out is not None:
+        out = xp.expand_dims(out, axis=axes[0]) if keepdims else out
     else:
-        if inputs == "logits":
-            p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
-        terms = _common.log_probs_terms(xp, p, q)
-    if weights is not None:
-        terms = terms * weights
-    out = xp.sum(terms, axis=axes, keepdims=keepdims)
-    out = _common.reduce(xp, out, reduction, keepdims)
-    if log_base is not None:
-        out = out / log_base
-    return out
+        if inputs == "probs":
+            terms = _common.probs_terms(xp, p, q)
+        else:
+            if inputs == "logits":
+                p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
+            terms = _common.log_probs_terms(xp, p, q)
+        if weights is not None:
+            terms = terms * weights
+        out = xp.sum(terms, axis=axes, keepdims=keepdims)
+    return _common.reduce_in_base(xp, out, reduction, keepdims, log_base)
 
 
 def _fast_sum(

@@ -38,10 +38,8 @@ def _setup(
 def _end(
     xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
 ) -> Any:
-    log_base = _args.log_of_base(base)
-    out = _common.reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
-    if log_base is not None:
-        out = out / log_base
+    out = xp.sum(terms, axis=axes, keepdims=keepdims)
+    out = _common.reduce_in_base(xp, out, reduction, keepdims, _args.log_of_base(base))
     return _common.finish(xp, out, dtype)
 
 

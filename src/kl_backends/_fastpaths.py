@@ -11,14 +11,15 @@ the generic code.
 * NumPy: cache-sized blocks, in place, on two threads (NumPy's ufuncs release
   the GIL): one division, one log, one multiply and the zero fix per element,
   with peak extra memory of a few blocks instead of whole-array temporaries.
-* PyTorch (eager): a ``torch.autograd.Function`` whose forward is four
-  in-place kernels, a sum and two row minima, and whose backward is the exact
-  ``-p / q`` and ``log(p / q) + 1`` (0 where ``p == 0``).  A distribution
-  with a negative entry gives NaN here (the generic code: NaN unless the
-  negative entry is a ``q`` under ``p == 0``).
-* JAX and TensorFlow: ``p * log(p / q)`` (one log instead of two) with a
-  custom derivative (``jax.custom_jvp``, ``tf.custom_gradient``) giving the
-  same exact gradients as the generic code.
+* PyTorch (``_torch_fast.py``, imported when a tensor arrives): an
+  ``autograd.Function`` whose eager forward is four in-place kernels, a sum
+  and two row minima, and under torch.compile a select-free form Inductor
+  fuses; the backward is the exact ``-p / q`` and ``log(p / q) + 1`` (0 where
+  ``p == 0``).  Eagerly, a distribution with a negative entry gives NaN (the
+  generic code: NaN unless the negative entry is a ``q`` under ``p == 0``).
+* JAX and TensorFlow: ``p * log(p / q)`` (one log instead of two; JAX without
+  a select, see ``_masked_terms``) with a custom derivative (``jax.custom_jvp``,
+  ``tf.custom_gradient``) giving the same exact gradients as the generic code.
 
 The one-log form forms ``p / q`` in the working dtype: with float32 inputs a
 subnormal ``q`` under a ``p`` near 1 overflows the ratio to ``inf`` (as in
@@ -141,12 +142,12 @@ def _masked_terms(xp: Any, p: Any, q: Any) -> Any:
     """``p log(p / q)`` without a select: z = [p == 0] makes those terms 0 * log(1 / (q + 1)).
 
     Same conventions as the generic code (p = q = 0 gives 0, q = 0 < p gives
-    inf, NaN and negative probabilities give NaN).  XLA and Inductor fuse it
-    into one loop; a ``where`` in the same loop measured 5x slower in float64
-    on XLA:CPU.  The derivative is supplied separately (custom_jvp /
-    autograd.Function).
+    inf, NaN and negative probabilities give NaN).  XLA fuses it into one
+    loop; a ``where`` in the same loop measured 5x slower in float64 on
+    XLA:CPU.  The derivative is the custom_jvp's.  (``_torch_fast.FusedKL``
+    is the same expression for Inductor.)
     """
-    z = xp.astype(p == 0, p.dtype) if hasattr(xp, "astype") else (p == 0).to(p.dtype)
+    z = xp.astype(p == 0, p.dtype)
     return p * xp.log((p + z) / (q + z))
 
 

@@ -36,7 +36,9 @@ def _generic(monkeypatch, fn):
         monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
 
 
-SHAPES = [(5, 7), (3, 40_000), (3000, 100), (2, 3, 50)]
+# Small (quick, in-thread or xlogy forms), wide rows, many rows (blocked and
+# threaded), rows wider than a block (column blocks), 3-D.
+SHAPES = [(5, 7), (3, 40_000), (3000, 100), (3, 300_000), (2, 3, 50)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -74,23 +76,73 @@ def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
     np.testing.assert_allclose(backend.to_numpy(fast), backend.to_numpy(generic), rtol=1e-12)
 
 
-def test_fast_paths_are_taken() -> None:
+def test_fast_paths_are_taken(monkeypatch) -> None:
     """The paths exist and are used where they apply (so the tests above compare two things)."""
     p, q = _inputs((4, 10))
+    big_p, big_q = _inputs((200, 100))  # above _quick.NUMPY_SMALL elements
     calls = []
     real = _fastpaths.numpy_kl
-    try:
-        _fastpaths.numpy_kl = lambda a, b: calls.append(1) or real(a, b)
-        import kl_backends._divergence as d
+    monkeypatch.setattr(_fastpaths, "numpy_kl", lambda a, b: calls.append(a.shape) or real(a, b))
+    kl_divergence(p, q)  # quick front end, in the calling thread
+    kl_divergence(big_p, big_q)  # quick front end, blocked path
+    kl_divergence(p, q, axis=0)  # not the last axis: generic
+    kl_divergence(p[0], q)  # broadcasting: generic
+    kl_divergence(p.astype(np.float16), q.astype(np.float16))  # half: general front end, fast
+    assert calls == [(200, 100), (4, 10)]
 
-        d._fastpaths.numpy_kl = _fastpaths.numpy_kl
-        kl_divergence(p, q)
-        kl_divergence(p, q, axis=0)  # not the last axis: generic
-        kl_divergence(p[0], q)  # broadcasting: generic
-        kl_divergence(p.astype(np.float16), q.astype(np.float16))  # half: fast, in float32
-    finally:
-        _fastpaths.numpy_kl = real
+
+def test_quick_front_end_is_taken_and_agrees(backend, monkeypatch) -> None:
+    """Default keywords, one dtype and shape: the quick front end answers, as the general one."""
+    from kl_backends import _quick
+
+    p, q = _inputs((6, 9), seed=3)
+    a, b = backend.asarray(p), backend.asarray(q)
+    general = backend.to_numpy(kl_divergence(a, b, keepdims=False, reduction="sum"))
+    kl_divergence(a, b)  # registers the type, if it was not yet
+    quick = _quick.QUICK.get(type(a))
+    if backend.name in ("array_api_strict", "dask"):
+        assert quick is None  # no quick function: the general path
+        return
+    calls = []
+    monkeypatch.setitem(_quick.QUICK, type(a), lambda x, y: calls.append(1) or quick(x, y))
+    fast = kl_divergence(a, b)
+    one = kl_divergence(a[0], b[0])
     assert calls == [1, 1]
+    generic = _generic(monkeypatch, lambda: kl_divergence(a, b))
+    generic_one = _generic(monkeypatch, lambda: kl_divergence(a[0], b[0]))
+    assert type(fast) is type(generic) and type(one) is type(generic_one)
+    assert tuple(one.shape) == tuple(generic_one.shape) == ()
+    fast, generic = backend.to_numpy(fast), backend.to_numpy(generic)
+    np.testing.assert_allclose(fast, generic, rtol=1e-12)
+    np.testing.assert_allclose(fast.sum(), general, rtol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(one), fast[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (40, 1000)], ids=str)
+def test_invalid_inputs(backend, shape, monkeypatch) -> None:
+    """NaN or negative entries: NaN for that distribution, or the generic value where p == 0.
+
+    Where ``p == 0`` the generic code's term is 0 whatever ``q`` is; some fast
+    paths give NaN there for a NaN or negative ``q`` (documented).  Everything
+    else is the same on every path.
+    """
+    p, q = _inputs(shape, seed=4)
+    p[0, :3], q[0, :3] = 0.0, 0.1  # rows 0-1: finite references
+    p[1, 1], q[1, 1] = 0.2, 0.1
+    p[2, :] = np.abs(p[2, :])
+    p[2, 0] = -0.05  # negative p: NaN on every path
+    p[3, 0], q[3, 0] = 0.01, np.nan  # NaN q under p > 0: NaN on every path
+    p[0, 0], q[0, 0] = 0.0, np.nan  # NaN q under p == 0
+    p[1, 0], q[1, 0] = 0.0, -0.3  # negative q under p == 0
+    a, b = backend.asarray(p), backend.asarray(q)
+    with np.errstate(invalid="ignore"):
+        fast = backend.to_numpy(kl_divergence(a, b))
+        generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+    assert np.isnan(generic[2:4]).all() and np.isnan(fast[2:4]).all()
+    assert np.isfinite(generic[:2]).all()
+    for row in (0, 1):
+        assert np.isnan(fast[row]) or np.isclose(fast[row], generic[row], rtol=1e-12)
+    np.testing.assert_allclose(fast[4:], generic[4:], rtol=1e-12)
 
 
 def test_numpy_path_memory_is_blocked() -> None:

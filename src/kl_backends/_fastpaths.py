@@ -138,17 +138,24 @@ def fast_terms_sum(xp: Any, p: Any, q: Any) -> Any | None:
     return None
 
 
-def _masked_terms(xp: Any, p: Any, q: Any) -> Any:
-    """``p log(p / q)`` without a select: z = [p == 0] makes those terms 0 * log(1 / (q + 1)).
+def _clamped_terms_sum(xp: Any, p: Any, q: Any, tiny: float) -> Any:
+    """Sum over the last axis of ``p log(max(p, tiny) / max(q, tiny - p))``: no select.
 
-    Same conventions as the generic code (p = q = 0 gives 0, q = 0 < p gives
-    inf, NaN and negative probabilities give NaN).  XLA fuses it into one
-    loop; a ``where`` in the same loop measured 5x slower in float64 on
-    XLA:CPU.  The derivative is the custom_jvp's.  (``_torch_fast.FusedKL``
-    is the same expression for Inductor.)
+    Where ``p >= tiny`` (``tiny``: the dtype's smallest normal number) the
+    ratio is ``p / q`` exactly (``tiny - p <= 0 <= q``); where ``p == 0`` it
+    is ``tiny / max(q, tiny)``, finite, so the term is ``0 * finite = 0``
+    whatever ``q`` is (``q == 0`` included); a subnormal ``p`` changes its
+    term by less than ``1e-36``.  NaN propagates through ``maximum``.  A
+    negative ``p`` would give a finite term, so such rows are made NaN from
+    the row minimum of ``p``.  XLA:CPU fuses this into one loop of
+    elementwise operations it vectorises; a ``where`` or a comparison in the
+    loop is emitted as a separate pass (measured 1.5x to 5x slower).
     """
-    z = xp.astype(p == 0, p.dtype)
-    return p * xp.log((p + z) / (q + z))
+    terms = p * xp.log(xp.maximum(p, tiny) / xp.maximum(q, tiny - p))
+    total = xp.sum(terms, axis=-1)
+    if p.shape[-1] == 0:
+        return total
+    return xp.where(xp.min(p, axis=-1) < 0, xp.asarray(math.nan, dtype=p.dtype), total)
 
 
 @functools.cache
@@ -158,7 +165,7 @@ def _jax_kl() -> Any:
 
     @jax.custom_jvp
     def kl(p: Any, q: Any) -> Any:
-        return jnp.sum(_masked_terms(jnp, p, q), axis=-1)
+        return _clamped_terms_sum(jnp, p, q, float(jnp.finfo(p.dtype).tiny))
 
     @kl.defjvp
     def kl_jvp(primals: Any, tangents: Any) -> Any:
@@ -174,16 +181,37 @@ def _jax_kl() -> Any:
     return kl
 
 
+#: Elements up to which TensorFlow's eager path uses the ``xlogy`` form.
+TF_SMALL = 1 << 14
+
+
+@functools.cache
+def jax_kl_jitted() -> Any:
+    """``_jax_kl`` under ``jax.jit`` (for eager calls: one dispatch, not one per primitive)."""
+    import jax
+
+    return jax.jit(_jax_kl())
+
+
 def _tf_kl(p: Any, q: Any) -> Any:
     import tensorflow as tf
 
+    size = p.shape.num_elements()
+    if size is not None and size <= TF_SMALL and tf.executing_eagerly():
+        # Two kernels fewer than the form below and no custom_gradient (about
+        # 120 us per eager call); TensorFlow's own xlogy gradients are exact:
+        # 0 where p == 0 (xdivy), -p / q for q, log(p / q) + 1 for p.
+        return tf.reduce_sum(tf.math.xlogy(p, p) - tf.math.xlogy(p, q), axis=-1)
+
     @tf.custom_gradient
     def kl(p: Any, q: Any) -> Any:
-        zero = tf.equal(p, 0)
-        nought = tf.zeros((), p.dtype)
-        value = tf.reduce_sum(tf.where(zero, nought, p * tf.math.log(p / q)), axis=-1)
+        # multiply_no_nan(x, y) is 0 where y == 0, even for x = -inf or NaN:
+        # the zero fix in the multiply itself, as fast as the naive formula.
+        value = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
 
         def grad(g: Any) -> Any:
+            zero = tf.equal(p, 0)
+            nought = tf.zeros((), p.dtype)
             one = tf.ones((), p.dtype)
             ratio = tf.where(zero, one, p) / tf.where(zero, one, q)
             g = tf.expand_dims(g, -1)

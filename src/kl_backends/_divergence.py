@@ -174,7 +174,7 @@ def kl_divergence(
     if _compat.is_jax_array(p) and not _compat.values_unavailable(p):
         # Eager JAX dispatches (and compiles) every primitive on its own; one
         # cached jit of the same generic math is one compile per shape.
-        out = _jax_jitted(xp, options)(p, q, weights)
+        out = _jax_jitted(xp, options, _fastpaths.enabled())(p, q, weights)
     else:
         with _compat.quiet_numpy(p):  # log(0) = -inf and NaN are defined results here
             out = _kl(xp, p, q, weights, options)
@@ -267,7 +267,9 @@ def _fast_sum(
 
 
 @functools.lru_cache(maxsize=256)
-def _jax_jitted(xp: Any, options: tuple[Any, ...]) -> Any:
+def _jax_jitted(xp: Any, options: tuple[Any, ...], fast: bool) -> Any:
+    """``_kl`` under ``jax.jit``; ``fast`` (whether fast paths are on) is part of the key,
+    since the trace bakes that choice in."""
     import jax
 
     return jax.jit(functools.partial(_kl, xp, options=options))

@@ -11,15 +11,23 @@ the generic code.
 * NumPy: cache-sized blocks, in place, on two threads (NumPy's ufuncs release
   the GIL): one division, one log, one multiply and the zero fix per element,
   with peak extra memory of a few blocks instead of whole-array temporaries.
-* PyTorch (``_torch_fast.py``, imported when a tensor arrives): an
-  ``autograd.Function`` whose eager forward is four in-place kernels, a sum
-  and two row minima, and under torch.compile a select-free form Inductor
-  fuses; the backward is the exact ``-p / q`` and ``log(p / q) + 1`` (0 where
-  ``p == 0``).  Eagerly, a distribution with a negative entry gives NaN (the
-  generic code: NaN unless the negative entry is a ``q`` under ``p == 0``).
-* JAX and TensorFlow: ``p * log(p / q)`` (one log instead of two; JAX without
-  a select, see ``_masked_terms``) with a custom derivative (``jax.custom_jvp``,
-  ``tf.custom_gradient``) giving the same exact gradients as the generic code.
+* PyTorch (``_torch_fast.py``, imported when a tensor arrives): eagerly,
+  ``xlogy(p, p) - xlogy(p, q)`` for small tensors and, above that, in-place
+  kernels over one reused CPU block with a NaN guard from the row minima;
+  under torch.compile ``where(p == 0, 0, p * log(p / q))``, which Inductor
+  fuses; with a gradient, an ``autograd.Function`` whose backward is the
+  exact ``-p / q`` and ``log(p / q) + 1`` (0 where ``p == 0``).
+* JAX: ``p * log(max(p, tiny) / max(q, tiny - p))`` with a row guard for
+  negative ``p`` (select-free, see ``_clamped_terms_sum``) and a
+  ``jax.custom_jvp`` giving the generic code's exact derivatives.
+* TensorFlow: ``multiply_no_nan(log(p / q), p)`` (0 where ``p == 0``, as fast
+  as the naive formula) with a ``tf.custom_gradient``; eagerly for small
+  tensors ``xlogy(p, p) - xlogy(p, q)``, whose built-in gradients are exact.
+
+Invalid inputs: where ``p == 0`` the generic code's term is 0 whatever ``q``
+is; for a NaN (PyTorch, JAX) or negative (PyTorch above the small size) ``q``
+there, the fast path gives NaN for that distribution instead.  NaN in ``p``,
+NaN in ``q`` under ``p > 0`` and negative ``p`` give NaN on every path.
 
 The one-log form forms ``p / q`` in the working dtype: with float32 inputs a
 subnormal ``q`` under a ``p`` near 1 overflows the ratio to ``inf`` (as in
@@ -115,10 +123,14 @@ def _numpy_blocks(p: Any, q: Any, out: Any, tasks: list, np: Any) -> None:
             np.divide(pb, qb, out=t)
             np.log(t, out=t)
             np.multiply(t, pb, out=t)
-            np.equal(pb, 0, out=z)
-            if z.any():
+            sums = np.add.reduce(t, axis=1)
+            # Every p == 0 term is NaN here (0 * -inf, 0 / 0): only a block with a
+            # NaN row sum needs the zero fix, which then costs two more passes.
+            if np.isnan(sums).any():
+                np.equal(pb, 0, out=z)
                 np.copyto(t, 0, where=z)  # 0 log(0/q) = 0, q = 0 included
-            out[r0:r1] += t.sum(axis=1)
+                sums = np.add.reduce(t, axis=1)
+            out[r0:r1] += sums
 
 
 # --- PyTorch, JAX, TensorFlow ----------------------------------------------------

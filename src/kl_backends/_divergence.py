@@ -111,7 +111,9 @@ def kl_divergence(
 
     * a term with ``p == 0`` is 0, whatever ``q`` is (``q == 0`` included);
     * ``p > 0`` with ``q == 0`` gives ``+inf``;
-    * NaN in either input makes that distribution's result NaN, and only it;
+    * NaN in ``p``, or in ``q`` where ``p > 0``, makes that distribution's
+      result NaN, and only it (a NaN or negative ``q`` where ``p == 0`` may
+      also give NaN on the PyTorch and JAX fast paths);
     * the same holds for ``-inf`` log-probabilities and logits.
 
     Unlike ``rel_entr``, a negative probability gives NaN rather than

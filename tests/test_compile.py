@@ -81,10 +81,21 @@ def test_torch_compile_fullgraph_closed_forms() -> None:
 
 
 @pytest.mark.slow
-def test_torch_compile_fullgraph_values_and_gradients() -> None:
+@pytest.mark.parametrize("quick", [False, True], ids=["general-front-end", "quick-front-end"])
+def test_torch_compile_fullgraph_values_and_gradients(quick, monkeypatch) -> None:
+    """Traced through the general front end, and through the quick one (registered by an
+    eager call before; default keywords, one dtype and shape)."""
     torch = need("torch")
+    from kl_backends import _quick
+
+    torch._dynamo.reset()
     p = torch.tensor(P, dtype=torch.float32, requires_grad=True)
     q = torch.tensor(Q, dtype=torch.float32, requires_grad=True)
+    if quick:
+        kl_divergence(p.detach(), q.detach())
+        assert torch.Tensor in _quick.QUICK
+    else:
+        monkeypatch.delitem(_quick.QUICK, torch.Tensor, raising=False)
     compiled = torch.compile(_all_kinds, fullgraph=True, dynamic=False)
     out = compiled(p, q)
     expected = reference_kl(P, Q)

@@ -79,16 +79,18 @@ def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
 def test_fast_paths_are_taken(monkeypatch) -> None:
     """The paths exist and are used where they apply (so the tests above compare two things)."""
     p, q = _inputs((4, 10))
-    big_p, big_q = _inputs((200, 100))  # above _quick.NUMPY_SMALL elements
+    big_p, big_q = _inputs((200, 100))  # above _fastpaths.SMALL elements
     calls = []
-    real = _fastpaths.numpy_kl
-    monkeypatch.setattr(_fastpaths, "numpy_kl", lambda a, b: calls.append(a.shape) or real(a, b))
+    real = _fastpaths._row_sums  # the NumPy path's kernel, small arrays and blocks alike
+    monkeypatch.setattr(
+        _fastpaths, "_row_sums", lambda a, b, t, np: calls.append(a.shape) or real(a, b, t, np)
+    )
     kl_divergence(p, q)  # quick front end, in the calling thread
     kl_divergence(big_p, big_q)  # quick front end, blocked path
     kl_divergence(p, q, axis=0)  # not the last axis: generic
     kl_divergence(p[0], q)  # broadcasting: generic
     kl_divergence(p.astype(np.float16), q.astype(np.float16))  # half: general front end, fast
-    assert calls == [(200, 100), (4, 10)]
+    assert calls == [(4, 10), (200, 100), (4, 10)]
 
 
 def test_quick_front_end_is_taken_and_agrees(backend, monkeypatch) -> None:

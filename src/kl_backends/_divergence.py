@@ -262,7 +262,7 @@ def _fast_sum(
         return None
     name = _compat.library_name(p)
     if name == "numpy":
-        return _fastpaths.numpy_kl(p, q)[()]  # 1-D: a NumPy scalar, as the generic code
+        return _fastpaths.numpy_result(p, q)
     if name == "dask" and len(p.chunks[-1]) == 1 and p.chunks == q.chunks:
         return p.map_blocks(_fastpaths.numpy_kl, q, drop_axis=p.ndim - 1, dtype=p.dtype)
     return _fastpaths.fast_terms_sum(xp, p, q)

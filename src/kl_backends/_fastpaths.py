@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -53,6 +54,9 @@ __all__ = ["fast_terms_sum", "numpy_kl"]
 BLOCK = 1 << 18
 #: Below this many elements the NumPy path runs in the calling thread.
 THREADED_MIN = 1 << 18
+#: Up to this many elements a fast path is one whole-array pass with the fewest
+#: calls (NumPy: no blocks; PyTorch and eager TensorFlow: the ``xlogy`` form).
+SMALL = 1 << 14
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -79,6 +83,9 @@ def numpy_kl(p: Any, q: Any) -> Any:
     """sum over the last axis of ``p log(p / q)``; ``p``, ``q`` same shape and float dtype."""
     import numpy as np
 
+    if p.size <= SMALL:  # whole-array, in the calling thread: per-call overhead dominates
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(_row_sums(p, q, None, np))
     n = p.shape[-1]
     rows = math.prod(p.shape[:-1])
     p2 = np.ascontiguousarray(p).reshape(rows, n)
@@ -110,27 +117,41 @@ def numpy_kl(p: Any, q: Any) -> Any:
     return out.reshape(p.shape[:-1])
 
 
+def numpy_result(p: Any, q: Any) -> Any:
+    """``numpy_kl`` as returned to users: 1-D inputs give a NumPy scalar, as the generic code."""
+    if p.size <= SMALL:  # numpy_kl's small branch, without its 0-d array wrapping
+        np = sys.modules["numpy"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _row_sums(p, q, None, np)
+    out = numpy_kl(p, q)
+    return out if out.ndim else out[()]
+
+
 def _numpy_blocks(p: Any, q: Any, out: Any, tasks: list, np: Any) -> None:
     size = max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tasks)
     buf = np.empty(size, dtype=p.dtype)
-    zero = np.empty(size, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         for r0, r1, c0, c1 in tasks:
             pb, qb = p[r0:r1, c0:c1], q[r0:r1, c0:c1]
-            shape = pb.shape
-            t = buf[: shape[0] * shape[1]].reshape(shape)
-            z = zero[: shape[0] * shape[1]].reshape(shape)
-            np.divide(pb, qb, out=t)
-            np.log(t, out=t)
-            np.multiply(t, pb, out=t)
-            sums = np.add.reduce(t, axis=1)
-            # Every p == 0 term is NaN here (0 * -inf, 0 / 0): only a block with a
-            # NaN row sum needs the zero fix, which then costs two more passes.
-            if np.isnan(sums).any():
-                np.equal(pb, 0, out=z)
-                np.copyto(t, 0, where=z)  # 0 log(0/q) = 0, q = 0 included
-                sums = np.add.reduce(t, axis=1)
-            out[r0:r1] += sums
+            out[r0:r1] += _row_sums(pb, qb, buf[: pb.size].reshape(pb.shape), np)
+
+
+def _row_sums(p: Any, q: Any, t: Any, np: Any) -> Any:
+    """Sums over the last axis of ``p log(p / q)``, computed in ``t`` (``p``'s shape; a new
+    array where ``t`` is None).
+
+    NumPy's divide/invalid warnings must be off (the caller's ``errstate``).
+    """
+    t = np.divide(p, q, out=t)
+    np.log(t, out=t)
+    np.multiply(t, p, out=t)
+    sums = np.add.reduce(t, axis=-1)
+    # Every p == 0 term is NaN here (0 * -inf, 0 / 0): only a NaN row sum needs
+    # the zero fix, which then costs two more passes.
+    if np.isnan(sums).any():
+        np.copyto(t, 0, where=p == 0)  # 0 log(0/q) = 0, q = 0 included
+        sums = np.add.reduce(t, axis=-1)
+    return sums
 
 
 # --- PyTorch, JAX, TensorFlow ----------------------------------------------------
@@ -193,10 +214,6 @@ def _jax_kl() -> Any:
     return kl
 
 
-#: Elements up to which TensorFlow's eager path uses the ``xlogy`` form.
-TF_SMALL = 1 << 14
-
-
 @functools.cache
 def jax_kl_jitted() -> Any:
     """``_jax_kl`` under ``jax.jit`` (for eager calls: one dispatch, not one per primitive)."""
@@ -209,7 +226,7 @@ def _tf_kl(p: Any, q: Any) -> Any:
     import tensorflow as tf
 
     size = p.shape.num_elements()
-    if size is not None and size <= TF_SMALL and tf.executing_eagerly():
+    if size is not None and size <= SMALL and tf.executing_eagerly():
         # Two kernels fewer than the form below and no custom_gradient (about
         # 120 us per eager call); TensorFlow's own xlogy gradients are exact:
         # 0 where p == 0 (xdivy), -p / q for q, log(p / q) + 1 for p.

@@ -28,9 +28,6 @@ __all__ = ["QUICK", "register"]
 #: Exact array type -> quick function ``(p, q) -> result or None``.
 QUICK: dict[type, Callable[[Any, Any], Any]] = {}
 
-#: Up to this many elements NumPy computes in the calling thread, whole-array.
-NUMPY_SMALL = 1 << 14
-
 
 def _numpy(p: Any, q: Any) -> Any:
     dtype = p.dtype
@@ -38,17 +35,7 @@ def _numpy(p: Any, q: Any) -> Any:
         return None
     if not _fastpaths.enabled():
         return None
-    if p.size > NUMPY_SMALL:
-        return _fastpaths.numpy_kl(p, q)[()]
-    np = sys.modules["numpy"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = p / q
-        np.log(t, out=t)
-        np.multiply(t, p, out=t)
-        zero = p == 0
-        if zero.any():
-            np.copyto(t, 0, where=zero)  # 0 log(0/q) = 0, q = 0 included
-    return np.add.reduce(t, axis=-1)  # 1-D inputs: a NumPy scalar, as NumPy's own sum
+    return _fastpaths.numpy_result(p, q)
 
 
 def _torch(p: Any, q: Any) -> Any:

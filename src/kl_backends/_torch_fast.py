@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
-#: Elements up to which the eager forward is the three-kernel ``xlogy`` form.
-SMALL = 1 << 14
+from kl_backends._fastpaths import SMALL  # up to it: the three-kernel xlogy form
+
 #: Elements per block of the blocked eager forward on CPU (1 MB of float32):
 #: 256K measured fastest on a 2-core AVX-512 machine (32K: 2.3x slower).
 BLOCK = 1 << 18

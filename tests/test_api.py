@@ -12,9 +12,9 @@ import pytest
 
 from conftest import need
 from kl_backends import kl_divergence
-from kl_backends._compare import TOLERANCES
 from kl_backends._compat import library_name
-from kl_backends._reference import reference_kl
+from kl_backends.parity.compare import TOLERANCES
+from kl_backends.parity.reference import reference_kl
 
 RNG = np.random.default_rng(11)
 P = RNG.dirichlet(np.ones(8), size=(3, 4))
@@ -35,7 +35,7 @@ def test_import_touches_no_framework() -> None:
     out = _run("""
         import sys
         import kl_backends
-        import kl_backends.cli
+        import kl_backends.parity.cli
         import numpy as np
         kl_backends.kl_divergence(np.array([0.5, 0.5]), [0.25, 0.75])
         kl_backends.kl_divergence([0.5, 0.5], [0.25, 0.75], inputs="logits")

@@ -9,10 +9,11 @@ import sys
 import pytest
 
 from conftest import need
-from kl_backends import _backends, _parity
+from kl_backends import _backends
 from kl_backends._backends import selected_backends
-from kl_backends._cases import CASES, FUNCTION_CASES
-from kl_backends.cli import main
+from kl_backends.parity import run as _parity
+from kl_backends.parity.cases import CASES, FUNCTION_CASES
+from kl_backends.parity.cli import main
 
 FAST = ["--backends", "numpy,array_api_strict", "--jobs", "1", "-q"]
 

@@ -20,7 +20,7 @@ from kl_backends import (
     kl_poisson,
     kl_standard_normal,
 )
-from kl_backends._reference import reference_kl, reference_mvn, reference_normal
+from kl_backends.parity.reference import reference_kl, reference_mvn, reference_normal
 
 P = np.array([[0.5, 0.3, 0.0, 0.2, 0.0], [0.1, 0.2, 0.3, 0.2, 0.2]])
 Q = np.array([[0.25, 0.25, 0.3, 0.2, 0.0], [0.3, 0.1, 0.2, 0.2, 0.2]])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kl_backends import _fastpaths, kl_divergence
-from kl_backends._compare import TOLERANCES
+from kl_backends.parity.compare import TOLERANCES
 
 
 def _inputs(shape, seed=0):

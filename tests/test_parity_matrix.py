@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from kl_backends import kl_divergence
-from kl_backends._cases import CASES, FUNCTION_CASES, Case, FunctionCase
-from kl_backends._compare import TOLERANCES, compare
 from kl_backends._compat import library_name
-from kl_backends._parity import check_case, check_function_case
+from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase
+from kl_backends.parity.compare import TOLERANCES, compare
+from kl_backends.parity.run import check_case, check_function_case
 
 CASE_KINDS = [pytest.param(c, k, id=f"{c.name}[{k}]") for c in CASES for k in c.kinds]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, rel_entr
 
-from kl_backends._cases import CASES, inputs_for
-from kl_backends._reference import reference_kl
+from kl_backends.parity.cases import CASES, inputs_for
+from kl_backends.parity.reference import reference_kl
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.kinds[0] == "probs"], ids=repr)

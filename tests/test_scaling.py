@@ -12,7 +12,7 @@ import pytest
 
 from conftest import need
 from kl_backends import kl_divergence
-from kl_backends._reference import reference_kl
+from kl_backends.parity.reference import reference_kl
 
 RNG = np.random.default_rng(5)
 P = RNG.dirichlet(np.ones(40), size=300)

@@ -11,7 +11,7 @@ import pytest
 from conftest import need
 from kl_backends import kl_divergence
 from kl_backends._compat import library_name
-from kl_backends.cli import main
+from kl_backends.parity.cli import main
 from kl_backends.testing import (
     Target,
     assert_backends_agree,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from kl_backends._closed_forms import (
+from kl_backends._math.categorical import kl_divergence
+from kl_backends._math.closed_forms import (
     kl_bernoulli,
     kl_exponential,
     kl_multivariate_normal,
@@ -18,9 +19,8 @@ from kl_backends._closed_forms import (
     kl_poisson,
     kl_standard_normal,
 )
-from kl_backends._divergence import kl_divergence
-from kl_backends._family import cross_entropy, entropy, generalized_kl, js_divergence
-from kl_backends._samples import kl_from_counts, kl_from_samples, kl_knn
+from kl_backends._math.family import cross_entropy, entropy, generalized_kl, js_divergence
+from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_knn
 
 try:
     __version__ = version("kl_backends")

@@ -2,6 +2,6 @@
 
 import sys
 
-from kl_backends.cli import main
+from kl_backends.parity.cli import main
 
 sys.exit(main())

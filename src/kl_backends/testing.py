@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from kl_backends._backends import BACKENDS, Backend, installed_backends, selected_backends
-from kl_backends._compare import TOLERANCES, compare
 from kl_backends._compat import library_name
+from kl_backends.parity.compare import TOLERANCES, compare
 
 __all__ = [
     "TOLERANCES",

@@ -402,7 +402,7 @@ class FunctionCase:
 
 
 def _build_function_cases() -> list[FunctionCase]:
-    from kl_backends import _reference as ref
+    from kl_backends.parity import reference as ref
 
     rng = np.random.default_rng(7)
     out: list[FunctionCase] = []

@@ -14,7 +14,9 @@ import functools
 import math
 from typing import Any
 
-from kl_backends import _args, _common, _compat, _fastpaths, _quick
+from kl_backends import _compat, _fastpaths, _quick
+from kl_backends._math import args as _args
+from kl_backends._math import common as _common
 
 __all__ = ["kl_divergence"]
 

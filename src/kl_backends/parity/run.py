@@ -19,13 +19,13 @@ from typing import Any, cast
 
 import numpy as np
 
-from kl_backends._args import Inputs
 from kl_backends._backends import Backend
 from kl_backends._builtins import BUILTINS
-from kl_backends._cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
-from kl_backends._compare import compare
-from kl_backends._divergence import kl_divergence
-from kl_backends._reference import reference_kl
+from kl_backends._math.args import Inputs
+from kl_backends._math.categorical import kl_divergence
+from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
+from kl_backends.parity.compare import compare
+from kl_backends.parity.reference import reference_kl
 
 __all__ = ["Row", "check_case", "run_parity", "run_parity_parallel"]
 

@@ -9,7 +9,8 @@ import functools
 import math
 from typing import Any
 
-from kl_backends import _args, _compat
+from kl_backends import _compat
+from kl_backends._math import args as _args
 
 __all__ = [
     "broadcast_to",

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kl_backends import _args, _common, _compat
+from kl_backends import _compat
+from kl_backends._math import args as _args
+from kl_backends._math import common as _common
 
 __all__ = [
     "kl_bernoulli",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends import _args, _common, _compat
-from kl_backends._divergence import kl_divergence
+from kl_backends import _compat
+from kl_backends._math import args as _args
+from kl_backends._math import common as _common
+from kl_backends._math.categorical import kl_divergence
 
 __all__ = ["kl_from_counts", "kl_from_samples", "kl_knn"]
 

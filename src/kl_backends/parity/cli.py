@@ -143,13 +143,13 @@ def _parity(args: argparse.Namespace) -> int:
             )
         print(f"results written to {args.json}")
     if args.markdown:
-        from kl_backends._report import markdown_table
+        from kl_backends.parity.report import markdown_table
 
         with open(args.markdown, "w") as fh:
             fh.write(markdown_table(cells, f"{title} (kl_backends {__version__})"))
         print(f"Markdown table written to {args.markdown}")
     if args.plot:
-        from kl_backends._report import plot_heatmap
+        from kl_backends.parity.report import plot_heatmap
 
         try:
             plot_heatmap(cells, args.plot, title)
@@ -172,8 +172,8 @@ def _print_table(header: tuple[str, ...], table: Sequence[tuple[str, ...]]) -> N
 
 
 def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
-    from kl_backends._parity import run_parity_parallel
-    from kl_backends._report import Cell
+    from kl_backends.parity.report import Cell
+    from kl_backends.parity.run import run_parity_parallel
 
     rows = run_parity_parallel(
         chosen, dtypes=dtypes, compiled=not args.no_compiled, quiet=args.quiet, jobs=args.jobs
@@ -251,7 +251,7 @@ def _load_function(spec: str) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
     import numpy as np
 
-    from kl_backends._report import Cell
+    from kl_backends.parity.report import Cell
     from kl_backends.testing import available_targets, check_backends, format_table
 
     fn = _load_function(args.function)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kl_backends import _fastpaths, kl_divergence
+from kl_backends import _dispatch, kl_divergence
+from kl_backends.backends import numpy as numpy_backend
 from kl_backends.parity.compare import TOLERANCES
 
 
@@ -79,11 +80,11 @@ def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
 def test_fast_paths_are_taken(monkeypatch) -> None:
     """The paths exist and are used where they apply (so the tests above compare two things)."""
     p, q = _inputs((4, 10))
-    big_p, big_q = _inputs((200, 100))  # above _fastpaths.SMALL elements
+    big_p, big_q = _inputs((200, 100))  # above SMALL elements
     calls = []
-    real = _fastpaths._row_sums  # the NumPy path's kernel, small arrays and blocks alike
+    real = numpy_backend._row_sums  # the NumPy kernel, small arrays and blocks alike
     monkeypatch.setattr(
-        _fastpaths, "_row_sums", lambda a, b, t, np: calls.append(a.shape) or real(a, b, t, np)
+        numpy_backend, "_row_sums", lambda a, b, t, np: calls.append(a.shape) or real(a, b, t, np)
     )
     kl_divergence(p, q)  # quick front end, in the calling thread
     kl_divergence(big_p, big_q)  # quick front end, blocked path
@@ -95,18 +96,16 @@ def test_fast_paths_are_taken(monkeypatch) -> None:
 
 def test_quick_front_end_is_taken_and_agrees(backend, monkeypatch) -> None:
     """Default keywords, one dtype and shape: the quick front end answers, as the general one."""
-    from kl_backends import _quick
-
     p, q = _inputs((6, 9), seed=3)
     a, b = backend.asarray(p), backend.asarray(q)
     general = backend.to_numpy(kl_divergence(a, b, keepdims=False, reduction="sum"))
     kl_divergence(a, b)  # registers the type, if it was not yet
-    quick = _quick.QUICK.get(type(a))
+    quick = _dispatch.QUICK.get(type(a))
     if backend.name in ("array_api_strict", "dask"):
         assert quick is None  # no quick function: the general path
         return
     calls = []
-    monkeypatch.setitem(_quick.QUICK, type(a), lambda x, y: calls.append(1) or quick(x, y))
+    monkeypatch.setitem(_dispatch.QUICK, type(a), lambda x, y: calls.append(1) or quick(x, y))
     fast = kl_divergence(a, b)
     one = kl_divergence(a[0], b[0])
     assert calls == [1, 1]

@@ -19,7 +19,7 @@ COVERED = {
 @pytest.fixture
 def tfx():
     tf = need("tensorflow")
-    from kl_backends._tensorflow import namespace
+    from kl_backends.backends.tensorflow import namespace
 
     return tf, namespace()
 
@@ -28,10 +28,10 @@ def test_covers_exactly_what_is_documented(tfx) -> None:
     _, xp = tfx
     public = {n for n in dir(xp) if not n.startswith("_")} | {"__array_namespace_info__"}
     assert public == COVERED
-    from kl_backends import _tensorflow
+    from kl_backends.backends import tensorflow
 
     for name in COVERED - {"__array_namespace_info__"}:
-        assert f"``{name}``" in _tensorflow.__doc__
+        assert f"``{name}``" in tensorflow.__doc__
 
 
 def test_promotion_and_dtypes(tfx) -> None:

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from kl_backends._backends import BACKENDS, Backend, installed_backends, selected_backends
-from kl_backends._compat import library_name
+from kl_backends._dispatch import backend_of
+from kl_backends.backends import BACKENDS, ENV_VAR, Backend, select_installed
 from kl_backends.parity.compare import TOLERANCES, compare
 
 __all__ = [
@@ -61,36 +61,43 @@ class Target:
         return self.id
 
     @property
-    def _impl(self) -> Backend:
+    def name(self) -> str:
+        """The backend's name (``"torch"``)."""
+        return self.backend
+
+    @property
+    def impl(self) -> Backend:
+        """The ``kl_backends.backends.Backend`` behind this target."""
         return BACKENDS[self.backend]
 
     @property
     def dtypes(self) -> tuple[str, ...]:
-        return self._impl.dtypes
+        return self.impl.dtypes
 
     @property
     def namespace(self) -> Any:
         """The array-API namespace of this backend (kl_backends' adapter for TensorFlow)."""
-        from kl_backends._compat import array_namespace
-
-        return array_namespace(self.asarray(np.zeros(1)))
+        self.impl.load()
+        return self.impl.xp
 
     def asarray(self, a: Any, dtype: str = "float64") -> Any:
         """``a`` (array-like) as this backend's array of ``dtype`` on this device."""
-        return self._impl.asarray(np.asarray(a, dtype=np.float64), dtype, self.device)
+        return self.impl.asarray(np.asarray(a, dtype=np.float64), dtype, self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return self._impl.to_numpy(x)
+        return self.impl.to_numpy(x)
 
 
-def available_targets(names: str | Iterable[str] | None = None) -> list[Target]:
+def available_targets(
+    names: str | Iterable[str] | None = None, source: str = ENV_VAR
+) -> list[Target]:
     """Installed backends x their devices, optionally only the ``names`` given.
 
     ``names``: comma-separated string or iterable of backend names (``"all"``:
     every one), or entries ``backend:device`` (``"torch:cuda:0"``).  Default:
-    ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``; a named
-    backend that is not installed raises ``ValueError`` too (an unnamed one is
-    left out).
+    ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``, and so
+    does a named backend that is not installed (an unnamed one is left out);
+    ``source`` names where the names came from, for those messages.
     """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -103,16 +110,8 @@ def available_targets(names: str | Iterable[str] | None = None) -> list[Target]:
             if device:
                 wanted_devices.setdefault(backend, set()).add(device)
         names = list(dict.fromkeys(plain))
-    explicit = names is not None and names != ["all"]
-    backends = selected_backends(names)
-    if explicit:
-        missing = [b.name for b in backends if not b.installed()]
-        if missing:
-            raise ValueError(f"backend(s) not installed: {', '.join(missing)}")
     targets = []
-    for impl in backends:
-        if impl not in installed_backends():
-            continue
+    for impl in select_installed(names, source):
         for dev in impl.devices():
             if impl.name in wanted_devices and dev not in wanted_devices[impl.name]:
                 continue
@@ -130,9 +129,9 @@ def to_backend(x: Any, target: Target | str, dtype: str = "float64") -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """float64 NumPy copy of an array of any supported library (computes Dask)."""
-    name = library_name(x)
-    if name in BACKENDS:
-        return BACKENDS[name].to_numpy(x)
+    backend = backend_of(x)
+    if backend is not None and backend.name in BACKENDS:
+        return backend.to_numpy(x)
     return np.asarray(x, dtype=np.float64)
 
 
@@ -157,7 +156,8 @@ def _prepare(a: Any) -> Any:
     """Floating arrays of any supported library as float64 NumPy; the rest as is."""
     if isinstance(a, np.ndarray):
         return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
-    if library_name(a) in BACKENDS:
+    backend = backend_of(a)
+    if backend is not None and backend.name in BACKENDS:
         return to_numpy(a)
     return a
 

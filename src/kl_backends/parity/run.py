@@ -3,7 +3,7 @@
 For every selected backend x device x dtype x mode, every case in
 ``_cases.CASES`` is run through ``kl_divergence`` in each input kind and
 compared with the float64 reference (``_reference``), and the backend's
-built-ins (``_builtins``) are compared on the clean cases.  One ``Row`` per
+built-ins (each backend's ``builtins``) are compared on the clean cases.  One ``Row`` per
 backend x device x dtype x mode.
 """
 
@@ -19,10 +19,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from kl_backends._backends import Backend
-from kl_backends._builtins import BUILTINS
 from kl_backends._math.args import Inputs
 from kl_backends._math.categorical import kl_divergence
+from kl_backends.backends import Backend
 from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
 from kl_backends.parity.compare import compare
 from kl_backends.parity.reference import reference_kl
@@ -158,8 +157,8 @@ def _builtin_cases() -> list[Case]:
 
 
 def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
-    for builtin in BUILTINS:
-        if builtin.backend != backend.name or importlib.util.find_spec(builtin.requires) is None:
+    for builtin in backend.builtins:
+        if importlib.util.find_spec(builtin.requires) is None:
             continue
         worst_abs = worst_rel = 0.0
         problems = []
@@ -245,7 +244,7 @@ def _print_progress(msg: str) -> None:
 
 
 def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool, quiet: bool) -> list[Row]:
-    from kl_backends._backends import BACKENDS
+    from kl_backends.backends import BACKENDS
 
     return run_parity(
         [BACKENDS[name]],

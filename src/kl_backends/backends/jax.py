@@ -1,0 +1,189 @@
+"""JAX: recognition, namespace, tracers, the KL kernel with its exact ``custom_jvp``, the eager
+jit cache, the quick path, ``jax.jit`` for the harness, built-ins.
+
+Nothing here imports JAX until one of its arrays has arrived.
+
+The kernel is ``p * log(max(p, tiny) / max(q, tiny - p))`` with a row guard for
+negative ``p`` (select-free, see ``_clamped_terms_sum``) and a
+``jax.custom_jvp`` giving the generic code's exact derivatives.  Eager calls
+go through ``jax.jit`` (one dispatch, one compile per shape, instead of one
+per primitive): ``jit`` keeps those compiled functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled
+
+__all__ = ["Jax"]
+
+
+def _clamped_terms_sum(xp: Any, p: Any, q: Any, tiny: float) -> Any:
+    """Sum over the last axis of ``p log(max(p, tiny) / max(q, tiny - p))``: no select.
+
+    Where ``p >= tiny`` (``tiny``: the dtype's smallest normal number) the
+    ratio is ``p / q`` exactly (``tiny - p <= 0 <= q``); where ``p == 0`` it
+    is ``tiny / max(q, tiny)``, finite, so the term is ``0 * finite = 0``
+    whatever ``q`` is (``q == 0`` included); a subnormal ``p`` changes its
+    term by less than ``1e-36``.  NaN propagates through ``maximum``.  A
+    negative ``p`` would give a finite term, so such rows are made NaN from
+    the row minimum of ``p``.  XLA:CPU fuses this into one loop of
+    elementwise operations it vectorises; a ``where`` or a comparison in the
+    loop is emitted as a separate pass (measured 1.5x to 5x slower).
+    """
+    terms = p * xp.log(xp.maximum(p, tiny) / xp.maximum(q, tiny - p))
+    total = xp.sum(terms, axis=-1)
+    if p.shape[-1] == 0:
+        return total
+    return xp.where(xp.min(p, axis=-1) < 0, xp.asarray(math.nan, dtype=p.dtype), total)
+
+
+@functools.cache
+def _kl() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def kl(p: Any, q: Any) -> Any:
+        return _clamped_terms_sum(jnp, p, q, float(jnp.finfo(p.dtype).tiny))
+
+    @kl.defjvp
+    def kl_jvp(primals: Any, tangents: Any) -> Any:
+        p, q = primals
+        dp, dq = tangents
+        zero = p == 0
+        p_s, q_s = jnp.where(zero, 1, p), jnp.where(zero, 1, q)
+        log_ratio = jnp.log(p_s / q_s)
+        value = jnp.sum(jnp.where(zero, 0, p * log_ratio), axis=-1)
+        d = jnp.where(zero, 0, dp * (log_ratio + 1) - dq * (p_s / q_s))
+        return value, jnp.sum(d, axis=-1)
+
+    return kl
+
+
+@functools.cache
+def _kl_jitted() -> Any:
+    """``_kl`` under ``jax.jit`` (for eager calls: one dispatch, not one per primitive)."""
+    import jax
+
+    return jax.jit(_kl())
+
+
+@functools.lru_cache(maxsize=256)
+def _jitted(fn: Callable[..., Any], static: tuple[Any, ...], fast: bool) -> Any:
+    """``partial(fn, *static)`` under ``jax.jit``; ``fast`` (whether fast paths are on) is
+    part of the key, since the trace bakes that choice in."""
+    import jax
+
+    return jax.jit(functools.partial(fn, *static))
+
+
+class Jax(Backend):
+    name = module = distribution = extra = "jax"
+    array_types = ("Array",)
+    dtypes = ("float32", "float64", "float16", "bfloat16")
+    compiler = "jax.jit"
+    autodiff = True
+
+    def _namespace(self) -> Any:
+        import jax.numpy as xp  # JAX's own namespace is array-API compliant
+
+        return xp
+
+    def device(self, x: Any) -> Any:
+        try:
+            return x.device
+        except Exception:  # tracers carry no device
+            return None
+
+    def values_unavailable(self, x: Any) -> str | None:
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            return "it is a JAX tracer (inside jax.jit, grad or vmap)"
+        return None
+
+    def solve_triangular(self, a: Any, b: Any) -> Any:
+        import jax.scipy.linalg
+
+        return jax.scipy.linalg.solve_triangular(a, b, lower=True)
+
+    def kl_last_axis(self, p: Any, q: Any) -> Any:
+        return _kl()(p, q)
+
+    def quick(self, p: Any, q: Any) -> Any:
+        dtype = p.dtype
+        if (
+            dtype != q.dtype
+            or dtype.char not in "fd"
+            or p.shape != q.shape
+            or not p.ndim
+            or p.sharding != q.sharding
+            or not fast_paths_enabled()
+        ):
+            return None
+        return _kl_jitted()(p, q)
+
+    def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
+        return _jitted(fn, static, fast_paths_enabled())
+
+    # -- harness -----------------------------------------------------------
+    def load(self) -> Any:
+        import jax
+
+        # float64 is part of the matrix; JAX needs x64 mode for it.
+        jax.config.update("jax_enable_x64", True)
+        return jax
+
+    def devices(self) -> list[str]:
+        jax = self.load()
+        found = ["cpu"]
+        try:
+            found += [f"gpu:{d.id}" for d in jax.devices("gpu")]
+        except RuntimeError:  # no GPU backend
+            pass
+        return found
+
+    def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
+        import numpy as np
+
+        jax = self.load()
+        platform, _, index = device.partition(":")
+        dev = jax.devices(platform)[int(index or 0)]
+        return jax.device_put(jax.numpy.asarray(np.asarray(a, np.float64), dtype=dtype), dev)
+
+    def compile(self, fn: Any) -> Any:
+        return self.load().jit(fn)
+
+    @property
+    def builtins(self) -> tuple[Builtin, ...]:
+        return (
+            Builtin("optax.losses.kl_divergence(log q, p)", "optax", _optax_kl),
+            Builtin("optax.losses.kl_divergence_with_log_targets", "optax", _optax_log_targets),
+            Builtin("jax.scipy.special.rel_entr(p, q).sum(-1)", "jax", _rel_entr),
+        )
+
+
+def _optax_kl(p: Any, q: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    # (log_predictions, targets) = (log q, p).
+    return optax.losses.kl_divergence(jnp.log(q), p)
+
+
+def _optax_log_targets(p: Any, q: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    return optax.losses.kl_divergence_with_log_targets(jnp.log(q), jnp.log(p))
+
+
+def _rel_entr(p: Any, q: Any) -> Any:
+    import jax.scipy.special as jss
+
+    return jss.rel_entr(p, q).sum(axis=-1)

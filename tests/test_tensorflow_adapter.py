@@ -11,6 +11,7 @@ COVERED = {
     "float16", "bfloat16", "float32", "float64", "int64",
     "asarray", "astype", "result_type", "isdtype", "finfo", "__array_namespace_info__",
     "where", "log", "log1p", "exp", "expm1", "sqrt", "abs", "isnan",
+    "minimum", "maximum", "zeros_like",
     "broadcast_to", "expand_dims", "eye", "ones", "concat", "reshape",
     "matrix_transpose", "sort", "unique_values", "sum", "max", "mean", "any", "linalg",
 }  # fmt: skip

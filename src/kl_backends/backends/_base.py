@@ -25,9 +25,10 @@ so the framework is already imported):
   for lazy libraries.
 * ``cholesky(x)``, ``solve_triangular(a, b)``: linear algebra outside the
   standard.
-* ``kl_last_axis(p, q)``: a fast kernel for the sums of ``p log(p / q)`` over
-  the last axis (same shape and float dtype), or ``None`` to use the generic
-  code; ``quick(p, q)``: the whole default ``kl_divergence(p, q)`` call, or
+* ``kl_last_axis(p, q, exact)``: a fast kernel for the sums of ``p log(p / q)``
+  over the last axis (same shape and float dtype), or ``None`` to use the
+  generic code; ``exact(backend, p_rows, q_rows)`` is the generic code, for
+  the rows a kernel finds it cannot be trusted with; ``quick(p, q, exact)``: the whole default ``kl_divergence(p, q)`` call, or
   ``None`` to go the general way (see ``_dispatch.quick``).
 * ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
   compiled version of it for eager calls (JAX compiles each primitive on its
@@ -52,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled"]
+__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled", "select_free_terms"]
 
 #: Up to this many elements a fast kernel is one whole-array pass with the
 #: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).
@@ -62,6 +63,34 @@ SMALL = 1 << 14
 def fast_paths_enabled() -> bool:
     """``KL_BACKENDS_FASTPATHS=0`` turns the fast kernels and the quick path off."""
     return os.environ.get("KL_BACKENDS_FASTPATHS", "1") != "0"
+
+
+def select_free_terms(xp: Any, p: Any, q: Any) -> Any:
+    """``p log(p / q)`` elementwise, exact where ``p / q`` itself would over- or underflow.
+
+    For kernels that cannot read values (compiled, traced, on a GPU): no
+    data-dependent control flow, one transcendental per element.  With
+    ``b = max(p, q)``, ``s = min(p, q)``::
+
+        log(b / s) = 2 log1p((b - s) / (sqrt(s) (sqrt(b) + sqrt(s))))
+
+    (``sqrt(b) - sqrt(s)`` rewritten without cancellation), which is accurate
+    to a few ulps for every ratio, including ``p`` close to ``q`` (where
+    ``log(p / q)`` loses the digits of ``p / q - 1``) and ratios beyond the
+    dtype's range (``4 / 2.2e-308``, subnormals), where ``p / q`` overflows.
+    ``rel_entr``'s conventions follow without special cases: ``p == 0`` gives
+    0, ``p > 0 == q`` gives ``+inf`` (``-0.0`` too: ``abs`` makes the
+    denominator ``+0.0``; compilers fold ``x + 0.0`` away), a negative ``p``
+    or ``q`` gives NaN (``sqrt``), NaN propagates.
+
+    XLA and TensorFlow run their CPU kernels with subnormals flushed to zero:
+    there a subnormal input is 0, in this formula as in the generic code.
+    """
+    big, small = xp.maximum(p, q), xp.minimum(p, q)
+    root = xp.sqrt(small)
+    log_ratio = 2 * xp.log1p((big - small) / xp.abs(root * (xp.sqrt(big) + root)))
+    terms = p * xp.where(p < q, -log_ratio, log_ratio)
+    return xp.where(p == 0, xp.zeros_like(p), terms)
 
 
 @dataclass(frozen=True)
@@ -139,10 +168,10 @@ class Backend:
         """
         return self.xp.linalg.solve(a, b)
 
-    def kl_last_axis(self, p: Any, q: Any) -> Any | None:
+    def kl_last_axis(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
         return None
 
-    def quick(self, p: Any, q: Any) -> Any | None:
+    def quick(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
         return None
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:

@@ -8,12 +8,15 @@ are lazy: nothing here computes; ``values_unavailable`` says so to
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from kl_backends.backends import numpy as _numpy
 from kl_backends.backends._base import Backend
 
 __all__ = ["Dask"]
+
+_NUMPY = _numpy.NumPy()
 
 
 class Dask(Backend):
@@ -48,11 +51,12 @@ class Dask(Backend):
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return _batched(_np_solve, a, b)
 
-    def kl_last_axis(self, p: Any, q: Any) -> Any | None:
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any | None:
         """The NumPy kernel per block, where each block holds whole rows."""
         if len(p.chunks[-1]) != 1 or p.chunks != q.chunks:
             return None
-        return p.map_blocks(_numpy.kl_rows, q, drop_axis=p.ndim - 1, dtype=p.dtype)
+        rows = functools.partial(exact, _NUMPY)  # the generic code, on NumPy blocks
+        return p.map_blocks(_numpy.kl_rows, q, rows, drop_axis=p.ndim - 1, dtype=p.dtype)
 
     # -- harness -----------------------------------------------------------
     def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:

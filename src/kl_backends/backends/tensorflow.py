@@ -16,16 +16,17 @@ Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
 list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``;
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,
-``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``;
+``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``,
+``minimum``, ``maximum``, ``zeros_like``;
 ``broadcast_to``, ``expand_dims``, ``reshape``, ``concat``, ``eye``,
 ``ones``, ``matrix_transpose``, ``sort``, ``unique_values``; reductions ``sum``,
 ``max``, ``mean``, ``any`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
 ``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators
 (``+ - * / == < >``) are TensorFlow's own, which are elementwise in TF 2.
 
-The kernel: ``multiply_no_nan(log(p / q), p)`` (0 where ``p == 0``, as fast as
-the naive formula) with a ``tf.custom_gradient``; eagerly for small tensors
-``xlogy(p, p) - xlogy(p, q)``, whose built-in gradients are exact.
+The kernel: ``select_free_terms`` (exact for every ratio, ``rel_entr``'s
+conventions without a special case) with a ``tf.custom_gradient`` giving the
+generic code's exact derivatives.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import functools
 import os
 from typing import Any
 
-from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
 
 __all__ = ["TensorFlow", "namespace"]
 
@@ -90,6 +91,8 @@ class _Namespace:
         self.log, self.log1p = tf.math.log, tf.math.log1p
         self.exp, self.expm1 = tf.math.exp, tf.math.expm1
         self.sqrt, self.abs, self.isnan = tf.math.sqrt, tf.math.abs, tf.math.is_nan
+        self.minimum, self.maximum = tf.math.minimum, tf.math.maximum
+        self.zeros_like = tf.zeros_like
         self.linalg = _Linalg()
         self._floating = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
         self._signed = (tf.int8, tf.int16, tf.int32, tf.int64)
@@ -248,21 +251,9 @@ def namespace() -> _Namespace:
 
 
 def _kl(p: Any, q: Any) -> Any:
-    size = p.shape.num_elements()
-    if size is not None and size <= SMALL and tf.executing_eagerly():
-        # Two kernels fewer than the form below and no custom_gradient (about
-        # 120 us per eager call); TensorFlow's own xlogy gradients are exact:
-        # 0 where p == 0 (xdivy), -p / q for q, log(p / q) + 1 for p.
-        return tf.reduce_sum(tf.math.xlogy(p, p) - tf.math.xlogy(p, q), axis=-1)
-    return _kl_custom_gradient(p, q)
-
-
-def _kl_custom_gradient(p: Any, q: Any) -> Any:
     @tf.custom_gradient
     def kl(p: Any, q: Any) -> Any:
-        # multiply_no_nan(x, y) is 0 where y == 0, even for x = -inf or NaN:
-        # the zero fix in the multiply itself, as fast as the naive formula.
-        value = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
+        value = tf.reduce_sum(select_free_terms(namespace(), p, q), axis=-1)
 
         def grad(g: Any) -> Any:
             zero = tf.equal(p, 0)
@@ -301,10 +292,10 @@ class TensorFlow(Backend):
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return tf.linalg.triangular_solve(a, b, lower=True)
 
-    def kl_last_axis(self, p: Any, q: Any) -> Any:
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
         return _kl(p, q)
 
-    def quick(self, p: Any, q: Any) -> Any:
+    def quick(self, p: Any, q: Any, exact: Any) -> Any:
         dtype = p.dtype
         if (
             dtype != q.dtype

@@ -5,38 +5,31 @@ Nothing here imports torch until a tensor has arrived (``owns`` consults
 ``sys.modules``); ``_load`` then binds the module-level ``torch`` and defines
 the ``autograd.Function`` classes once.
 
-Forward of ``kl_last_axis``, chosen by size and context (each eager kernel is
-a pass over memory, and a fresh large temporary costs page faults on CPU):
+Forward of ``kl_last_axis``:
 
-* up to ``SMALL`` elements, eagerly: ``xlogy(p, p) - xlogy(p, q)``, three
-  kernels (``xlogy`` is 0 where ``p == 0``, ``+inf`` where ``q == 0 < p``);
-* larger, on CPU: ``p / q + tiny``, ``log``, ``* p`` and a row sum in one
-  reused buffer of ``BLOCK`` elements, the zero fix only for blocks whose
-  sums hold a NaN (``_cpu_blocks``);
-* larger, elsewhere (GPU, meta): the same kernels on the whole array, the
-  NaN of ``0 * log(0 / q)`` set to 0 and a row guard from the row minima of
-  ``p`` and ``q`` restoring NaN for rows with NaN or negative entries
-  (``_guarded``);
-* under ``torch.compile`` and ``torch.func`` transforms: ``where(p == 0, 0,
-  p * log(p / q))``, which Inductor fuses into one loop and functorch can
-  batch.
+* eagerly on CPU: ``p / q``, ``log``, ``* p`` and a row sum in one reused
+  buffer of at most ``BLOCK`` elements, the zero fix only for blocks whose
+  sums hold a NaN, and the rows this fast form cannot be trusted with
+  (non-finite sums, negative ``q``, nearly equal float64 distributions)
+  recomputed by the generic code (``_cpu_blocks``);
+* elsewhere (GPU, meta), under ``torch.compile`` and under ``torch.func``
+  transforms, where no value may be read: ``select_free_terms`` (exact for
+  every ratio, ``rel_entr``'s conventions without a special case), which
+  Inductor fuses into one loop and functorch can batch.
 
 With a gradient wanted, an ``autograd.Function`` whose backward is the exact
 ``log(p / q) + 1`` and ``-p / q`` (0 where ``p == 0``), itself written with
 safe substitutions so that it can be differentiated again (Hessian-vector
 products).
-
-Invalid inputs: a NaN ``q`` under ``p == 0`` gives NaN on the small and
-guarded paths, and a negative ``q`` under ``p == 0`` on the guarded path,
-where the generic code gives 0 for that term.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from typing import Any
 
-from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["Torch"]
 
@@ -61,11 +54,16 @@ def _load() -> None:
         """``_eager_sum`` forward, exact backward (used when a gradient is wanted)."""
 
         @staticmethod
-        def forward(p: Any, q: Any) -> Any:
-            return _eager_sum(p, q)
+        def forward(p: Any, q: Any, exact: Any) -> Any:
+            return _eager_sum(p, q, exact)
 
-        setup_context = staticmethod(_setup_context)
-        backward = staticmethod(_backward)
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.save_for_backward(*inputs[:2])
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
+            return (*_backward(ctx, g), None)
 
     class FusedKL(torch.autograd.Function):
         """One ``where`` that Inductor fuses into one loop and functorch can batch."""
@@ -82,7 +80,7 @@ def _load() -> None:
     _EagerKL, _FusedKL = EagerKL, FusedKL
 
 
-def _setup_context(ctx: Any, inputs: tuple[Any, Any], output: Any) -> None:
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     ctx.save_for_backward(*inputs)
 
 
@@ -106,65 +104,69 @@ def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
 
 
 def _fused_sum(p: Any, q: Any) -> Any:
-    return torch.where(p == 0, 0.0, p * torch.log(p / q)).sum(-1)
+    return select_free_terms(torch, p, q).sum(-1)
 
 
-def _eager_sum(p: Any, q: Any) -> Any:
-    """Sum over the last axis of ``p log(p / q)``; ``p``, ``q`` same shape and float dtype."""
-    if p.numel() <= SMALL:
-        return torch.xlogy(p, p).sub_(torch.xlogy(p, q)).sum(-1)
+def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
+    """Sum over the last axis of ``p log(p / q)``; ``p``, ``q`` same shape and float dtype.
+
+    ``exact(p_rows, q_rows)`` is the generic code, for the rows the CPU kernel
+    cannot be trusted with.  Elsewhere (GPU, meta) no value is read: the
+    select-free exact form.
+    """
+    if p.device.type != "cpu":
+        return _fused_sum(p, q)
     n = p.shape[-1]
+    if n == 0 or p.numel() == 0:
+        return p.sum(-1)
     rows = p.numel() // n
-    p2, q2 = p.reshape(rows, n), q.reshape(rows, n)
-    if p.device.type == "cpu":
-        return _cpu_blocks(p2, q2).reshape(p.shape[:-1])
-    return _guarded(p2, q2).reshape(p.shape[:-1])
+    return _cpu_blocks(p.reshape(rows, n), q.reshape(rows, n), exact).reshape(p.shape[:-1])
 
 
-def _cpu_blocks(p: Any, q: Any) -> Any:
-    """``[rows, n]`` on CPU: blocks of ``BLOCK`` elements in one reused buffer.
+def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
+    """``[rows, n]`` on CPU: blocks of at most ``BLOCK`` elements in one reused buffer.
 
-    Per block ``p / q + tiny``, ``log``, ``* p`` in place and a row sum: four
-    passes, the block staying in cache.  Adding ``tiny`` (the smallest normal
-    number) keeps ``log`` off 0 where ``p == 0 < q`` (PyTorch's CPU ``log`` is
-    10x slower on arrays holding 0, inf or NaN) and changes no ratio above
-    ``1e-31`` (float32); a negative ratio stays negative (NaN).  The only
-    NaN terms left are ``p == 0 == q``, NaN inputs and negative values, so a
-    block whose row sums hold a NaN gets its ``p == 0`` terms set to 0 and is
-    summed again (CPU values are read here: no device synchronisation).
+    Per block ``p / q``, ``log``, ``* p`` in place and a row sum: four passes,
+    the block staying in cache; where a sum is NaN the ``p == 0`` terms (NaN
+    here) are set to 0 and the block summed again.  Then the rows this form
+    cannot be trusted with (NumPy's rule: ``kl_backends.backends.numpy``'s
+    ``_untrusted``: non-finite sums, a negative ``q``, float64 sums small
+    against ``sum p``) are recomputed by ``exact``.  CPU values are read here:
+    no device synchronisation.
     """
     rows, n = p.shape
-    tiny = torch.full((), torch.finfo(p.dtype).tiny, dtype=p.dtype)
+    float64 = p.dtype == torch.float64
     out = torch.zeros(rows, dtype=p.dtype)
+    sum_p = torch.zeros(rows, dtype=p.dtype) if float64 else None
+    negative = False
     width = min(n, BLOCK)
     height = max(1, BLOCK // width)
-    buf = torch.empty(height * width, dtype=p.dtype)
+    buf = torch.empty(min(height, rows) * width, dtype=p.dtype)
     for r0 in range(0, rows, height):
         r1 = min(r0 + height, rows)
         for c0 in range(0, n, width):
             pb, qb = p[r0:r1, c0 : c0 + width], q[r0:r1, c0 : c0 + width]
             t = buf[: pb.numel()].view(pb.shape)
-            torch.addcdiv(tiny, pb, qb, out=t)  # tiny + p / q in one pass
+            torch.div(pb, qb, out=t)
             t.log_().mul_(pb)
             sums = t.sum(1)
             if sums.isnan().any():
                 t.masked_fill_(pb == 0, 0.0)  # 0 log(0/q) = 0, q = 0 included
                 sums = t.sum(1)
             out[r0:r1] += sums
+            negative = negative or bool(qb.amin() < 0)
+            if sum_p is not None:
+                sum_p[r0:r1] += pb.sum(1)
+    if bool(out.sum().isfinite()) and not negative and sum_p is None:
+        return out
+    bad = ~out.isfinite()
+    if negative:
+        bad |= q.amin(1) < 0
+    if sum_p is not None:
+        bad |= out.abs() < EXACT_BELOW * sum_p
+    if bool(bad.any()):
+        out[bad] = exact(p[bad], q[bad])
     return out
-
-
-def _guarded(p: Any, q: Any) -> Any:
-    """``[rows, n]`` elsewhere (GPU, meta): no value is read, so the zero fix is blind.
-
-    ``p / q``, ``log``, ``* p`` in place, ``nan_to_num_`` for the NaN of
-    ``0 * log(0 / q)``, and the rows with a NaN or negative entry (which that
-    would hide) made NaN again from the row minima of ``p`` and ``q``.
-    """
-    t = torch.div(p, q)
-    t.log_().mul_(p).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
-    low = torch.minimum(torch.amin(p, 1), torch.amin(q, 1))
-    return torch.where(low >= 0, t.sum(1), math.nan)
 
 
 class Torch(Backend):
@@ -194,14 +196,15 @@ class Torch(Backend):
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return torch.linalg.solve_triangular(a, b, upper=False)
 
-    def kl_last_axis(self, p: Any, q: Any) -> Any:
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
         if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return _FusedKL.apply(p, q)
+        rows = functools.partial(exact, self)
         if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
-            return _EagerKL.apply(p, q)
-        return _eager_sum(p, q)
+            return _EagerKL.apply(p, q, rows)
+        return _eager_sum(p, q, rows)
 
-    def quick(self, p: Any, q: Any) -> Any:
+    def quick(self, p: Any, q: Any, exact: Any) -> Any:
         dtype = p.dtype
         if (
             dtype != q.dtype
@@ -212,7 +215,7 @@ class Torch(Backend):
             or not fast_paths_enabled()
         ):
             return None
-        return self.kl_last_axis(p, q)
+        return self.kl_last_axis(p, q, exact)
 
     # -- harness -----------------------------------------------------------
     def devices(self) -> list[str]:

@@ -34,8 +34,8 @@ _PYTHON_VALUES = (bool, int, float, complex, list, tuple)
 _KNOWN_PACKAGES = {b.module.split(".")[0] for b in BACKENDS.values()}
 _BY_TYPE: dict[type, Backend | None] = {}
 
-#: Exact array type -> quick function ``(p, q) -> result or None``.
-QUICK: dict[type, Callable[[Any, Any], Any]] = {}
+#: Exact array type -> quick function ``(p, q, exact) -> result or None``.
+QUICK: dict[type, Callable[[Any, Any, Callable[..., Any]], Any]] = {}
 
 
 def backend_of(x: object) -> Backend | None:

@@ -64,8 +64,6 @@ def need(module: str) -> Any:
         mod = importlib.import_module(module)
     else:
         mod = pytest.importorskip(module)
-    if module == "jax":
-        BACKENDS["jax"].load()  # float64 needs x64 mode
     return mod
 
 
@@ -75,6 +73,12 @@ def _fail_missing() -> None:
         f"a selected backend is not installed and {STRICT_VAR} is set "
         "(in CI every backend must be installed)"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite checks float64 on JAX: x64 mode for the whole session."""
+    if BACKENDS["jax"].installed():
+        BACKENDS["jax"].load().config.update("jax_enable_x64", True)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -288,3 +288,16 @@ def test_example_user_project_passes() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "7 passed" in result.stdout
+
+
+def test_check_backends_restores_jax_x64() -> None:
+    """x64 mode is on while JAX is checked (float64 rows are float64) and as before after."""
+    jax = need("jax")
+    before = bool(jax.config.read("jax_enable_x64"))
+    try:
+        jax.config.update("jax_enable_x64", False)
+        rows = assert_backends_agree(kl_divergence, P, Q, targets="jax", dtypes=["float64"])
+        assert rows and all(r.ok for r in rows)
+        assert not jax.config.read("jax_enable_x64")
+    finally:
+        jax.config.update("jax_enable_x64", before)

@@ -17,8 +17,10 @@ losses, metrics and models.
 
 Backends: numpy, array_api_strict, torch (cpu, cuda:N), tensorflow (CPU:0,
 GPU:N), jax (cpu, gpu:N), cupy (cuda:N) and dask, each only if installed;
-nothing is imported until used.  Loading JAX through this module turns on
-``jax_enable_x64`` so that float64 can be checked.
+nothing is imported until used.  ``check_backends`` and
+``assert_backends_agree`` turn on JAX's ``jax_enable_x64`` while they run (so
+that float64 can be checked) and restore it afterwards; ``Target.asarray``
+outside them gives float32 for float64 on JAX unless you enable x64 yourself.
 """
 
 from __future__ import annotations
@@ -194,10 +196,11 @@ def check_backends(
         resolved = [t if isinstance(t, Target) else _parse_target(t) for t in targets]
     rows = []
     for target in resolved:
-        for dtype in dtypes:
-            if dtype not in target.dtypes:
-                continue
-            rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
+        with target.impl.harness():  # JAX: x64 mode while checking, then as it was
+            for dtype in dtypes:
+                if dtype not in target.dtypes:
+                    continue
+                rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
     return rows
 
 

@@ -283,7 +283,7 @@ def _validate(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype
             )
     xp = be.xp
     tol = math.sqrt(float(xp.finfo(dtype).eps))
-    for name, x in (("p", p), ("q", q)):
+    for name, x in (("p", be.detach(p)), ("q", be.detach(q))):
         if bool(xp.any(xp.isnan(x))):
             raise ValueError(f"{name} contains NaN")
         if inputs == "probs":

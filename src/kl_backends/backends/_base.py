@@ -19,7 +19,8 @@ so the framework is already imported):
   arrays).
 * ``xp``: the array-API namespace.
 * ``device(x)``, ``values_unavailable(x)``: where ``x`` lives; why its values
-  cannot be read (tracers, lazy and symbolic arrays), or ``None``.
+  cannot be read (tracers, lazy and symbolic arrays), or ``None``;
+  ``detach(x)``: ``x`` to read values from (no autodiff history).
 * ``quiet()``: a context silencing the library's warnings for ``log(0)`` and
   NaN (defined results here); ``log(x)``: ``xp.log`` as it must be written
   for lazy libraries.
@@ -36,7 +37,8 @@ so the framework is already imported):
 
 Hooks used by the parity harness and ``kl_backends.testing`` (they may import
 the framework): ``installed``, ``load``, ``version``, ``devices``,
-``asarray``, ``to_numpy``, ``dtype_name``, ``compile`` and ``builtins`` (the
+``asarray``, ``to_numpy``, ``dtype_name``, ``compile``, ``harness`` (a
+context for checking every dtype, JAX's x64 mode) and ``builtins`` (the
 framework's own KL functions, each with its own convention).
 """
 
@@ -151,6 +153,10 @@ class Backend:
     def values_unavailable(self, x: Any) -> str | None:
         return None
 
+    def detach(self, x: Any) -> Any:
+        """``x`` without its autodiff history, for reading values (``validate=True``)."""
+        return x
+
     def quiet(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
 
@@ -216,6 +222,11 @@ class Backend:
 
     def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         raise NotImplementedError(f"{self.name} has no compiled mode")
+
+    def harness(self) -> contextlib.AbstractContextManager[Any]:
+        """A context for checking this library in every dtype (JAX: float64 needs x64 mode),
+        restoring the library's global settings on exit."""
+        return contextlib.nullcontext()
 
     def round_trip(self, a: Any, dtype: str) -> Any:
         """``a`` rounded to ``dtype`` as this backend stores it, back in float64."""

@@ -12,8 +12,9 @@ per primitive): ``jit`` keeps those compiled functions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
@@ -111,12 +112,16 @@ class Jax(Backend):
         return _jitted(fn, static, fast_paths_enabled())
 
     # -- harness -----------------------------------------------------------
-    def load(self) -> Any:
-        import jax
-
-        # float64 is part of the matrix; JAX needs x64 mode for it.
+    @contextlib.contextmanager
+    def harness(self) -> Iterator[None]:
+        """x64 mode (float64 is part of the matrix) while checking, then as it was."""
+        jax = self.load()
+        before = bool(jax.config.read("jax_enable_x64"))
         jax.config.update("jax_enable_x64", True)
-        return jax
+        try:
+            yield
+        finally:
+            jax.config.update("jax_enable_x64", before)
 
     def devices(self) -> list[str]:
         jax = self.load()

@@ -59,11 +59,15 @@ def _load() -> None:
 
         @staticmethod
         def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            ctx.save_for_backward(*inputs[:2])
+            _setup_context(ctx, inputs[:2], output)
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
             return (*_backward(ctx, g), None)
+
+        @staticmethod
+        def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
+            return _jvp(ctx, dp, dq)
 
     class FusedKL(torch.autograd.Function):
         """One ``where`` that Inductor fuses into one loop and functorch can batch."""
@@ -76,12 +80,32 @@ def _load() -> None:
 
         setup_context = staticmethod(_setup_context)
         backward = staticmethod(_backward)
+        jvp = staticmethod(_jvp)
 
     _EagerKL, _FusedKL = EagerKL, FusedKL
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     ctx.save_for_backward(*inputs)
+    ctx.save_for_forward(*inputs)
+
+
+def _safe(p: Any, q: Any) -> tuple[Any, Any, Any]:
+    """``p == 0`` and ``p``, ``q`` with 1 there: no ``0 * inf`` in any derivative."""
+    zero = p == 0
+    return zero, torch.where(zero, 1.0, p), torch.where(zero, 1.0, q)
+
+
+def _jvp(ctx: Any, dp: Any, dq: Any) -> Any:
+    """Forward mode (``torch.func.jvp``, ``hessian``): the exact directional derivative."""
+    p, q = ctx.saved_tensors
+    zero, p_s, q_s = _safe(p, q)
+    d = 0.0
+    if dp is not None:
+        d = d + dp * (torch.log(p_s / q_s) + 1)
+    if dq is not None:
+        d = d - dq * (p_s / q_s)
+    return torch.where(zero, 0.0, d).sum(-1)
 
 
 def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
@@ -92,8 +116,7 @@ def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
     no ``0 * inf`` into the discarded branch.
     """
     p, q = ctx.saved_tensors
-    zero = p == 0
-    p_s, q_s = torch.where(zero, 1.0, p), torch.where(zero, 1.0, q)
+    zero, p_s, q_s = _safe(p, q)
     g = g.unsqueeze(-1)
     gp = gq = None
     if ctx.needs_input_grad[0]:
@@ -192,6 +215,9 @@ class Torch(Backend):
         if torch.compiler.is_compiling():
             return "it is being traced by torch.compile"
         return None
+
+    def detach(self, x: Any) -> Any:
+        return x.detach()
 
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return torch.linalg.solve_triangular(a, b, upper=False)

@@ -199,37 +199,48 @@ def run_parity(
     rows = []
     wanted = set(dtypes) if dtypes is not None else None
     for backend in backends:
-        try:
-            version = backend.version()
-            devices = backend.devices()
-        except Exception as exc:
-            rows.append(Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}"))
-            continue
-        for device in devices:
-            for dtype in backend.dtypes:
-                if wanted is not None and dtype not in wanted:
-                    continue
-                modes = ["eager"]
-                if (
-                    compiled
-                    and backend.compiler
-                    and backend.name != "torch"
-                    and dtype in ("float32", "float64")
-                ):
-                    modes.append(backend.compiler)
-                for mode in modes:
-                    if progress:
-                        progress(f"{backend.name} {device} {dtype} {mode}")
-                    row = Row(backend.name, device, dtype, mode, version)
-                    start = time.perf_counter()
-                    try:
-                        _run_row(backend, device, dtype, mode, row)
-                        if mode == "eager" and dtype in ("float32", "float64"):
-                            _run_builtins(backend, device, dtype, row)
-                    except Exception as exc:
-                        row.error = f"{type(exc).__name__}: {exc}"
-                    row.seconds = time.perf_counter() - start
-                    rows.append(row)
+        with backend.harness():
+            rows += _run_backend(backend, wanted, compiled, progress)
+    return rows
+
+
+def _run_backend(
+    backend: Backend,
+    wanted: set[str] | None,
+    compiled: bool,
+    progress: Callable[[str], None] | None,
+) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        version = backend.version()
+        devices = backend.devices()
+    except Exception as exc:
+        return [Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}")]
+    for device in devices:
+        for dtype in backend.dtypes:
+            if wanted is not None and dtype not in wanted:
+                continue
+            modes = ["eager"]
+            if (
+                compiled
+                and backend.compiler
+                and backend.name != "torch"
+                and dtype in ("float32", "float64")
+            ):
+                modes.append(backend.compiler)
+            for mode in modes:
+                if progress:
+                    progress(f"{backend.name} {device} {dtype} {mode}")
+                row = Row(backend.name, device, dtype, mode, version)
+                start = time.perf_counter()
+                try:
+                    _run_row(backend, device, dtype, mode, row)
+                    if mode == "eager" and dtype in ("float32", "float64"):
+                        _run_builtins(backend, device, dtype, row)
+                except Exception as exc:
+                    row.error = f"{type(exc).__name__}: {exc}"
+                row.seconds = time.perf_counter() - start
+                rows.append(row)
     return rows
 
 

@@ -115,12 +115,18 @@ def test_result_is_native_byte_order(n) -> None:
     np.testing.assert_array_equal(out, kl_divergence(p, q))
 
 
-@pytest.mark.parametrize("bad", [["0.5", "0.5"], [b"x", b"y"], [object(), object()]])
+@pytest.mark.parametrize(
+    "bad",
+    [["0.5", "0.5"], [b"x", b"y"], [object(), object()], np.array(["0.5", "0.5"])],
+    ids=["str", "bytes", "objects", "str-array"],
+)
 def test_lists_of_non_numbers_are_refused(bad) -> None:
     with pytest.raises(TypeError, match="numbers"):
         kl_divergence(bad, [0.5, 0.5])
     with pytest.raises(TypeError, match="numbers"):
         kl_divergence(np.array([0.5, 0.5]), bad)
+    with pytest.raises(TypeError, match="numbers"):
+        kl_divergence(np.array([0.5, 0.5], dtype=object), np.array([0.5, 0.5]))
 
 
 def test_pandas_objects_name_to_numpy() -> None:

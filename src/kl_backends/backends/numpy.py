@@ -202,7 +202,8 @@ class NumPy(Backend):
         ``p`` would no longer sum to 1): it is refused rather than given a
         wrong value.  Other subclasses (``np.matrix``, ``memmap``, users'
         subclasses) are viewed as ``ndarray``; big-endian data is converted,
-        so results are always in native byte order.
+        so results are always in native byte order.  Arrays of strings or
+        objects are refused (NumPy would parse ``"0.5"`` silently).
         """
         np = sys.modules["numpy"]
         if type(x) is not np.ndarray and not isinstance(x, np.generic):
@@ -213,6 +214,11 @@ class NumPy(Backend):
                     f"entries probability 0, or np.ma.getdata({name}) to ignore the mask."
                 )
             x = np.asarray(x)
+        if x.dtype.kind not in "biufc":
+            raise TypeError(
+                f"{name} must hold numbers; got a NumPy array of dtype {x.dtype}. Strings and "
+                "other objects are not converted: convert them to numbers first."
+            )
         if not x.dtype.isnative:
             x = x.astype(x.dtype.newbyteorder("="))
         return x

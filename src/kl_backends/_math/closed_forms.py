@@ -273,10 +273,13 @@ def kl_multivariate_normal(
 
     computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
     tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
-    log det = 2 sum log diag L.  No inverse or determinant is formed.
+    log det = 2 sum log |diag L|.  No inverse or determinant is formed.
 
     Each distribution is given by exactly one of: ``cov_*`` (full covariance,
-    ``[..., d, d]``), ``scale_tril_*`` (lower-triangular L, ``[..., d, d]``) or
+    ``[..., d, d]``), ``scale_tril_*`` (any invertible lower-triangular L,
+    ``[..., d, d]``, negative diagonal entries included: the covariance is
+    ``L L^T``, as for TFP's ``MultivariateNormalTriL``; a zero on the
+    diagonal is a singular covariance and gives inf or NaN) or
     ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
     are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
 
@@ -339,8 +342,10 @@ def kl_multivariate_normal(
     z = _compat.solve_triangular(xp, lq_b, xp.expand_dims(diff, axis=-1))
     trace = xp.sum(m * m, axis=(-2, -1))
     quad = xp.sum(z * z, axis=(-2, -1))
-    logdet = xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1) - xp.sum(
-        xp.log(xp.linalg.diagonal(lp)), axis=-1
+    # |det L| = prod |diag L|: a scale_tril with negative diagonal entries is a
+    # valid scale (covariance L L^T), as in TFP's MultivariateNormalTriL.
+    logdet = xp.sum(xp.log(xp.abs(xp.linalg.diagonal(lq))), axis=-1) - xp.sum(
+        xp.log(xp.abs(xp.linalg.diagonal(lp))), axis=-1
     )
     out = 0.5 * (trace - d + quad) + logdet
     return _finish(xp, out, dtype, base, reduction)

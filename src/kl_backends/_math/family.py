@@ -32,6 +32,7 @@ def _setup(
     for a in arrays[1:]:
         shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
     axes = _args.normalize_axis(axis, len(shape))
+    _args.check_event_axes(shape, axes, inputs)
     if inputs == "logits":
         arrays = [_common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays]
     return xp, arrays, dtype, axes
@@ -40,6 +41,7 @@ def _setup(
 def _end(
     xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
 ) -> Any:
+    keepdims = _args.check_bool("keepdims", keepdims)
     out = xp.sum(terms, axis=axes, keepdims=keepdims)
     out = _common.reduce_in_base(xp, out, reduction, keepdims, _args.log_of_base(base))
     return _common.finish(xp, out, dtype)
@@ -88,7 +90,8 @@ def cross_entropy(
 ) -> Any:
     r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
 
-    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf.
+    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
+    negative p, or a negative q under p > 0, gives NaN.
     With ``inputs="logits"`` this is softmax cross-entropy with soft targets
     ``softmax(p)``.
 
@@ -107,6 +110,8 @@ def cross_entropy(
             _common.scalar(xp, 0, a),
             -xp.where(zero, one, a) * _compat.quiet_log(xp, xp.where(zero, one, b)),
         )
+        # A negative probability is NaN, as in kl_divergence (not a finite number).
+        terms = xp.where(a < 0, _common.scalar(xp, math.nan, a), terms)
     else:
         impossible = a == -math.inf
         zero = _common.scalar(xp, 0, a)
@@ -158,8 +163,13 @@ def generalized_kl(
 ) -> Any:
     r"""KL for unnormalised non-negative measures: sum p log(p / q) - p + q.
 
-    Elementwise this is ``scipy.special.kl_div`` (each term >= 0); for
-    normalised p and q it equals ``kl_divergence``.
+    Elementwise this is ``scipy.special.kl_div``, conventions included: a
+    term is ``q`` where ``p == 0``, ``+inf`` where ``p > 0 = q`` and
+    ``+inf`` wherever ``p`` or ``q`` is negative (outside the domain; unlike
+    ``kl_divergence``, which gives NaN there), NaN where either is NaN.  So
+    every term is >= 0, and nearly equal ``p`` and ``q`` keep their relative
+    accuracy (no cancellation between ``p log(p / q)`` and ``p - q``).  For
+    normalised p and q the sum equals ``kl_divergence``.
 
     Examples
     --------
@@ -168,5 +178,5 @@ def generalized_kl(
     3.386294
     """
     xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
-    terms = _common.probs_terms(xp, a, b) - a + b
+    terms = _common.generalized_terms(xp, a, b)
     return _end(xp, terms, axes, keepdims, reduction, base, dtype)

@@ -135,9 +135,9 @@ def kl_knn(
     ``kl_from_samples``.  Written against the array API (sorting each chunk's
     distances: O(n (n + m) log(n + m)) time); it runs under ``jax.jit``.
     """
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     log_base = _args.log_of_base(base)
     xp, (a, b), dtype = _common.prepare(x_p, x_q, names=("x_p", "x_q"))

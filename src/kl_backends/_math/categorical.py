@@ -224,14 +224,15 @@ def _grid_weights(
     if dx is not None:
         if isinstance(dx, bool) or not isinstance(dx, numbers.Real):
             raise TypeError(f"dx must be a positive finite number; got {dx!r}")
-        if not (math.isfinite(dx) and dx > 0):
+        step = float(dx)
+        if not (math.isfinite(step) and step > 0):
             raise ValueError(
                 f"dx must be a positive finite number (the grid's spacing); got {dx!r}. "
                 "For a decreasing grid, reverse p and q along the axis"
             )
         half = xp.asarray([0.5], dtype=p.dtype, device=device)
         ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
-        w = xp.concat([half, ones, half]) * float(dx)
+        w = xp.concat([half, ones, half]) * step
     else:
         _, (grid,) = _compat.namespace_and_arrays(x, names=("x",))
         if _args.shape_of(grid) != (n,):

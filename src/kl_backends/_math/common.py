@@ -115,52 +115,52 @@ def reduce_in_base(
     return out / log_base if log_base is not None else out
 
 
-#: Below this ``q`` (the square root of the smallest normal number) the
-#: divisions by ``q`` below are avoided: JAX differentiates ``a / q`` through
-#: ``q**-2``, which overflows there.
-_SQRT_TINY = {64: 2.0**-511, 32: 2.0**-63}
-
-#: Where ``|p - q| < NEAR * (p + q)`` (``p / q`` within about 4% of 1) a term
-#: is split as below; elsewhere ``p log(p / q)`` is accurate on its own.
+#: Nearly equal: ``|p - q| < NEAR * (p + q - TINY)``, i.e. ``p / q`` within about
+#: 4% of 1 and ``p + q`` above ``TINY`` (twice the square root of the smallest
+#: normal number: JAX differentiates ``d / s`` through ``s**-2``, which
+#: overflows below that, and ``p == q`` would then give ``0 * inf = NaN``).
 NEAR = 0.02
+_TINY = {64: 2.0**-510, 32: 2.0**-62}
 
 
 def kl_parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any]:
-    """``(a, b)`` with ``a + b = p log(p / q)``: see ``_parts``."""
+    """``(a, b)`` with ``a + b = p log(p / q)`` elementwise: see ``_parts``."""
     a, b, _, _ = _parts(xp, p, q)
     return a, b
 
 
 def _parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
-    """``(a, b)`` with ``a + b = p log(p / q)`` elementwise and ``sum(a) + sum(b)`` accurate.
+    """``p log(p / q)`` split so that sums over an axis stay accurate.
 
-    ``rel_entr``'s conventions and safe gradients (see ``probs_terms``).  The
-    three regions, by how close ``p`` is to ``q`` (for ``p > 0``,
-    ``q > sqrt(tiny)``; else the last one):
+    Returns ``a``, ``b``, the nearly-equal mask and ``p - q`` (where
+    ``p == 0``: 0), with ``a + b = p log(p / q)`` and ``rel_entr``'s
+    conventions (0 where ``p == 0``, ``+inf`` where ``p > 0 = q``, NaN for
+    NaN, for a negative ``p`` and for a negative ``q`` under ``p > 0``):
 
-    * nearly equal, ``|v| < NEAR`` with ``v = (p - q) / (p + q)``:
-      ``a = p log(p / q) - p + q``, ``b = p - q``.  ``a`` is the generalised
-      KL term, >= 0, computed from ``log(p / q) = 2 atanh(v)`` as
-      ``(p - q) v (1 + v (1 + v) B(v^2))`` with
+    * nearly equal (``|p - q| < NEAR * (p + q)``, ``p / q`` within about 4%
+      of 1): ``a = p log(p / q) - (p - q) >= 0``, the generalised KL term,
+      and ``b = p - q``, exact (Sterbenz).  With ``v = (p - q) / (p + q)``,
+      ``log(p / q) = 2 atanh(v)`` and
+      ``a = (p - q) v (1 + v (1 + v) B(v^2))``,
       ``B(x) = 1/3 + x/5 + x^2/7 + x^3/9`` (the series of
-      ``((1 + v) atanh(v) - v) / v^2``, truncated where its next term is
-      below ``2**-60`` relative), so ``a`` keeps its relative accuracy
-      however close ``p`` is to ``q``; ``b = p - q`` is exact (Sterbenz), and
-      the sum of such differences of probabilities is exact in practice
-      (they lie on one fine binary grid).  Summing ``p log(p / q)`` directly
-      instead loses ``eps * sum |p - q|`` to cancellation, which is the
-      whole result when the distributions are nearly equal (KL is of order
-      ``sum (p - q)**2 / q``).
-    * ``p / q`` in (0.5, 1.5): ``a = p * log1p((p - q) / q)`` (``p - q`` exact,
-      one rounding in the division; ``log(p) - log(q)`` would lose
-      ``eps |log p| / |log(p / q)|`` relative), ``b = 0``.
-    * otherwise ``a = p * (log p - log q)`` (no overflow or underflow of a
-      ratio: ``p = 4, q = 2.2e-308`` is 2839.14, not inf), ``b = 0``.
+      ``((1 + v) atanh(v) - v - v^2) / v^3``; for ``|v| < NEAR`` the next
+      term is below ``1e-19`` relative), so ``a`` keeps its relative
+      accuracy however close ``p`` is to ``q``.  Summing ``a`` and ``b``
+      separately is what makes nearly equal distributions exact: summing
+      ``p log(p / q)`` directly loses ``eps * sum |p - q|`` to cancellation
+      (the terms are ``p - q`` to first order and sum to about 0), which is
+      the whole result when KL ~ ``sum (p - q)**2 / q`` is below
+      ``eps * sum |p - q|``.  The differences ``p - q`` of probabilities lie
+      on one fine binary grid, so their sum is exact in practice.
+    * otherwise ``a = p (log p - log q)`` (no ratio: ``p = 4, q = 2.2e-308``
+      is 2839.14, not an overflow) and ``b = 0``: accurate to
+      ``eps (|log p| + |log q|) / |log(p / q)|`` relative, with
+      ``|log(p / q)| > 0.04`` here.
 
-    Returns ``a``, ``b``, the nearly-equal mask and ``p - q`` (0 where ``p == 0``).
-    Where ``p == 0`` both parts are 0.  Every branch's inputs are replaced by
-    harmless values where the branch is not taken, so gradients are finite:
-    ``-p / q`` for ``q``, ``log(p / q) + 1`` for ``p``, 0 where ``p == 0``.
+    The inputs of each branch are replaced by harmless values where it is
+    not taken (``p = q = 1`` where ``p == 0``; ``v = 0`` outside the nearly
+    equal region), so gradients are finite and exact: ``-p / q`` for ``q``,
+    ``log(p / q) + 1`` for ``p``, 0 where ``p == 0``.
     """
     zero = p == 0
     one = scalar(xp, 1, p)
@@ -169,18 +169,34 @@ def _parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
     q1 = xp.where(zero, one, q)
     d = p1 - q1
     s = p1 + q1
-    ok = q1 > _SQRT_TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]  # False for NaN
-    near = ok & (xp.abs(d) < NEAR * s)
-    mid = ok & (xp.abs(d) < 0.5 * q1)
-    v = xp.where(near, d, nought) / xp.where(near, s, one)
+    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
+    near = xp.abs(d) < NEAR * (s - tiny)  # False for NaN, inf, negative inputs
+    b = xp.where(near, d, nought)  # where p == 0: 1 - 1 = 0
+    v = b / xp.where(near, s, one)
     x = v * v
     series = 1 / 3 + x * (1 / 5 + x * (1 / 7 + x * (1 / 9)))
-    general = xp.where(near, d, nought) * v * (1 + v * (1 + v) * series)
-    u = xp.where(mid, d, nought) / xp.where(mid, q1, one)
-    log_ratio = xp.where(mid, xp.log1p(u), _compat.quiet_log(xp, p1) - _compat.quiet_log(xp, q1))
-    a = xp.where(near, general, xp.where(zero, nought, p1 * log_ratio))
-    b = xp.where(near, d, nought)  # 0 where p == 0 (d = 1 - 1)
-    return a, b, near, d
+    general = b * v * (1 + v * (1 + v) * series)
+    far = p1 * (_compat.quiet_log(xp, p1) - _compat.quiet_log(xp, q1))
+    return xp.where(near, general, far), b, near, d
+
+
+def js_near(xp: Any, p: Any, q: Any, far: Any) -> Any:
+    """Jensen-Shannon terms: the series below where ``p`` and ``q`` are nearly equal, else ``far``.
+
+    ``(s / 4) x (1 + x/6 + x^2/15 + x^3/28)`` with ``s = p + q``,
+    ``x = v^2``, ``v = (p - q) / s`` (next term ``x^4/45``: below ``1e-15``
+    relative for ``|v| < NEAR``); same region and substitutions as ``_parts``.
+    """
+    one = scalar(xp, 1, p)
+    d = p - q
+    s = p + q
+    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
+    near = xp.abs(d) < NEAR * (s - tiny)
+    s_n = xp.where(near, s, one)
+    v = xp.where(near, d, scalar(xp, 0, p)) / s_n
+    x = v * v
+    series = 0.25 * s_n * x * (1 + x * (1 / 6 + x * (1 / 15 + x * (1 / 28))))
+    return xp.where(near, series, far)
 
 
 def probs_terms(xp: Any, p: Any, q: Any) -> Any:
@@ -212,14 +228,16 @@ def generalized_terms(xp: Any, p: Any, q: Any) -> Any:
 
     ``q`` where ``p == 0`` and ``q >= 0``; ``+inf`` where ``p > 0 = q`` and
     wherever ``p`` or ``q`` is negative (``kl_div``'s convention: these
-    arguments are outside its domain); NaN propagates.  Every term is >= 0
+    arguments are outside its domain); NaN where either is NaN, and for
+    ``inf - inf`` (``p = q = inf``, finite ``p`` against ``q = inf``).  Every term is >= 0
     and keeps its relative accuracy when ``p`` is close to ``q``
     (``kl_parts``' first part).
     """
     a, _, near, d = _parts(xp, p, q)
     terms = xp.where(near, a, a - d)  # a is p log(p/q) - (p - q) or p log(p/q)
     terms = xp.where(p == 0, q, terms)
-    return xp.where((p < 0) | (q < 0), scalar(xp, math.inf, p), terms)
+    infinite = ((p < 0) | (q < 0) | ((q == 0) & (p > 0))) & ~(xp.isnan(p) | xp.isnan(q))
+    return xp.where(infinite, scalar(xp, math.inf, p), terms)
 
 
 def log_probs_terms(xp: Any, log_p: Any, log_q: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -105,3 +106,59 @@ def test_python_dash_m_runs_in_parallel_workers() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed, 0 failed" in result.stdout
     assert "... numpy cpu float64 eager" in result.stderr  # progress
+
+
+# --- issue 10: argument errors before any work, names of the options typed --------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--dtypes", "float33,float32"], r"unknown dtype\(s\) \['float33'\]"),
+        (["--dtypes", "float8"], r"unknown dtype\(s\) \['float8'\]"),
+        (["--jobs", "0"], "must be a positive integer"),
+        (["--jobs", "-2"], "must be a positive integer"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_work(argv, match, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(_parity, "run_parity", lambda *a, **k: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as exc:
+        main(["parity", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+
+
+@pytest.mark.parametrize("option", ["--json", "--markdown", "--plot"])
+def test_unwritable_output_fails_before_the_run(option, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(_parity, "run_parity", lambda *a, **k: pytest.fail("ran"))
+    missing = tmp_path / "no" / "such" / "out.file"
+    assert main(["parity", *FAST, option, str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and option in err and "no such directory" in err
+    assert main(["parity", *FAST, option, str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_unknown_backend_names_the_option_typed(monkeypatch, capsys) -> None:
+    assert main(["parity", "--backends", "numpy,mxnet"]) == 2
+    assert "['mxnet'] in --backends" in capsys.readouterr().err
+    monkeypatch.setenv("KL_BACKENDS", "tensorflw")
+    assert main(["parity"]) == 2
+    assert "['tensorflw'] in KL_BACKENDS" in capsys.readouterr().err
+
+
+def test_missing_backend_hint_names_its_extra(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(type(_backends.BACKENDS["torch"]), "installed", lambda self: False)
+    assert main(["parity", "--backends", "torch", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'kl_backends[torch]'" in err and "[all]" not in err
+
+
+def test_version(capsys) -> None:
+    from kl_backends import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kl-backends {__version__}"

@@ -19,6 +19,37 @@ from typing import Any
 
 __all__ = ["main"]
 
+#: The dtypes the parity matrix knows.
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+#: The pip extra that installs each backend (array-api-strict and CuPy have none).
+EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "dask": "dask"}
+
+
+def _dtypes(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in DTYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dtype(s) {unknown or [text]}; known: {', '.join(DTYPES)}"
+        )
+    return names
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from kl_backends import __version__
+
+    return f"kl-backends {__version__}"
+
 
 def _parser() -> argparse.ArgumentParser:
     from kl_backends._backends import BACKENDS, ENV_VAR
@@ -27,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kl-backends",
         description="Kullback-Leibler divergence on every array library: checks and tools.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     parity = sub.add_parser(
         "parity",
@@ -44,14 +76,19 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {', '.join(BACKENDS)} "
         f"(default: ${ENV_VAR}, else every installed one)",
     )
-    parity.add_argument("--dtypes", default=None, help="comma-separated dtypes (default: all)")
+    parity.add_argument(
+        "--dtypes",
+        type=_dtypes,
+        default=None,
+        help=f"comma-separated subset of {', '.join(DTYPES)} (default: all)",
+    )
     parity.add_argument(
         "--no-compiled", action="store_true", help="skip the jax.jit and tf.function modes"
     )
     parity.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=_positive_int,
         default=min(2, os.cpu_count() or 1),
         help="backends checked in parallel processes (default: %(default)s)",
     )
@@ -85,25 +122,37 @@ def _parity(args: argparse.Namespace) -> int:
     # TensorFlow's C++ start-up chatter (set before any worker imports it).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kl_backends import __version__
-    from kl_backends._backends import ENV_VAR, selected_backends
+    from kl_backends._backends import BACKENDS, ENV_VAR, selected_backends
 
-    explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
-    try:
-        chosen = selected_backends(args.backends)
-    except ValueError as exc:
-        print(f"kl-backends parity: {exc}", file=sys.stderr)
+    source = "--backends" if args.backends is not None else ENV_VAR
+    spec = args.backends if args.backends is not None else os.environ.get(ENV_VAR, "all")
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BACKENDS and n != "all"]
+    if unknown:
+        print(
+            f"kl-backends parity: unknown backend name(s) {unknown} in {source}; "
+            f"known: {', '.join(BACKENDS)} (or 'all')",
+            file=sys.stderr,
+        )
         return 2
+    explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
+    chosen = selected_backends(spec)
     missing = [b.name for b in chosen if not b.installed()]
     if explicit and missing:
         print(
             f"kl-backends parity: selected but not installed: {', '.join(missing)} "
-            "(pip install 'kl_backends[all]')",
+            f"({_install_hint(missing)})",
             file=sys.stderr,
         )
         return 2
     if (args.function is None) != (args.args is None):
         print("kl-backends parity: --function and --args go together", file=sys.stderr)
         return 2
+    for option in ("json", "markdown", "plot"):
+        problem = _unwritable(getattr(args, option))
+        if problem:
+            print(f"kl-backends parity: --{option} {problem}", file=sys.stderr)
+            return 2
     chosen = [b for b in chosen if b.installed()]
 
     print(
@@ -112,7 +161,7 @@ def _parity(args: argparse.Namespace) -> int:
     )
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
-    dtypes = args.dtypes.split(",") if args.dtypes else None
+    dtypes = args.dtypes
     start = time.perf_counter()
     if args.function:
         try:
@@ -161,6 +210,30 @@ def _parity(args: argparse.Namespace) -> int:
         print("no backend ran", file=sys.stderr)
         return 1
     return 1 if failed else 0
+
+
+def _install_hint(missing: Sequence[str]) -> str:
+    extras = [EXTRAS[n] for n in missing if n in EXTRAS]
+    others = [n for n in missing if n not in EXTRAS]
+    hints = [f"pip install 'kl_backends[{','.join(extras)}]'"] if extras else []
+    hints += [f"pip install {'array-api-strict' if n == 'array_api_strict' else n}" for n in others]
+    return "; ".join(hints)
+
+
+def _unwritable(path: str | None) -> str:
+    """Why ``path`` cannot be written (checked before the run), or ``""``."""
+    if path is None:
+        return ""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path}: is a directory"
+    if not os.path.isdir(folder):
+        return f"{path}: no such directory {folder}"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"{path}: not writable"
+    if not os.path.exists(path) and not os.access(folder, os.W_OK):
+        return f"{path}: directory {folder} is not writable"
+    return ""
 
 
 def _print_table(header: tuple[str, ...], table: Sequence[tuple[str, ...]]) -> None:
@@ -258,6 +331,13 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
     with np.load(args.args) as data:
         arrays = [data[k] for k in data.files]
     targets = available_targets([b.name for b in chosen]) if chosen else []
+    if not args.quiet:
+        print(
+            f"  ... {args.function} on {len(targets)} target(s): "
+            f"{', '.join(str(t) for t in targets)}",
+            file=sys.stderr,
+            flush=True,
+        )
     rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
     print(format_table(rows))
     cells = [Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120]) for r in rows]

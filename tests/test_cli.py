@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import need
@@ -162,3 +163,32 @@ def test_version(capsys) -> None:
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"kl-backends {__version__}"
+
+
+def test_reported_error_is_the_judged_one() -> None:
+    """Issue 10: a bfloat16 abs err of 3.86 beside OK, a rel err of 0 for 0 vs 2e-8."""
+    from kl_backends.parity.compare import compare
+    from kl_backends.parity.report import Cell, markdown_table
+
+    big = compare(np.array([390.0]), np.array([386.14]), "bfloat16")  # judged by rtol
+    assert big.ok and big.bound == "rtol" and big.tol == 1e-2
+    assert big.judged == pytest.approx(3.86 / 386.14)
+    assert big.describe() == "1.00e-02 rel <= rtol 0.01"
+    tiny = compare(np.array([0.0]), np.array([2e-8]), "float32")  # judged by atol
+    assert tiny.ok and tiny.bound == "atol" and tiny.judged == 2e-8
+    assert tiny.describe() == "2.00e-08 abs <= atol 2e-06"
+    bad = compare(np.array([1.0]), np.array([1.1]), "float64")
+    assert not bad.ok and bad.describe().endswith("> rtol 1e-10") and bad.used > 1
+    table = markdown_table(
+        [Cell("numpy:cpu", "bfloat16", 3.86, 0.01, True, "", big.describe())], "t"
+    )
+    assert "| 1.00e-02 rel <= rtol 0.01 | 3.86e+00 | ✅ OK |" in table
+
+
+def test_parity_table_names_the_judged_error(capsys) -> None:
+    need("array_api_strict")
+    assert main(["parity", *FAST, "--no-compiled"]) == 0
+    out = capsys.readouterr().out
+    assert "worst error, as judged" in out
+    rows = [line for line in out.splitlines() if line.startswith("numpy ")]
+    assert all(re.search(r"e-\d\d (rel|abs) <= (rtol|atol) ", line) for line in rows), rows

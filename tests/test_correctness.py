@@ -284,6 +284,19 @@ def test_dx_of_the_wrong_type_is_refused(dx) -> None:
         kl_divergence(P_GRID, Q_GRID, dx=dx)
 
 
+def test_dx_as_a_0d_array(backend) -> None:
+    b = backend.asarray
+    ref = math.fsum(np.array([0.05, 0.1, 0.1, 0.05]) * P_GRID * np.log(P_GRID / Q_GRID))
+    got = backend.to_numpy(kl_divergence(b(P_GRID), b(Q_GRID), dx=b(0.1)))
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
+    if backend.name == "dask":  # lazy: not checked (documented)
+        return
+    with pytest.raises(ValueError, match="dx must be a positive finite number"):
+        kl_divergence(b(P_GRID), b(Q_GRID), dx=b(-0.1))
+    with pytest.raises(ValueError, match=r"dx must be .* or a 0-d array; got shape \(2,\)"):
+        kl_divergence(b(P_GRID), b(Q_GRID), dx=b([0.1, 0.1]))
+
+
 @pytest.mark.parametrize(
     "x",
     [[0.0, 0.1, 0.1, 0.3], [0.3, 0.2, 0.1, 0.0], [0.0, math.nan, 0.2, 0.3], [0, 1, 2, math.inf]],

@@ -82,7 +82,8 @@ def kl_divergence(
     dx, x : optional
         Continuous KL from densities sampled on a grid along ``axis`` (an int):
         ``dx`` is the spacing of a uniform grid (a positive finite number,
-        else ``ValueError``), ``x`` the grid's coordinates (1-D, one per
+        else ``ValueError``; a 0-d array is checked like ``x``), ``x`` the
+        grid's coordinates (1-D, one per
         point, finite and strictly increasing: checked eagerly, which reads
         one boolean from the device; not checked under ``jax.jit``,
         ``tf.function``, ``torch.compile`` or on Dask).  The sum becomes a trapezoid integral of
@@ -222,17 +223,9 @@ def _grid_weights(
         raise ValueError(f"a grid needs at least 2 points along axis {axis}; got {n}")
     device = _compat.device_of(p)
     if dx is not None:
-        if isinstance(dx, bool) or not isinstance(dx, numbers.Real):
-            raise TypeError(f"dx must be a positive finite number; got {dx!r}")
-        step = float(dx)
-        if not (math.isfinite(step) and step > 0):
-            raise ValueError(
-                f"dx must be a positive finite number (the grid's spacing); got {dx!r}. "
-                "For a decreasing grid, reverse p and q along the axis"
-            )
         half = xp.asarray([0.5], dtype=p.dtype, device=device)
         ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
-        w = xp.concat([half, ones, half]) * step
+        w = xp.concat([half, ones, half]) * _grid_step(xp, p, dx)
     else:
         _, (grid,) = _compat.namespace_and_arrays(x, names=("x",))
         if _args.shape_of(grid) != (n,):
@@ -245,6 +238,30 @@ def _grid_weights(
         _check_grid(xp, grid, steps)
         w = 0.5 * xp.concat([steps[:1], steps[:-1] + steps[1:], steps[-1:]])
     return xp.reshape(w, (n,) + (1,) * (len(shape) - 1 - axis))
+
+
+def _grid_step(xp: Any, p: Any, dx: Any) -> Any:
+    """``dx`` checked: a positive finite number, or a 0-d array (checked eagerly only)."""
+    expected = "dx must be a positive finite number (the grid's spacing) or a 0-d array"
+    if isinstance(dx, numbers.Real) and not isinstance(dx, bool):
+        step = float(dx)
+        if not (math.isfinite(step) and step > 0):
+            raise ValueError(
+                f"{expected}; got {dx!r}. For a decreasing grid, reverse p and q along the axis"
+            )
+        return step
+    if isinstance(dx, (bool, str, list, tuple)):
+        raise TypeError(f"{expected}; got {dx!r}")
+    try:
+        _, (arr,) = _compat.namespace_and_arrays(dx, names=("dx",))
+    except TypeError:
+        raise TypeError(f"{expected}; got {type(dx).__name__}") from None
+    if _args.shape_of(arr) != ():
+        raise ValueError(f"{expected}; got shape {_args.shape_of(arr)}")
+    arr = xp.astype(xp.asarray(arr, device=_compat.device_of(p)), p.dtype)
+    if _compat.values_unavailable(arr) is None and not bool((arr > 0) & (xp.abs(arr) < math.inf)):
+        raise ValueError(f"{expected}; got {dx!r}")
+    return arr
 
 
 def _check_grid(xp: Any, grid: Any, steps: Any) -> None:

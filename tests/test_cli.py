@@ -192,3 +192,34 @@ def test_parity_table_names_the_judged_error(capsys) -> None:
     assert "worst error, as judged" in out
     rows = [line for line in out.splitlines() if line.startswith("numpy ")]
     assert all(re.search(r"e-\d\d (rel|abs) <= (rtol|atol) ", line) for line in rows), rows
+
+
+def test_function_whose_result_leaves_the_library_fails(tmp_path, monkeypatch, capsys) -> None:
+    need("torch")
+    (tmp_path / "leaky.py").write_text(
+        "import numpy as np\n"
+        "def to_numpy_loss(a, b):\n"
+        "    return np.asarray(a, dtype=np.float64).sum(-1) - np.asarray(b).sum(-1)\n"
+    )
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "args.npz", a=rng.random((3, 4)), b=rng.random((3, 4)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = main(
+        [
+            "parity",
+            "--backends",
+            "numpy,torch",
+            "--function",
+            "leaky:to_numpy_loss",
+            "--args",
+            "args.npz",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        "FAIL torch:cpu float64: result came back as numpy arrays for torch inputs" in captured.out
+    )
+    assert "... leaky:to_numpy_loss on 2 target(s)" in captured.err  # progress
+    assert "... torch torch.float32" in captured.err

@@ -325,6 +325,7 @@ def _load_function(spec: str) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
     import numpy as np
 
+    from kl_backends._compat import library_name
     from kl_backends.parity.report import Cell
     from kl_backends.testing import available_targets, check_backends, format_table
 
@@ -339,12 +340,43 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
             file=sys.stderr,
             flush=True,
         )
-    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
+    seen: set[tuple[str, str]] = set()
+    foreign: dict[str, set[str]] = {}  # input library -> libraries its results came back in
+
+    def watched(*a: Any, **k: Any) -> Any:
+        inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
+        out = fn(*a, **k)
+        if inputs:
+            lib = library_name(inputs[0])
+            key = (lib, str(getattr(inputs[0], "dtype", "")))
+            if not args.quiet and key not in seen and lib != "numpy":
+                print(f"  ... {lib} {key[1]}", file=sys.stderr, flush=True)
+            seen.add(key)
+            for o in out if isinstance(out, (tuple, list)) else [out]:
+                if hasattr(o, "dtype") and library_name(o) != lib:
+                    foreign.setdefault(lib, set()).add(library_name(o))
+        return out
+
+    rows = check_backends(
+        watched, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64")
+    )
     print(format_table(rows))
-    cells = [Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120]) for r in rows]
+    cells = []
+    for r in rows:
+        lib = r.target.split(":")[0]
+        ok, message = r.ok, r.message
+        if lib in foreign:
+            ok = False
+            message = (
+                f"result came back as {', '.join(sorted(foreign[lib]))} arrays for {lib} "
+                "inputs (it left the library: no device, jit or autodiff there)"
+            )
+            print(f"FAIL {r.target} {r.dtype}: {message}")
+        cells.append(Cell(r.target, r.dtype, r.max_abs, r.max_rel, ok, message[:120]))
     from dataclasses import asdict
 
-    return cells, [asdict(r) for r in rows], f"{args.function} parity"
+    rows_json = [{**asdict(r), "ok": c.ok, "message": c.detail} for r, c in zip(rows, cells)]
+    return cells, rows_json, f"{args.function} parity"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

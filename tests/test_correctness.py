@@ -399,3 +399,31 @@ def test_empty_logits_axis_is_a_value_error(backend, generic, shape) -> None:
             call()
     # Probabilities over no events: the empty sum, documented.
     assert (backend.to_numpy(kl_divergence(a, a)) == 0).all()
+
+
+# --- the same class in the closed forms: parameters outside their domain -------------------
+
+
+def test_closed_forms_outside_their_domain_are_nan(backend) -> None:
+    """log1p((a - b) / b) cannot tell two negative parameters from two positive ones."""
+    from kl_backends import kl_bernoulli, kl_exponential, kl_normal, kl_poisson
+
+    b = backend.asarray
+    cases = {
+        "normal, two negative scales": kl_normal(b([0.0]), b([-1.0]), b([0.0]), b([-1.0])),
+        "normal, zero scale": kl_normal(b([0.0]), b([0.0]), b([0.0]), b([1.0])),
+        "exponential, two negative rates": kl_exponential(b([-1.0]), b([-2.0])),
+        "poisson, rate_p 0 and rate_q negative": kl_poisson(b([0.0]), b([-0.5])),
+        "poisson, two negative rates": kl_poisson(b([-1.0]), b([-1.0])),
+        "bernoulli, q negative": kl_bernoulli(b([0.0]), b([-0.5])),
+        "bernoulli, p above 1": kl_bernoulli(b([1.5]), b([0.5])),
+        "mvn, two negative variances": kl_multivariate_normal(
+            b([0.0, 0.0]), b([0.0, 0.0]), var_p=b([-1.0, 1.0]), var_q=b([-1.0, 1.0])
+        ),
+    }
+    for name, out in cases.items():
+        with np.errstate(divide="ignore", invalid="ignore"):  # Dask computes here (see above)
+            assert np.isnan(backend.to_numpy(out)).all(), name
+    # The valid edges stay exact: Poisson(0) against Poisson(0.5) is 0.5.
+    assert backend.to_numpy(kl_poisson(b([0.0]), b([0.5]))) == 0.5
+    assert backend.to_numpy(kl_bernoulli(b([0.0]), b([0.5]))) == pytest.approx(math.log(2))

@@ -427,3 +427,9 @@ def test_closed_forms_outside_their_domain_are_nan(backend) -> None:
     # The valid edges stay exact: Poisson(0) against Poisson(0.5) is 0.5.
     assert backend.to_numpy(kl_poisson(b([0.0]), b([0.5]))) == 0.5
     assert backend.to_numpy(kl_bernoulli(b([0.0]), b([0.5]))) == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("pseudocount", [-0.5, math.nan, True, "0.5"], ids=repr)
+def test_pseudocount_is_a_finite_non_negative_number(pseudocount) -> None:
+    with pytest.raises(ValueError, match="pseudocount must be a finite number >= 0"):
+        kl_from_counts([1, 2], [2, 1], pseudocount=pseudocount)

@@ -37,6 +37,13 @@ def kl_from_counts(
     >>> print(f"{kl_from_counts([2, 2, 1], [5, 1, 4], base=2):.4f}")
     0.4712
     """
+    if (
+        isinstance(pseudocount, bool)
+        or not isinstance(pseudocount, (int, float))
+        or not math.isfinite(pseudocount)
+        or pseudocount < 0
+    ):
+        raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}")
     xp, (cp, cq), _ = _common.prepare(counts_p, counts_q, names=("counts_p", "counts_q"))
     shape = _args.broadcast_shape(_args.shape_of(cp), _args.shape_of(cq), ("counts_p", "counts_q"))
     axes = _args.normalize_axis(axis, len(shape))

@@ -5,70 +5,57 @@ Written against the array API only, like the math that uses them.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
-from kl_backends import _compat
+from kl_backends import _dispatch
 from kl_backends._math import args as _args
 
 __all__ = [
     "broadcast_to",
     "generalized_terms",
+    "js_near",
     "kl_parts",
     "kl_sum",
     "log_probs_terms",
     "prepare",
     "probs_terms",
-    "quiet",
     "reduce",
     "reduce_in_base",
     "scalar",
 ]
 
 
-def quiet(fn: Any) -> Any:
-    """Decorator: NumPy's divide/invalid warnings off while ``fn`` runs on NumPy-backed inputs.
+def scalar(be: Any, value: float, like: Any) -> Any:
+    """A 0-d array of ``like``'s dtype and device (``be``: its backend)."""
+    return be.xp.asarray(value, dtype=like.dtype, device=be.device(like))
 
-    (log(0) = -inf and NaN are defined results here, not accidents.)
+
+def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, Any, list[Any], Any]:
+    """Backend, namespace, the arguments cast to the working dtype, and the output dtype.
+
+    The backend is found once here (``_dispatch.resolve``) and handed on.  The
+    output dtype is the arguments' floating result type (integers promote to
+    the library's default float); float16 and bfloat16 work in float32.
     """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _compat.quiet_numpy(*args, *kwargs.values()):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def scalar(xp: Any, value: float, like: Any) -> Any:
-    """A 0-d array of ``like``'s dtype and device."""
-    return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
-
-
-def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
-    """Namespace, the arguments cast to the working dtype, and the output dtype.
-
-    The output dtype is the arguments' floating result type (integers promote
-    to the library's default float); float16 and bfloat16 work in float32.
-    """
-    xp, arrays = _compat.namespace_and_arrays(*args, names=names)
+    be, arrays = _dispatch.resolve(*args, names=names)
+    xp = be.xp
     dtype = arrays[0].dtype
     if all(x.dtype == dtype for x in arrays[1:]) and (
         dtype == xp.float32 or dtype == xp.float64
     ):  # the common case, without the dtype machinery below
-        return xp, arrays, dtype
+        return be, xp, arrays, dtype
     for name, x in zip(names, arrays):
         if xp.isdtype(x.dtype, "complex floating"):
             raise TypeError(f"{name} has complex dtype {x.dtype}; real inputs are needed")
     dtype = xp.result_type(*arrays)
     if not is_float(xp, dtype):
-        dtype = xp.__array_namespace_info__().default_dtypes(device=_compat.device_of(arrays[0]))[
+        dtype = xp.__array_namespace_info__().default_dtypes(device=be.device(arrays[0]))[
             "real floating"
         ]
     work = xp.float32 if is_half(xp, dtype) else dtype
     # copy=False: no copy when the dtype is already right (the standard's default copies).
-    return xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
+    return be, xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
 
 
 def finish(xp: Any, out: Any, dtype: Any) -> Any:
@@ -123,13 +110,13 @@ NEAR = 0.02
 _TINY = {64: 2.0**-510, 32: 2.0**-62}
 
 
-def kl_parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any]:
+def kl_parts(be: Any, p: Any, q: Any) -> tuple[Any, Any]:
     """``(a, b)`` with ``a + b = p log(p / q)`` elementwise: see ``_parts``."""
-    a, b, _, _ = _parts(xp, p, q)
+    a, b, _, _ = _parts(be, p, q)
     return a, b
 
 
-def _parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
+def _parts(be: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
     """``p log(p / q)`` split so that sums over an axis stay accurate.
 
     Returns ``a``, ``b``, the nearly-equal mask and ``p - q`` (where
@@ -162,9 +149,10 @@ def _parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
     equal region), so gradients are finite and exact: ``-p / q`` for ``q``,
     ``log(p / q) + 1`` for ``p``, 0 where ``p == 0``.
     """
+    xp = be.xp
     zero = p == 0
-    one = scalar(xp, 1, p)
-    nought = scalar(xp, 0, p)
+    one = scalar(be, 1, p)
+    nought = scalar(be, 0, p)
     p1 = xp.where(zero, one, p)
     q1 = xp.where(zero, one, q)
     d = p1 - q1
@@ -176,30 +164,31 @@ def _parts(xp: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
     x = v * v
     series = 1 / 3 + x * (1 / 5 + x * (1 / 7 + x * (1 / 9)))
     general = b * v * (1 + v * (1 + v) * series)
-    far = p1 * (_compat.quiet_log(xp, p1) - _compat.quiet_log(xp, q1))
+    far = p1 * (be.log(p1) - be.log(q1))
     return xp.where(near, general, far), b, near, d
 
 
-def js_near(xp: Any, p: Any, q: Any, far: Any) -> Any:
+def js_near(be: Any, p: Any, q: Any, far: Any) -> Any:
     """Jensen-Shannon terms: the series below where ``p`` and ``q`` are nearly equal, else ``far``.
 
     ``(s / 4) x (1 + x/6 + x^2/15 + x^3/28)`` with ``s = p + q``,
     ``x = v^2``, ``v = (p - q) / s`` (next term ``x^4/45``: below ``1e-15``
     relative for ``|v| < NEAR``); same region and substitutions as ``_parts``.
     """
-    one = scalar(xp, 1, p)
+    xp = be.xp
+    one = scalar(be, 1, p)
     d = p - q
     s = p + q
     tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
     near = xp.abs(d) < NEAR * (s - tiny)
     s_n = xp.where(near, s, one)
-    v = xp.where(near, d, scalar(xp, 0, p)) / s_n
+    v = xp.where(near, d, scalar(be, 0, p)) / s_n
     x = v * v
     series = 0.25 * s_n * x * (1 + x * (1 / 6 + x * (1 / 15 + x * (1 / 28))))
     return xp.where(near, series, far)
 
 
-def probs_terms(xp: Any, p: Any, q: Any) -> Any:
+def probs_terms(be: Any, p: Any, q: Any) -> Any:
     """``p * log(p / q)`` elementwise, with ``rel_entr``'s conventions and safe gradients.
 
     A term with ``p == 0`` is 0 (``q == 0`` included); ``p > 0`` with
@@ -211,19 +200,20 @@ def probs_terms(xp: Any, p: Any, q: Any) -> Any:
     (``kl_parts``); to sum terms over an axis, sum ``kl_parts``' two parts
     separately, which also keeps nearly equal distributions accurate.
     """
-    a, b = kl_parts(xp, p, q)
+    a, b = kl_parts(be, p, q)
     return a + b
 
 
-def kl_sum(xp: Any, p: Any, q: Any, axes: Any, keepdims: bool, weights: Any = None) -> Any:
+def kl_sum(be: Any, p: Any, q: Any, axes: Any, keepdims: bool, weights: Any = None) -> Any:
     """``sum(p log(p / q))`` over ``axes`` (times ``weights``), from ``kl_parts``' two sums."""
-    a, b = kl_parts(xp, p, q)
+    xp = be.xp
+    a, b = kl_parts(be, p, q)
     if weights is not None:
         a, b = a * weights, b * weights
     return xp.sum(a, axis=axes, keepdims=keepdims) + xp.sum(b, axis=axes, keepdims=keepdims)
 
 
-def generalized_terms(xp: Any, p: Any, q: Any) -> Any:
+def generalized_terms(be: Any, p: Any, q: Any) -> Any:
     """``p log(p / q) - p + q`` elementwise, as ``scipy.special.kl_div``.
 
     ``q`` where ``p == 0`` and ``q >= 0``; ``+inf`` where ``p > 0 = q`` and
@@ -233,24 +223,26 @@ def generalized_terms(xp: Any, p: Any, q: Any) -> Any:
     and keeps its relative accuracy when ``p`` is close to ``q``
     (``kl_parts``' first part).
     """
-    a, _, near, d = _parts(xp, p, q)
+    xp = be.xp
+    a, _, near, d = _parts(be, p, q)
     terms = xp.where(near, a, a - d)  # a is p log(p/q) - (p - q) or p log(p/q)
     terms = xp.where(p == 0, q, terms)
     infinite = ((p < 0) | (q < 0) | ((q == 0) & (p > 0))) & ~(xp.isnan(p) | xp.isnan(q))
-    return xp.where(infinite, scalar(xp, math.inf, p), terms)
+    return xp.where(infinite, scalar(be, math.inf, p), terms)
 
 
-def log_probs_terms(xp: Any, log_p: Any, log_q: Any) -> Any:
+def log_probs_terms(be: Any, log_p: Any, log_q: Any) -> Any:
     """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0.
 
     A term with ``log_q == -inf`` (and ``log_p`` finite) is ``+inf`` even
     when ``exp(log_p)`` underflows to 0, where the product would be NaN.
     """
+    xp = be.xp
     impossible = log_p == -math.inf
-    zero = scalar(xp, 0, log_p)
+    zero = scalar(be, 0, log_p)
     lp = xp.where(impossible, zero, log_p)
     lq = xp.where(impossible, zero, log_q)
-    terms = xp.where(lq == -math.inf, scalar(xp, math.inf, lp), xp.exp(lp) * (lp - lq))
+    terms = xp.where(lq == -math.inf, scalar(be, math.inf, lp), xp.exp(lp) * (lp - lq))
     return xp.where(impossible, zero, terms)
 
 

@@ -21,8 +21,6 @@ __all__ = ["main"]
 
 #: The dtypes the parity matrix knows.
 DTYPES = ("float32", "float64", "float16", "bfloat16")
-#: The pip extra that installs each backend (array-api-strict and CuPy have none).
-EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "dask": "dask"}
 
 
 def _dtypes(text: str) -> list[str]:
@@ -52,7 +50,7 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from kl_backends._backends import BACKENDS, ENV_VAR
+    from kl_backends.backends import BACKENDS, ENV_VAR
 
     parser = argparse.ArgumentParser(
         prog="kl-backends",
@@ -122,28 +120,14 @@ def _parity(args: argparse.Namespace) -> int:
     # TensorFlow's C++ start-up chatter (set before any worker imports it).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kl_backends import __version__
-    from kl_backends._backends import BACKENDS, ENV_VAR, selected_backends
+    from kl_backends.backends import ENV_VAR, select, select_installed
 
-    source = "--backends" if args.backends is not None else ENV_VAR
-    spec = args.backends if args.backends is not None else os.environ.get(ENV_VAR, "all")
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BACKENDS and n != "all"]
-    if unknown:
-        print(
-            f"kl-backends parity: unknown backend name(s) {unknown} in {source}; "
-            f"known: {', '.join(BACKENDS)} (or 'all')",
-            file=sys.stderr,
-        )
-        return 2
-    explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
-    chosen = selected_backends(spec)
-    missing = [b.name for b in chosen if not b.installed()]
-    if explicit and missing:
-        print(
-            f"kl-backends parity: selected but not installed: {', '.join(missing)} "
-            f"({_install_hint(missing)})",
-            file=sys.stderr,
-        )
+    try:
+        source = "--backends" if args.backends is not None else ENV_VAR
+        chosen = select_installed(args.backends, source)
+        missing = [b.name for b in select(args.backends, source) if b not in chosen]
+    except ValueError as exc:
+        print(f"kl-backends parity: {exc}", file=sys.stderr)
         return 2
     if (args.function is None) != (args.args is None):
         print("kl-backends parity: --function and --args go together", file=sys.stderr)
@@ -153,7 +137,6 @@ def _parity(args: argparse.Namespace) -> int:
         if problem:
             print(f"kl-backends parity: --{option} {problem}", file=sys.stderr)
             return 2
-    chosen = [b for b in chosen if b.installed()]
 
     print(
         f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "
@@ -210,14 +193,6 @@ def _parity(args: argparse.Namespace) -> int:
         print("no backend ran", file=sys.stderr)
         return 1
     return 1 if failed else 0
-
-
-def _install_hint(missing: Sequence[str]) -> str:
-    extras = [EXTRAS[n] for n in missing if n in EXTRAS]
-    others = [n for n in missing if n not in EXTRAS]
-    hints = [f"pip install 'kl_backends[{','.join(extras)}]'"] if extras else []
-    hints += [f"pip install {'array-api-strict' if n == 'array_api_strict' else n}" for n in others]
-    return "; ".join(hints)
 
 
 def _unwritable(path: str | None) -> str:
@@ -325,8 +300,13 @@ def _load_function(spec: str) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
     import numpy as np
 
-    from kl_backends._compat import library_name
+    from kl_backends._dispatch import backend_of
     from kl_backends.parity.report import Cell
+
+    def library_name(x: Any) -> str:
+        be = backend_of(x)
+        return be.name if be is not None else type(x).__module__.split(".")[0]
+
     from kl_backends.testing import available_targets, check_backends, format_table
 
     fn = _load_function(args.function)

@@ -125,7 +125,7 @@ def kl_divergence(
     * ``p > 0`` with ``q == 0`` gives ``+inf``;
     * NaN in ``p``, or in ``q`` where ``p > 0``, makes that distribution's
       result NaN, and only it (a NaN or negative ``q`` where ``p == 0`` may
-      also give NaN on the PyTorch and JAX fast paths);
+      also give NaN under ``torch.compile``, ``torch.func`` and on GPUs);
     * the same holds for ``-inf`` log-probabilities and logits.
 
     Unlike ``rel_entr``, a negative probability gives NaN rather than

@@ -7,7 +7,9 @@ the ``autograd.Function`` classes once.
 
 Forward of ``kl_last_axis``:
 
-* eagerly on CPU: ``p / q``, ``log``, ``* p`` and a row sum in one reused
+* eagerly on CPU, up to ``SMALL`` elements: ``xlogy(p, p) - xlogy(p, q)``,
+  three kernels (``_small``);
+* eagerly on CPU, larger: ``p / q``, ``log``, ``* p`` and a row sum in one reused
   buffer of at most ``BLOCK`` elements, the zero fix only for blocks whose
   sums hold a NaN, and the rows this fast form cannot be trusted with
   (non-finite sums, negative ``q``, nearly equal float64 distributions)
@@ -28,7 +30,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends._base import (
+    SMALL,
+    Backend,
+    Builtin,
+    fast_paths_enabled,
+    select_free_terms,
+)
 from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["Torch"]
@@ -106,11 +114,33 @@ def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
     """
     if p.device.type != "cpu":
         return _fused_sum(p, q)
+    if p.numel() <= SMALL:
+        return _small(p, q, exact)
     n = p.shape[-1]
     if n == 0 or p.numel() == 0:
         return p.sum(-1)
     rows = p.numel() // n
     return _cpu_blocks(p.reshape(rows, n), q.reshape(rows, n), exact).reshape(p.shape[:-1])
+
+
+def _small(p: Any, q: Any, exact: Any) -> Any:
+    """Up to ``SMALL`` elements on CPU, where per-call overhead rules: ``xlogy(p, p) -
+    xlogy(p, q)``, three kernels, with ``rel_entr``'s conventions built in (0 where
+    ``p == 0``, ``+inf`` where ``q`` is 0 or ``-0.0`` under ``p > 0``, NaN for negative
+    values) and no ratio to over- or underflow.  Its weaknesses are cancellation between
+    the two logs for nearly equal distributions and subnormal results (each product
+    rounded to the subnormal grid): in float64 the rows whose sum is not above
+    ``1e12 eps`` times the terms' magnitudes, or is subnormal, go to ``exact``."""
+    a, b = torch.xlogy(p, p), torch.xlogy(p, q)
+    sums = (a - b).sum(-1)
+    if p.dtype != torch.float64:
+        return sums
+    size = sums.abs()
+    bad = size < 2.0**-52 * 1e12 * (a.abs() + b.abs()).sum(-1)
+    bad |= (size < torch.finfo(p.dtype).tiny) & (size > 0)  # subnormal: rounded twice
+    if bool(bad.any()):
+        sums[bad] = exact(p[bad], q[bad])
+    return sums
 
 
 def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:

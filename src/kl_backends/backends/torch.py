@@ -38,51 +38,18 @@ __all__ = ["Torch"]
 BLOCK = 1 << 18
 
 torch: Any = None  # bound by _load() once a tensor has arrived
-_EagerKL: Any = None
-_FusedKL: Any = None
+_functions: Any = None  # backends/_torch_functions.py, imported by _load()
 
 
 def _load() -> None:
-    global torch, _EagerKL, _FusedKL
-    if _FusedKL is not None:
-        return
-    import torch as torch_module
+    global torch, _functions
+    if _functions is None:
+        # Import statements, which torch.compile runs (it cannot trace a class definition).
+        import torch as torch_module
 
-    torch = torch_module
+        from kl_backends.backends import _torch_functions
 
-    class EagerKL(torch.autograd.Function):
-        """``_eager_sum`` forward, exact backward (used when a gradient is wanted)."""
-
-        @staticmethod
-        def forward(p: Any, q: Any, exact: Any) -> Any:
-            return _eager_sum(p, q, exact)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            _setup_context(ctx, inputs[:2], output)
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
-            return (*_backward(ctx, g), None)
-
-        @staticmethod
-        def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
-            return _jvp(ctx, dp, dq)
-
-    class FusedKL(torch.autograd.Function):
-        """One ``where`` that Inductor fuses into one loop and functorch can batch."""
-
-        generate_vmap_rule = True
-
-        @staticmethod
-        def forward(p: Any, q: Any) -> Any:
-            return _fused_sum(p, q)
-
-        setup_context = staticmethod(_setup_context)
-        backward = staticmethod(_backward)
-        jvp = staticmethod(_jvp)
-
-    _EagerKL, _FusedKL = EagerKL, FusedKL
+        torch, _functions = torch_module, _torch_functions
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -223,11 +190,13 @@ class Torch(Backend):
         return torch.linalg.solve_triangular(a, b, upper=False)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
-        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-            return _FusedKL.apply(p, q)
+        if torch.compiler.is_compiling():
+            return _functions.FusedKL.apply(p, q)
+        if torch._C._are_functorch_transforms_active():
+            return _functions.TransformedKL.apply(p, q)
         rows = functools.partial(exact, self)
         if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
-            return _EagerKL.apply(p, q, rows)
+            return _functions.EagerKL.apply(p, q, rows)
         return _eager_sum(p, q, rows)
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:

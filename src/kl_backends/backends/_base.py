@@ -55,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled", "select_free_terms"]
+__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled"]
 
 #: Up to this many elements a fast kernel is one whole-array pass with the
 #: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).
@@ -65,34 +65,6 @@ SMALL = 1 << 14
 def fast_paths_enabled() -> bool:
     """``KL_BACKENDS_FASTPATHS=0`` turns the fast kernels and the quick path off."""
     return os.environ.get("KL_BACKENDS_FASTPATHS", "1") != "0"
-
-
-def select_free_terms(xp: Any, p: Any, q: Any) -> Any:
-    """``p log(p / q)`` elementwise, exact where ``p / q`` itself would over- or underflow.
-
-    For kernels that cannot read values (compiled, traced, on a GPU): no
-    data-dependent control flow, one transcendental per element.  With
-    ``b = max(p, q)``, ``s = min(p, q)``::
-
-        log(b / s) = 2 log1p((b - s) / (sqrt(s) (sqrt(b) + sqrt(s))))
-
-    (``sqrt(b) - sqrt(s)`` rewritten without cancellation), which is accurate
-    to a few ulps for every ratio, including ``p`` close to ``q`` (where
-    ``log(p / q)`` loses the digits of ``p / q - 1``) and ratios beyond the
-    dtype's range (``4 / 2.2e-308``, subnormals), where ``p / q`` overflows.
-    ``rel_entr``'s conventions follow without special cases: ``p == 0`` gives
-    0, ``p > 0 == q`` gives ``+inf`` (``-0.0`` too: ``abs`` makes the
-    denominator ``+0.0``; compilers fold ``x + 0.0`` away), a negative ``p``
-    or ``q`` gives NaN (``sqrt``), NaN propagates.
-
-    XLA and TensorFlow run their CPU kernels with subnormals flushed to zero:
-    there a subnormal input is 0, in this formula as in the generic code.
-    """
-    big, small = xp.maximum(p, q), xp.minimum(p, q)
-    root = xp.sqrt(small)
-    log_ratio = 2 * xp.log1p((big - small) / xp.abs(root * (xp.sqrt(big) + root)))
-    terms = p * xp.where(p < q, -log_ratio, log_ratio)
-    return xp.where(p == 0, xp.zeros_like(p), terms)
 
 
 @dataclass(frozen=True)

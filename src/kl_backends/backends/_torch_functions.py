@@ -1,10 +1,11 @@
-"""The ``torch.autograd.Function`` classes of the PyTorch backend (``backends/torch.py``).
+"""The ``torch.autograd.Function`` of the PyTorch backend (``backends/torch.py``).
 
-They live in a module of their own for one reason: ``torch.compile`` cannot
-trace a class definition, so they must be created by an import, and this
-module imports torch, so ``backends/torch.py`` imports it only once a tensor
-has arrived.  What they compute (forwards, the exact backward and ``jvp``) is
-in ``backends/torch.py``.
+It lives in a module of its own for one reason: it must be defined at import
+time (``torch.compile`` cannot trace a class definition, should the first call
+come from compiled code), and this module imports torch, so
+``backends/torch.py`` imports it only once a tensor has arrived.  What it
+computes (the forward, the exact backward and ``jvp``) is in
+``backends/torch.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from kl_backends.backends import torch as kernels
 
-__all__ = ["EagerKL", "FusedKL", "TransformedKL"]
+__all__ = ["EagerKL"]
 
 
 class EagerKL(torch.autograd.Function):
@@ -36,23 +37,3 @@ class EagerKL(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
         return kernels._jvp(ctx, dp, dq)
-
-
-class FusedKL(torch.autograd.Function):
-    """One select-free loop that Inductor fuses (torch.compile: no ``jvp``, which Dynamo
-    cannot trace)."""
-
-    @staticmethod
-    def forward(p: Any, q: Any) -> Any:
-        return kernels._fused_sum(p, q)
-
-    setup_context = staticmethod(kernels._setup_context)
-    backward = staticmethod(kernels._backward)
-
-
-class TransformedKL(FusedKL):
-    """``FusedKL`` for ``torch.func`` transforms: batched by functorch, with a ``jvp`` for
-    forward mode (``jacfwd``, ``hessian``)."""
-
-    generate_vmap_rule = True
-    jvp = staticmethod(kernels._jvp)

@@ -2,8 +2,8 @@
 the quick path, ``torch.compile`` for the harness, built-ins.
 
 Nothing here imports torch until a tensor has arrived (``owns`` consults
-``sys.modules``); ``_load`` then binds the module-level ``torch`` and defines
-the ``autograd.Function`` classes once.
+``sys.modules``); ``_load`` then binds the module-level ``torch`` and imports
+``_torch_functions`` (the ``autograd.Function``).
 
 Forward of ``kl_last_axis``:
 
@@ -15,9 +15,8 @@ Forward of ``kl_last_axis``:
   (non-finite sums, negative ``q``, nearly equal float64 distributions)
   recomputed by the generic code (``_cpu_blocks``);
 * elsewhere (GPU, meta), under ``torch.compile`` and under ``torch.func``
-  transforms, where no value may be read: ``select_free_terms`` (exact for
-  every ratio, ``rel_entr``'s conventions without a special case), which
-  Inductor fuses into one loop and functorch can batch.
+  transforms, where no value may be read: no kernel; the generic code, which
+  Inductor fuses into one loop and functorch batches, is exact there.
 
 With a gradient wanted, an ``autograd.Function`` whose backward is the exact
 ``log(p / q) + 1`` and ``-p / q`` (0 where ``p == 0``), itself written with
@@ -35,7 +34,6 @@ from kl_backends.backends._base import (
     Backend,
     Builtin,
     fast_paths_enabled,
-    select_free_terms,
 )
 from kl_backends.backends.numpy import EXACT_BELOW
 
@@ -101,19 +99,12 @@ def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
     return gp, gq
 
 
-def _fused_sum(p: Any, q: Any) -> Any:
-    return select_free_terms(torch, p, q).sum(-1)
-
-
 def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
     """Sum over the last axis of ``p log(p / q)``; ``p``, ``q`` same shape and float dtype.
 
     ``exact(p_rows, q_rows)`` is the generic code, for the rows the CPU kernel
-    cannot be trusted with.  Elsewhere (GPU, meta) no value is read: the
-    select-free exact form.
+    cannot be trusted with.
     """
-    if p.device.type != "cpu":
-        return _fused_sum(p, q)
     if p.numel() <= SMALL:
         return _small(p, q, exact)
     n = p.shape[-1]
@@ -220,10 +211,12 @@ class Torch(Backend):
         return torch.linalg.solve_triangular(a, b, upper=False)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
-        if torch.compiler.is_compiling():
-            return _functions.FusedKL.apply(p, q)
-        if torch._C._are_functorch_transforms_active():
-            return _functions.TransformedKL.apply(p, q)
+        if (
+            p.device.type != "cpu"
+            or torch.compiler.is_compiling()
+            or torch._C._are_functorch_transforms_active()
+        ):
+            return None  # the generic code: Inductor fuses it; functorch batches it
         rows = functools.partial(exact, self)
         if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
             return _functions.EagerKL.apply(p, q, rows)

@@ -17,12 +17,18 @@ Examples
 
 from __future__ import annotations
 
-from kl_backends.distributions import _continuous, _discrete, _multivariate  # noqa: F401  (registers)
+from kl_backends.distributions import (  # noqa: F401  (importing registers the pairs)
+    _continuous,
+    _cross,
+    _discrete,
+    _multivariate,
+)
 from kl_backends.distributions._containers import (
     Bernoulli,
     Beta,
     Binomial,
     Categorical,
+    Cauchy,
     Chi2,
     ContinuousBernoulli,
     Dirichlet,
@@ -60,6 +66,7 @@ __all__ = [
     "Beta",
     "Binomial",
     "Categorical",
+    "Cauchy",
     "Chi2",
     "ContinuousBernoulli",
     "Dirichlet",

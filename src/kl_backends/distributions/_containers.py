@@ -21,6 +21,7 @@ __all__ = [
     "Beta",
     "Binomial",
     "Categorical",
+    "Cauchy",
     "Chi2",
     "ContinuousBernoulli",
     "Dirichlet",
@@ -271,3 +272,11 @@ class Dirichlet(Distribution):
     """Dirichlet over the last axis."""
 
     concentration: Any
+
+
+@dataclass(frozen=True)
+class Cauchy(Distribution):
+    """Density 1 / (pi scale (1 + ((x - loc) / scale)**2))."""
+
+    loc: Any
+    scale: Any

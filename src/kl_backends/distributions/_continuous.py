@@ -299,3 +299,86 @@ def entropy_vonmises(d: Any) -> Any:
     xp, (m, k), dtype = prep(loc=d.loc, concentration=d.concentration)
     a = S.i1e(k) / S.i0e(k)
     return finish(xp, _LOG_2PI + S.log_i0e(k) + k * (1 - a) + 0.0 * m, dtype)
+
+
+@register_kl(C.Cauchy, C.Cauchy)
+def kl_cauchy_cauchy(p: Any, q: Any) -> Any:
+    """Cauchy: log(((s_p + s_q)^2 + (m_p - m_q)^2) / (4 s_p s_q)), as a log1p (exact 0 when equal)."""
+    xp, (mp, sp, mq, sq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
+    ds, dm = sp - sq, mp - mq
+    return finish(xp, xp.log1p((ds * ds + dm * dm) / (4 * sp * sq)), dtype)
+
+
+@register_entropy(C.Cauchy)
+def entropy_cauchy(d: Any) -> Any:
+    xp, (m, s), dtype = prep(loc=d.loc, scale=d.scale)
+    return finish(xp, math.log(4 * math.pi) + xp.log(s) + 0.0 * m, dtype)
+
+
+# --- ContinuousBernoulli ----------------------------------------------------------------
+
+# Taylor series in x = 1 - 2 lambda, used for |x| < 0.05 (the closed forms cancel there).
+_CB_LOGC = (1 / 3, 13 / 90, 251 / 2835, 3551 / 56700, 22417 / 467775)  # x^2, x^4, ...
+_CB_MEAN = (-1 / 6, -2 / 45, -22 / 945, -214 / 14175, -5098 / 467775)  # x, x^3, ...
+_CB_VAR = (1 / 12, -1 / 60, -8 / 945, -76 / 14175, -592 / 155925)  # 1, x^2, ...
+_CB_NEAR = 0.05
+
+
+def _poly(coefs: tuple[float, ...], x2: Any) -> Any:
+    out = 0.0 * x2 + coefs[-1]
+    for c in coefs[-2::-1]:
+        out = out * x2 + c
+    return out
+
+
+def cb_stats(xp: Any, lam: Any) -> tuple[Any, Any, Any, Any]:
+    """(log C, mean, variance, logit) of ContinuousBernoulli(lam).
+
+    log C = log(2 artanh(x) / x), mean = -(1 - x)/(2x) + 1/(2 artanh x),
+    variance = lam (lam - 1) / x^2 + 1 / (2 artanh x)^2, with x = 1 - 2 lam
+    (series near x = 0, where these are 0/0).
+    """
+    x = 1 - 2 * lam
+    near = xp.abs(x) < _CB_NEAR
+    xs = xp.where(near, 0.0 * x + 0.5, x)
+    two_atanh = xp.log1p(xs) - xp.log1p(-xs)
+    x2 = x * x
+    log_c = xp.where(near, math.log(2) + x2 * _poly(_CB_LOGC, x2), xp.log(two_atanh / xs))
+    mean = xp.where(near, 0.5 + x * _poly(_CB_MEAN, x2), -(1 - xs) / (2 * xs) + 1 / two_atanh)
+    ls = (1 - xs) / 2
+    var = xp.where(
+        near, _poly(_CB_VAR, x2), ls * (ls - 1) / (xs * xs) + 1 / (two_atanh * two_atanh)
+    )
+    logit = xp.log(lam) - xp.log1p(-lam)
+    return log_c, mean, var, logit
+
+
+def cb_lambda(d: Any) -> tuple[Any, list[Any], Any]:
+    """Namespace, [lambda] and dtype of a ContinuousBernoulli (from probs or logits)."""
+    if d.probs is not None:
+        return prep(probs=d.probs)
+    xp, (a,), dtype = prep(logits=d.logits)
+    e = xp.exp(-xp.abs(a))
+    return xp, [xp.where(a >= 0, 1 / (1 + e), e / (1 + e))], dtype
+
+
+def cb_entropy(xp: Any, lam: Any) -> Any:
+    log_c, mean, _, logit = cb_stats(xp, lam)
+    return -log_c - xp.log1p(-lam) - mean * logit
+
+
+@register_kl(C.ContinuousBernoulli, C.ContinuousBernoulli)
+def kl_cb_cb(p: Any, q: Any) -> Any:
+    """ContinuousBernoulli: E_p[x](logit_p - logit_q) + log C_p - log C_q + log((1 - l_p)/(1 - l_q))."""
+    xp, (lp,), dtype = cb_lambda(p)
+    _, (lq,), _ = cb_lambda(q)
+    cp, mp, _, gp = cb_stats(xp, lp)
+    cq, _, _, gq = cb_stats(xp, lq)
+    out = mp * (gp - gq) + (cp - cq) + (xp.log1p(-lp) - xp.log1p(-lq))
+    return finish(xp, out, dtype)
+
+
+@register_entropy(C.ContinuousBernoulli)
+def entropy_cb(d: Any) -> Any:
+    xp, (lam,), dtype = cb_lambda(d)
+    return finish(xp, cb_entropy(xp, lam), dtype)

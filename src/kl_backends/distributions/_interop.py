@@ -36,7 +36,7 @@ def to_container(obj: Any) -> Any:
 
 
 # Families whose parameters have the same names in torch.distributions and here.
-_SAME_NAMES = {
+_SAME_NAMES: dict[str, Any] = {
     "Normal": C.Normal,
     "LogNormal": C.LogNormal,
     "HalfNormal": C.HalfNormal,
@@ -56,7 +56,7 @@ _SAME_NAMES = {
     "Dirichlet": C.Dirichlet,
     "LowRankMultivariateNormal": C.LowRankMultivariateNormal,
 }
-_PROBS_OR_LOGITS = {
+_PROBS_OR_LOGITS: dict[str, Any] = {
     "Bernoulli": C.Bernoulli,
     "Geometric": C.Geometric,
     "ContinuousBernoulli": C.ContinuousBernoulli,

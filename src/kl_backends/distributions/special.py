@@ -129,11 +129,12 @@ def _dispatch(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any], 
         if native is not None:
             return native(x)
         xp = _compat.array_namespace(x)
-        if x.dtype == xp.float32:
-            # float32 in float64: the recurrences cancel about 15 units of lgamma(x + 10),
-            # which float32 would turn into 2e-6 absolute errors.
-            return xp.astype(generic(xp, xp.astype(x, xp.float64)), xp.float32)
-        return generic(xp, x)
+        with _compat.quiet_numpy(x):
+            if x.dtype == xp.float32:
+                # float32 in float64: the recurrences cancel about 15 units of lgamma(x + 10),
+                # which float32 would turn into 2e-6 absolute errors.
+                return xp.astype(generic(xp, xp.astype(x, xp.float64)), xp.float32)
+            return generic(xp, x)
 
     fn.__name__ = fn.__qualname__ = name
     return fn
@@ -159,7 +160,7 @@ def _shifted(xp: Any, x: Any) -> tuple[Any, Any, Any]:
 
 
 def _lgamma(xp: Any, x: Any) -> Any:
-    x0, bad = x, ~(x > 0)  # x <= 0 or NaN
+    x0, bad = x, ~(x > 0) | (x == math.inf)  # x <= 0, NaN, +inf: set at the end
     x = xp.where(bad, _s(xp, 1.0, x), x)
     small, z, x_safe = _shifted(xp, x)
     r = 1 / z
@@ -173,11 +174,11 @@ def _lgamma(xp: Any, x: Any) -> Any:
         prod = prod * (x_safe + k)
     out = xp.where(small, out - xp.log(prod), out)
     out = xp.where(bad, _s(xp, math.nan, x), out)
-    return xp.where(x0 == 0, _s(xp, math.inf, x), out)
+    return xp.where((x0 == 0) | (x0 == math.inf), _s(xp, math.inf, x), out)
 
 
 def _digamma(xp: Any, x: Any) -> Any:
-    x0, bad = x, ~(x > 0)
+    x0, bad = x, ~(x > 0) | (x == math.inf)
     x = xp.where(bad, _s(xp, 1.0, x), x)
     small, z, x_safe = _shifted(xp, x)
     r = 1 / z
@@ -191,6 +192,7 @@ def _digamma(xp: Any, x: Any) -> Any:
         recip = recip + 1 / (x_safe + k)
     out = xp.where(small, out - recip, out)
     out = xp.where(bad, _s(xp, math.nan, x), out)
+    out = xp.where(x0 == math.inf, _s(xp, math.inf, x), out)
     return xp.where(x0 == 0, _s(xp, -math.inf, x), out)
 
 
@@ -204,10 +206,10 @@ _ERFC_FRACTION = 70
 def _erf(xp: Any, x: Any) -> Any:
     a = xp.abs(x)
     near = a < _ERF_SPLIT
-    s = xp.where(near, a, _s(xp, 0.0, a))
+    s = xp.where(near, x, _s(xp, 0.0, x))  # signed: the series is odd (and its slope at 0 right)
     s2 = s * s
     term, total = s, s
-    for n in range(1, _ERF_SERIES):  # all terms positive: no cancellation
+    for n in range(1, _ERF_SERIES):  # all terms of one sign: no cancellation
         term = term * (2 * s2) / (2 * n + 1)
         total = total + term
     series = (2 / math.sqrt(math.pi)) * xp.exp(-s2) * total
@@ -218,9 +220,8 @@ def _erf(xp: Any, x: Any) -> Any:
         _ERFC_FRACTION, 0, -1
     ):  # erfc(t) = exp(-t^2)/sqrt(pi) / (t + (1/2)/(t + 1/(t + ...)))
         frac = t + (k / 2) / frac
-    erfc = xp.exp(-t * t) / (math.sqrt(math.pi) * frac)
-    out = xp.where(near, series, 1 - erfc)
-    return xp.where(x < 0, -out, out)
+    far = 1 - xp.exp(-t * t) / (math.sqrt(math.pi) * frac)
+    return xp.where(near, series, xp.where(x < 0, -far, far))
 
 
 # --- scaled modified Bessel functions ---------------------------------------------------
@@ -234,14 +235,15 @@ def _bessel_ie(xp: Any, x: Any, nu: int) -> Any:
     """``I_nu(|x|) exp(-|x|)`` for nu in {0, 1}, times sign(x) for nu = 1."""
     a = xp.abs(x)
     near = a < _BESSEL_SPLIT
-    s = xp.where(near, a, _s(xp, 0.0, a))
+    s = xp.where(near, x, _s(xp, 0.0, x))  # signed: I1's series is odd (slope 1/2 at 0)
     y = s * s / 4
     term = _s(xp, 1.0, s)
     total = term
     for k in range(1, _BESSEL_SERIES):  # sum (x^2/4)^k / (k! (k + nu)!)
         term = term * y / (k * (k + nu))
         total = total + term
-    series = total * xp.exp(-s)
+    # exp(-|s|), with slope 0 at s = 0 (the symmetric subgradient, as the frameworks give)
+    series = total * xp.where(s == 0, 1 + 0 * s, xp.exp(-xp.abs(s)))
     if nu == 1:
         series = series * (s / 2)
     t = xp.where(near, _s(xp, _BESSEL_SPLIT, a), a)
@@ -255,10 +257,9 @@ def _bessel_ie(xp: Any, x: Any, nu: int) -> Any:
         term = term * (-(mu - (2 * k - 1) ** 2) / k) * r
         total = total + term
     asymptotic = xp.where(infinite, _s(xp, 0.0, t), total / xp.sqrt(2 * math.pi * t))
-    out = xp.where(near, series, asymptotic)
     if nu == 1:
-        out = xp.where(x < 0, -out, out)
-    return out
+        asymptotic = xp.where(x < 0, -asymptotic, asymptotic)
+    return xp.where(near, series, asymptotic)
 
 
 lgamma = _dispatch("lgamma", _lgamma)

@@ -574,3 +574,19 @@ def test_lowrank_large_d_matches_diagonal_limit() -> None:
         D.Independent(D.Normal(loc_q, np.sqrt(dq)), 1),
     )
     assert got == pytest.approx(diag, rel=1e-9)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from kl_backends.distributions import _registry
+
+    saved = dict(_registry._KL)
+    try:
+        for module in (D, _registry):
+            result = doctest.testmod(module)
+            assert result.attempted >= 1 and result.failed == 0, module
+    finally:  # the register_kl example registers a pair
+        _registry._KL.clear()
+        _registry._KL.update(saved)
+        _registry._MEMO.clear()

@@ -11,8 +11,8 @@ Examples
 --------
 >>> import numpy as np
 >>> from kl_backends.distributions import kl, Beta
->>> print(np.round(kl(Beta(2.0, 3.0), Beta(np.array([2.0, 1.0]), 1.0)), 6))
-[0.       0.626381]
+>>> print(np.round(kl(Beta(2.0, 3.0), Beta(np.array([2.0, 1.0]), 3.0)), 6))
+[0.       0.302961]
 """
 
 from __future__ import annotations

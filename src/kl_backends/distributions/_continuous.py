@@ -353,13 +353,17 @@ def cb_stats(xp: Any, lam: Any) -> tuple[Any, Any, Any, Any]:
     return log_c, mean, var, logit
 
 
-def cb_lambda(d: Any) -> tuple[Any, list[Any], Any]:
-    """Namespace, [lambda] and dtype of a ContinuousBernoulli (from probs or logits)."""
+def cb_param(d: Any) -> Any:
+    """The parameter a ContinuousBernoulli was given (``probs`` or ``logits``)."""
+    return d.probs if d.probs is not None else d.logits
+
+
+def cb_lambda(xp: Any, d: Any, x: Any) -> Any:
+    """lambda from the prepared ``cb_param(d)`` (the sigmoid of logits, without overflow)."""
     if d.probs is not None:
-        return prep(probs=d.probs)
-    xp, (a,), dtype = prep(logits=d.logits)
-    e = xp.exp(-xp.abs(a))
-    return xp, [xp.where(a >= 0, 1 / (1 + e), e / (1 + e))], dtype
+        return x
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def cb_entropy(xp: Any, lam: Any) -> Any:
@@ -370,8 +374,8 @@ def cb_entropy(xp: Any, lam: Any) -> Any:
 @register_kl(C.ContinuousBernoulli, C.ContinuousBernoulli)
 def kl_cb_cb(p: Any, q: Any) -> Any:
     """ContinuousBernoulli: E_p[x](logit_p - logit_q) + log C_p - log C_q + log((1 - l_p)/(1 - l_q))."""
-    xp, (lp,), dtype = cb_lambda(p)
-    _, (lq,), _ = cb_lambda(q)
+    xp, (a, b), dtype = prep(p=cb_param(p), q=cb_param(q))
+    lp, lq = cb_lambda(xp, p, a), cb_lambda(xp, q, b)
     cp, mp, _, gp = cb_stats(xp, lp)
     cq, _, _, gq = cb_stats(xp, lq)
     out = mp * (gp - gq) + (cp - cq) + (xp.log1p(-lp) - xp.log1p(-lq))
@@ -380,5 +384,6 @@ def kl_cb_cb(p: Any, q: Any) -> Any:
 
 @register_entropy(C.ContinuousBernoulli)
 def entropy_cb(d: Any) -> Any:
-    xp, (lam,), dtype = cb_lambda(d)
+    xp, (x,), dtype = prep(probs=cb_param(d))
+    lam = cb_lambda(xp, d, x)
     return finish(xp, cb_entropy(xp, lam), dtype)

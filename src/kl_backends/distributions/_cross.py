@@ -38,6 +38,7 @@ from kl_backends.distributions._continuous import (
     _kl_gamma,
     cb_entropy,
     cb_lambda,
+    cb_param,
     cb_stats,
 )
 from kl_backends.distributions._discrete import _param, probs_of
@@ -134,8 +135,8 @@ def kl_beta_uniform(p: Any, q: Any) -> Any:
 
 @register_kl(C.Beta, C.ContinuousBernoulli)
 def kl_beta_cb(p: Any, q: Any) -> Any:
-    _, (lam,), _ = cb_lambda(q)
-    xp, dtype, a, b, neg_h, (lam,) = _beta(p, lam=lam)
+    xp, dtype, a, b, neg_h, (x,) = _beta(p, lam=cb_param(q))
+    lam = cb_lambda(xp, q, x)
     log_c, _, _, logit = cb_stats(xp, lam)
     return finish(xp, neg_h - (a / (a + b)) * logit - xp.log1p(-lam) - log_c, dtype)
 
@@ -145,8 +146,8 @@ def kl_beta_cb(p: Any, q: Any) -> Any:
 
 def _cb(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
     """xp, dtype, mean, variance, -H(p), q's parameters."""
-    _, (lam,), _ = cb_lambda(p)
-    xp, (lam, *rest), dtype = prep(lam=lam, **q)
+    xp, (x, *rest), dtype = prep(lam=cb_param(p), **q)
+    lam = cb_lambda(xp, p, x)
     _, mean, var, _ = cb_stats(xp, lam)
     return xp, dtype, mean, var, -cb_entropy(xp, lam), rest
 
@@ -385,8 +386,8 @@ def kl_uniform_beta(p: Any, q: Any) -> Any:
 @register_kl(C.Uniform, C.ContinuousBernoulli)
 def kl_uniform_cb(p: Any, q: Any) -> Any:
     """-H(p) - E[x] logit(l) - log(1 - l) - log C(l); +inf outside [0, 1] (finite on [0, 1] itself)."""
-    _, (lam,), _ = cb_lambda(q)
-    xp, dtype, lo, hi, neg_h, (lam,) = _uniform(p, lam=lam)
+    xp, dtype, lo, hi, neg_h, (x,) = _uniform(p, lam=cb_param(q))
+    lam = cb_lambda(xp, q, x)
     log_c, _, _, logit = cb_stats(xp, lam)
     out = neg_h - 0.5 * (lo + hi) * logit - xp.log1p(-lam) - log_c
     return finish(xp, inf_where(xp, (lo < 0) | (hi > 1), out), dtype)

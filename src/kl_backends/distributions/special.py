@@ -4,8 +4,8 @@
 exponentially scaled modified Bessel functions, ``I_nu(x) * exp(-|x|)``) and
 their logs ``log_i0e`` / ``log_i1e``.  Each uses the array library's own
 function where it has one (``native_special``: torch, ``jax.scipy.special``,
-``tf.math``, ``scipy.special`` for NumPy when SciPy is installed,
-``cupyx.scipy.special``) and otherwise a generic implementation that uses only
+``tf.math``, ``scipy.special`` for NumPy when SciPy is installed and for
+Dask block by block, ``cupyx.scipy.special``) and otherwise a generic implementation that uses only
 array-API operations (``array_api_strict``, Dask, any other library).  Both
 differentiate in PyTorch, JAX and TensorFlow; the generic ones are checked
 against ``scipy.special`` to about 1e-14 relative in float64 (``lgamma`` to
@@ -100,7 +100,8 @@ def native_special(name: str, x: Any) -> Callable[[Any], Any] | None:
     ``name`` is one of ``"lgamma"``, ``"digamma"``, ``"erf"``, ``"i0e"``,
     ``"i1e"`` (and ``"cos"`` on TensorFlow).  Only libraries whose module is
     already imported are consulted (``x`` could not be one of their arrays
-    otherwise); NumPy uses SciPy when SciPy can be imported.  ``None`` means:
+    otherwise); NumPy uses SciPy when SciPy can be imported, and Dask uses
+    SciPy's function on each block (``map_blocks``, lazily).  ``None`` means:
     use the generic array-API implementation.
     """
     return _native(_compat.library_name(x), name)
@@ -108,6 +109,11 @@ def native_special(name: str, x: Any) -> Callable[[Any], Any] | None:
 
 @functools.cache
 def _native(library: str, name: str) -> Callable[[Any], Any] | None:
+    if library == "dask":  # SciPy's function block by block (elementwise: valid), lazily
+        blockwise = _native("numpy", name)
+        if blockwise is None:
+            return None
+        return lambda x: x.map_blocks(blockwise, dtype=x.dtype)
     module_name, table = _NATIVE.get(library, ("", {}))
     path = table.get(name)
     if path is None:

@@ -590,3 +590,20 @@ def test_docstring_examples() -> None:
         _registry._KL.clear()
         _registry._KL.update(saved)
         _registry._MEMO.clear()
+
+
+def test_torch_testkl_edge_cases() -> None:
+    """torch's TestKL.test_kl_edgecases and its infinite_examples, on our containers."""
+    assert D.kl(D.Bernoulli(0.0), D.Bernoulli(0.0)) == 0.0
+    assert D.kl(D.Bernoulli(1.0), D.Bernoulli(1.0)) == 0.0
+    assert D.kl(D.Categorical(np.array([0.0, 1.0])), D.Categorical(np.array([0.0, 1.0]))) == 0.0
+    assert D.kl(D.Bernoulli(0.0), D.Bernoulli(1.0)) == math.inf
+    assert D.kl(D.Bernoulli(1.0), D.Bernoulli(0.0)) == math.inf
+    # ... and the same through torch's own objects, gradients included.
+    torch = need("torch")
+    T = torch.distributions
+    p = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    out = D.kl(T.Bernoulli(probs=p), T.Bernoulli(probs=p.detach()))
+    assert out.tolist() == [0.0, 0.0]
+    out.sum().backward()
+    assert torch.isfinite(p.grad).all()

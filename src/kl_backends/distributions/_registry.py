@@ -159,8 +159,7 @@ def _missing_message(p: Any, q: Any) -> str:
     return (
         f"no KL(p || q) is registered for p: {_name(p)} and q: {_name(q)}. "
         f"Registered pairs (p-q): {pairs}. Register your own with "
-        "@kl_backends.distributions.register_kl(TypeP, TypeQ), or estimate it with "
-        "kl_backends.distributions.kl_monte_carlo if that is available for your pair."
+        "@kl_backends.distributions.register_kl(TypeP, TypeQ)."
     )
 
 

@@ -17,7 +17,13 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends._base import (
+    Backend,
+    Builtin,
+    fast_paths_enabled,
+    native_function,
+    select_free_terms,
+)
 
 __all__ = ["Jax"]
 
@@ -107,6 +113,16 @@ class Jax(Backend):
         ):
             return None
         return _kl_jitted()(p, q)
+
+    def special(self, name: str) -> Callable[[Any], Any] | None:
+        names = {
+            "lgamma": "gammaln",
+            "digamma": "digamma",
+            "erf": "erf",
+            "i0e": "i0e",
+            "i1e": "i1e",
+        }
+        return native_function("jax.scipy.special", names.get(name))
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return _jitted(fn, static, fast_paths_enabled())

@@ -17,13 +17,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends import _compat
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
 from kl_backends._math.closed_forms import kl_bernoulli, kl_poisson
 from kl_backends._math.family import entropy as _categorical_entropy
 from kl_backends.distributions import _containers as C
-from kl_backends.distributions._helpers import finish, inf_where, log_ratio, prep, xlogx
+from kl_backends.distributions._helpers import (
+    backend,
+    finish,
+    inf_where,
+    log_ratio,
+    prep,
+    scalar,
+    xlogx,
+)
 from kl_backends.distributions._registry import register_entropy, register_kl
 
 
@@ -66,7 +73,7 @@ def kl_binomial_binomial(p: Any, q: Any) -> Any:
     )
     out = n_p * kl_bernoulli(probs_of(p, xp, a), probs_of(q, xp, b))
     out = inf_where(xp, n_p > n_q, out)
-    out = xp.where(n_p < n_q, _common.scalar(xp, math.nan, out), out)
+    out = xp.where(n_p < n_q, scalar(xp, math.nan, out), out)
     return finish(xp, out, dtype)
 
 
@@ -75,7 +82,7 @@ def kl_geometric_geometric(p: Any, q: Any) -> Any:
     """Geometric: log(p/q) + (1-p)/p log((1-p)/(1-q)); 0 log 0 = 0 at p = 1, +inf at q = 1 > p."""
     xp, (a, b), dtype = prep(p=_param(p), q=_param(q))
     pp, pq = probs_of(p, xp, a), probs_of(q, xp, b)
-    out = log_ratio(xp, pp, pq) + _common.probs_terms(xp, 1 - pp, 1 - pq) / pp
+    out = log_ratio(xp, pp, pq) + _common.probs_terms(backend(pp), 1 - pp, 1 - pq) / pp
     return finish(xp, out, dtype)
 
 
@@ -95,7 +102,7 @@ def kl_poisson_poisson(p: Any, q: Any) -> Any:
 def _log_probs(xp: Any, d: Any, x: Any) -> Any:
     """Normalised log-probabilities over the last axis (probs renormalised, as torch does)."""
     if d.probs is not None:
-        return _compat.quiet_log(xp, x / xp.sum(x, axis=-1, keepdims=True))
+        return backend(x).log(x / xp.sum(x, axis=-1, keepdims=True))
     return _common.log_softmax(xp, x, (-1 % x.ndim,))
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kl_backends import _dispatch
 from kl_backends._math import common as _common
 from kl_backends._math.closed_forms import _expm1_minus, _log_ratio
 
 __all__ = [
     "EULER",
+    "backend",
     "expm1_minus",
     "finish",
     "inf_where",
@@ -31,15 +33,24 @@ def prep(**params: Any) -> tuple[Any, list[Any], Any]:
 
     The keyword names (``loc_p``, ``scale_q`` ...) are used in error messages.
     """
-    return _common.prepare(*params.values(), names=tuple(params))
+    _, xp, arrays, dtype = _common.prepare(*params.values(), names=tuple(params))
+    return xp, arrays, dtype
 
 
 def finish(xp: Any, out: Any, dtype: Any) -> Any:
     return _common.finish(xp, out, dtype)
 
 
+def backend(x: Any) -> Any:
+    """The ``Backend`` of an array (its device, linear algebra, quiet log, special functions)."""
+    be = _dispatch.backend_of(x)
+    if be is None:
+        raise TypeError(f"expected an array; got {type(x).__name__}")
+    return be
+
+
 def scalar(xp: Any, value: float, like: Any) -> Any:
-    return _common.scalar(xp, value, like)
+    return _common.scalar(backend(like), value, like)
 
 
 def inf_where(xp: Any, condition: Any, out: Any) -> Any:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends import _compat
 from kl_backends._math import args as _args
 from kl_backends._math.closed_forms import kl_multivariate_normal
 from kl_backends.distributions import _containers as C
 from kl_backends.distributions import special as S
-from kl_backends.distributions._helpers import finish, prep, sum_last
+from kl_backends.distributions._helpers import backend, finish, prep, sum_last
 from kl_backends.distributions._registry import entropy, kl, register_entropy, register_kl
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -81,7 +80,7 @@ def _mvn_spec(d: Any, side: str) -> dict[str, Any]:
         return {f"cov_{side}": d.covariance_matrix}
     xp, (prec,), _ = prep(precision_matrix=d.precision_matrix)
     n = _args.shape_of(prec)[-1]
-    eye = xp.eye(n, dtype=prec.dtype, device=_compat.device_of(prec))
+    eye = xp.eye(n, dtype=prec.dtype, device=backend(prec).device(prec))
     return {f"cov_{side}": xp.linalg.solve(prec, xp.broadcast_to(eye, prec.shape))}
 
 
@@ -95,10 +94,10 @@ def _tril(xp: Any, d: Any, x: Any, kind: str) -> Any:
     if kind == "scale_tril":
         return x
     if kind == "cov":
-        return _compat.cholesky(xp, x)
+        return backend(x).cholesky(x)
     n = _args.shape_of(x)[-1]
-    eye = xp.eye(n, dtype=x.dtype, device=_compat.device_of(x))
-    return _compat.cholesky(xp, xp.linalg.solve(x, xp.broadcast_to(eye, x.shape)))
+    eye = xp.eye(n, dtype=x.dtype, device=backend(x).device(x))
+    return backend(x).cholesky(xp.linalg.solve(x, xp.broadcast_to(eye, x.shape)))
 
 
 def _mvn_tril(d: Any) -> tuple[str, Any]:
@@ -130,9 +129,9 @@ def _lowrank(xp: Any, w: Any, dg: Any) -> tuple[Any, Any]:
     """(L_C, log det Sigma) for Sigma = W W^T + diag(dg)."""
     k = _args.shape_of(w)[-1]
     wt_dinv = xp.matrix_transpose(w) / xp.expand_dims(dg, axis=-2)  # [..., k, d]
-    eye = xp.eye(k, dtype=w.dtype, device=_compat.device_of(w))
+    eye = xp.eye(k, dtype=w.dtype, device=backend(w).device(w))
     cap = eye + wt_dinv @ w
-    lc = _compat.cholesky(xp, cap)
+    lc = backend(cap).cholesky(cap)
     logdet = 2 * xp.sum(xp.log(xp.linalg.diagonal(lc)), axis=-1) + xp.sum(xp.log(dg), axis=-1)
     return lc, logdet
 
@@ -143,7 +142,7 @@ def _solve(xp: Any, lower: Any, b: Any) -> Any:
     n = _args.shape_of(lower)[-1]
     lb = xp.broadcast_to(lower, (*batch, n, n))
     bb = xp.broadcast_to(b, (*batch, *_args.shape_of(b)[-2:]))
-    return _compat.solve_triangular(xp, lb, bb)
+    return backend(lb).solve_triangular(lb, bb)
 
 
 def _q_lowrank(xp: Any, wq: Any, dq: Any, delta: Any) -> tuple[Any, Any, Any]:
@@ -206,7 +205,7 @@ def kl_lowrank_mvn(p: Any, q: Any) -> Any:
     _, logdet_p = _lowrank(xp, wp, dp)
     logdet_q = 2 * xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1)
     n = _event_size(mp)
-    eye = xp.eye(n, dtype=dp.dtype, device=_compat.device_of(dp))
+    eye = xp.eye(n, dtype=dp.dtype, device=backend(dp).device(dp))
     z = _solve(xp, lq, xp.expand_dims(mq - mp, axis=-1))
     trace = _sumsq(xp, _solve(xp, lq, wp)) + _sumsq(
         xp, _solve(xp, lq, eye * xp.expand_dims(xp.sqrt(dp), axis=-2))
@@ -235,10 +234,10 @@ def kl_independent_independent(p: Any, q: Any) -> Any:
             f"got {n} and {q.reinterpreted_batch_ndims}"
         )
     out = kl(p.base_dist, q.base_dist)
-    return sum_last(_compat.array_namespace(out), out, n)
+    return sum_last(backend(out).xp, out, n)
 
 
 @register_entropy(C.Independent)
 def entropy_independent(d: Any) -> Any:
     out = entropy(d.base_dist)
-    return sum_last(_compat.array_namespace(out), out, d.reinterpreted_batch_ndims)
+    return sum_last(backend(out).xp, out, d.reinterpreted_batch_ndims)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kl_backends import _compat
+from kl_backends import _dispatch
 from kl_backends.distributions import _containers as C
 from kl_backends.distributions import _interop
 
@@ -109,6 +109,17 @@ def _leaves(*dists: Any) -> list[Any]:
     return out
 
 
+def _quiet(leaves: list[Any]) -> Any:
+    """The backend's context for log(0) and NaN warnings (NumPy's ``errstate``)."""
+    for x in leaves:
+        be = _dispatch.backend_of(x)
+        if be is not None:
+            return be.quiet()
+    from kl_backends.backends import BACKENDS
+
+    return BACKENDS["numpy"].quiet()  # Python numbers and lists become NumPy arrays
+
+
 def kl(p: Any, q: Any, /) -> Any:
     r"""KL(p || q) between two distributions, in nats, one value per batch element.
 
@@ -150,7 +161,7 @@ def kl(p: Any, q: Any, /) -> Any:
                 p, q = cp, cq
     if fn is None:
         raise NotImplementedError(_missing_message(p, q))
-    with _compat.quiet_numpy(*_leaves(p, q)):
+    with _quiet(_leaves(p, q)):
         return fn(p, q)
 
 
@@ -190,7 +201,7 @@ def entropy(d: Any, /) -> Any:
         raise NotImplementedError(
             f"no closed-form entropy for {_name(d)}; available for: {families}"
         )
-    with _compat.quiet_numpy(*_leaves(c)):
+    with _quiet(_leaves(c)):
         return fn(c)
 
 

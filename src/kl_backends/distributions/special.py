@@ -31,14 +31,11 @@ branch that ``where`` discards is finite and contributes zero gradient.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from kl_backends import _compat
+from kl_backends import _dispatch
 
 __all__ = [
     "betaln",
@@ -53,89 +50,30 @@ __all__ = [
     "native_special",
 ]
 
-# The framework's own functions: library -> (module, {our name: attribute path}).
-# The only place in kl_backends.distributions that tells frameworks apart.
-# ("cos" is listed for TensorFlow only because kl_backends' TensorFlow array-API
-# adapter does not cover it.)
-_NATIVE: dict[str, tuple[str, dict[str, str]]] = {
-    "numpy": (
-        "scipy.special",
-        {"lgamma": "gammaln", "digamma": "psi", "erf": "erf", "i0e": "i0e", "i1e": "i1e"},
-    ),
-    "cupy": (
-        "cupyx.scipy.special",
-        {"lgamma": "gammaln", "digamma": "digamma", "erf": "erf", "i0e": "i0e", "i1e": "i1e"},
-    ),
-    "torch": (
-        "torch",
-        {
-            "lgamma": "lgamma",
-            "digamma": "digamma",
-            "erf": "erf",
-            "i0e": "special.i0e",
-            "i1e": "special.i1e",
-        },
-    ),
-    "jax": (
-        "jax.scipy.special",
-        {"lgamma": "gammaln", "digamma": "digamma", "erf": "erf", "i0e": "i0e", "i1e": "i1e"},
-    ),
-    "tensorflow": (
-        "tensorflow",
-        {
-            "lgamma": "math.lgamma",
-            "digamma": "math.digamma",
-            "erf": "math.erf",
-            "i0e": "math.bessel_i0e",
-            "i1e": "math.bessel_i1e",
-            "cos": "math.cos",
-        },
-    ),
-}
-
 
 def native_special(name: str, x: Any) -> Callable[[Any], Any] | None:
     """The array library's own special function ``name`` for ``x``, or ``None``.
 
     ``name`` is one of ``"lgamma"``, ``"digamma"``, ``"erf"``, ``"i0e"``,
-    ``"i1e"`` (and ``"cos"`` on TensorFlow).  Only libraries whose module is
-    already imported are consulted (``x`` could not be one of their arrays
-    otherwise); NumPy uses SciPy when SciPy can be imported, and Dask uses
-    SciPy's function on each block (``map_blocks``, lazily).  ``None`` means:
-    use the generic array-API implementation.
+    ``"i1e"`` (and ``"cos"`` on TensorFlow, whose array-API adapter lacks it).
+    Each framework's backend answers (``Backend.special`` in
+    ``kl_backends/backends/<framework>.py``): torch, ``jax.scipy.special``,
+    ``tf.math``, SciPy for NumPy (when installed) and for Dask block by block
+    (``map_blocks``, lazily), ``cupyx.scipy.special``.  ``None`` means: use
+    the generic array-API implementation.
     """
-    return _native(_compat.library_name(x), name)
+    be = _dispatch.backend_of(x)
+    return None if be is None else be.special(name)
 
 
-@functools.cache
-def _native(library: str, name: str) -> Callable[[Any], Any] | None:
-    if library == "dask":  # SciPy's function block by block (elementwise: valid), lazily
-        blockwise = _native("numpy", name)
-        if blockwise is None:
-            return None
-        return lambda x: x.map_blocks(blockwise, dtype=x.dtype)
-    module_name, table = _NATIVE.get(library, ("", {}))
-    path = table.get(name)
-    if path is None:
-        return None
-    if library != "numpy" and module_name.split(".")[0] not in sys.modules:
-        return None
-    try:
-        fn: Any = importlib.import_module(module_name)
-    except ImportError:  # SciPy (for NumPy) or cupyx not installed
-        return None
-    for part in path.split("."):
-        fn = getattr(fn, part)
-    return fn  # type: ignore[no-any-return]
-
-
-def _dispatch(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
+def _dispatch_fn(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
     def fn(x: Any, /) -> Any:
-        native = native_special(name, x)
+        be, (x,) = _dispatch.resolve(x, names=("x",))
+        xp = be.xp
+        native = be.special(name)
         if native is not None:
             return native(x)
-        xp = _compat.array_namespace(x)
-        with _compat.quiet_numpy(x):
+        with be.quiet():
             if x.dtype == xp.float32:
                 # float32 in float64: the recurrences cancel about 15 units of lgamma(x + 10),
                 # which float32 would turn into 2e-6 absolute errors.
@@ -147,7 +85,8 @@ def _dispatch(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any], 
 
 
 def _s(xp: Any, value: float, like: Any) -> Any:
-    return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
+    be = _dispatch.backend_of(like)
+    return xp.asarray(value, dtype=like.dtype, device=None if be is None else be.device(like))
 
 
 # --- log-gamma and digamma ------------------------------------------------------------
@@ -268,18 +207,22 @@ def _bessel_ie(xp: Any, x: Any, nu: int) -> Any:
     return xp.where(near, series, asymptotic)
 
 
-lgamma = _dispatch("lgamma", _lgamma)
+lgamma = _dispatch_fn("lgamma", _lgamma)
 lgamma.__doc__ = "log |Gamma(x)| for x > 0 (NaN for x <= 0 in the generic form)."
-digamma = _dispatch("digamma", _digamma)
+digamma = _dispatch_fn("digamma", _digamma)
 digamma.__doc__ = "The digamma function psi(x) = d/dx lgamma(x) for x > 0."
-erf = _dispatch("erf", _erf)
+erf = _dispatch_fn("erf", _erf)
 erf.__doc__ = "The error function 2/sqrt(pi) int_0^x exp(-t^2) dt."
-i0e = _dispatch("i0e", lambda xp, x: _bessel_ie(xp, x, 0))
+i0e = _dispatch_fn("i0e", lambda xp, x: _bessel_ie(xp, x, 0))
 i0e.__doc__ = "I_0(x) exp(-|x|), the exponentially scaled modified Bessel function of order 0."
-i1e = _dispatch("i1e", lambda xp, x: _bessel_ie(xp, x, 1))
+i1e = _dispatch_fn("i1e", lambda xp, x: _bessel_ie(xp, x, 1))
 i1e.__doc__ = "I_1(x) exp(-|x|), the exponentially scaled modified Bessel function of order 1."
-cos = _dispatch("cos", lambda xp, x: xp.cos(x))
+cos = _dispatch_fn("cos", lambda xp, x: xp.cos(x))
 cos.__doc__ = "The cosine (TensorFlow's own; the array API's elsewhere)."
+
+
+def _namespace(x: Any) -> Any:
+    return _dispatch.resolve(x, names=("x",))[0].xp
 
 
 def betaln(a: Any, b: Any, /) -> Any:
@@ -289,11 +232,9 @@ def betaln(a: Any, b: Any, /) -> Any:
 
 def log_i0e(x: Any, /) -> Any:
     """log(I_0(x) exp(-|x|)); 0 at x = 0, about -log(2 pi x)/2 for large x."""
-    xp = _compat.array_namespace(x)
-    return xp.log(i0e(x))
+    return _namespace(x).log(i0e(x))
 
 
 def log_i1e(x: Any, /) -> Any:
     """log(I_1(x) exp(-|x|)) for x > 0 (-inf at 0)."""
-    xp = _compat.array_namespace(x)
-    return xp.log(i1e(x))
+    return _namespace(x).log(i1e(x))

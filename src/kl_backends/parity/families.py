@@ -102,8 +102,8 @@ def _case_arrays(
 
 def _function(layout: list[tuple[str, str, int, int]]) -> Callable[..., Any]:
     def all_pairs(*arrays: Any) -> Any:
-        from kl_backends import _compat
         from kl_backends import distributions as D
+        from kl_backends._dispatch import resolve
 
         out = []
         i = 0
@@ -112,7 +112,7 @@ def _function(layout: list[tuple[str, str, int, int]]) -> Callable[..., Any]:
             q = _build(b, list(arrays[i + n_p : i + n_p + n_q]))
             i += n_p + n_q
             out.append(D.kl(p, q))
-        xp = _compat.array_namespace(*out)
+        xp = resolve(out[0], names=("out",))[0].xp
         return xp.concat(out)
 
     return all_pairs

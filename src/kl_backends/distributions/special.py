@@ -5,8 +5,9 @@ exponentially scaled modified Bessel functions, ``I_nu(x) * exp(-|x|)``) and
 their logs ``log_i0e`` / ``log_i1e``.  Each uses the array library's own
 function where it has one (``native_special``: torch, ``jax.scipy.special``,
 ``tf.math``, ``scipy.special`` for NumPy when SciPy is installed and for
-Dask block by block, ``cupyx.scipy.special``) and otherwise a generic implementation that uses only
-array-API operations (``array_api_strict``, Dask, any other library).  Both
+Dask block by block, ``cupyx.scipy.special``) and otherwise a generic
+implementation that uses only array-API operations (``array_api_strict``,
+any other library).  Both
 differentiate in PyTorch, JAX and TensorFlow; the generic ones are checked
 against ``scipy.special`` to about 1e-14 relative in float64 (``lgamma`` to
 1e-14 absolute near its zeros at 1 and 2).
@@ -18,15 +19,17 @@ lazily on Dask):
 * ``lgamma``, ``digamma``: for x < 10 the recurrence moves the argument by 10
   (``lgamma(x) = lgamma(x + 10) - sum log(x + k)``), then Stirling's
   asymptotic series with seven Bernoulli terms (truncation below 1e-17 at
-  x >= 10).  Defined for x > 0 (what the KLs need); x <= 0 gives NaN.
+  x >= 10).  Defined for x > 0 (what the KLs need): x < 0 gives NaN,
+  ``lgamma(0) = lgamma(inf) = inf``, ``digamma(0) = -inf``.
 * ``erf``: the positive series ``2/sqrt(pi) exp(-x^2) sum 2^n x^(2n+1) /
   (2n+1)!!`` for |x| < 2.5, the continued fraction of ``erfc`` beyond.
 * ``i0e``, ``i1e``: the power series for x < 20, Hankel's asymptotic series
   beyond (its smallest term is below exp(-2x) < 1e-17 there).
 
 float32 inputs are evaluated in float64 by the generic forms (the libraries
-that use them all have float64).  Each branch is evaluated on an argument clamped into its own domain, so the
-branch that ``where`` discards is finite and contributes zero gradient.
+that use them all have float64).  Each branch is evaluated on an argument
+clamped into its own domain, so the branch that ``where`` discards is finite
+and contributes zero gradient.
 """
 
 from __future__ import annotations

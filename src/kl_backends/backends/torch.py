@@ -7,7 +7,9 @@ the ``autograd.Function`` classes once.
 
 Forward of ``kl_last_axis``:
 
-* eagerly on CPU: ``p / q``, ``log``, ``* p`` and a row sum in one reused
+* eagerly on CPU, up to ``SMALL`` elements: ``xlogy(p, p) - xlogy(p, q)``,
+  three kernels (``_small``);
+* eagerly on CPU, larger: ``p / q``, ``log``, ``* p`` and a row sum in one reused
   buffer of at most ``BLOCK`` elements, the zero fix only for blocks whose
   sums hold a NaN, and the rows this fast form cannot be trusted with
   (non-finite sums, negative ``q``, nearly equal float64 distributions)
@@ -28,7 +30,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends._base import (
+    SMALL,
+    Backend,
+    Builtin,
+    fast_paths_enabled,
+    select_free_terms,
+)
 from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["Torch"]
@@ -38,51 +46,18 @@ __all__ = ["Torch"]
 BLOCK = 1 << 18
 
 torch: Any = None  # bound by _load() once a tensor has arrived
-_EagerKL: Any = None
-_FusedKL: Any = None
+_functions: Any = None  # backends/_torch_functions.py, imported by _load()
 
 
 def _load() -> None:
-    global torch, _EagerKL, _FusedKL
-    if _FusedKL is not None:
-        return
-    import torch as torch_module
+    global torch, _functions
+    if _functions is None:
+        # Import statements, which torch.compile runs (it cannot trace a class definition).
+        import torch as torch_module
 
-    torch = torch_module
+        from kl_backends.backends import _torch_functions
 
-    class EagerKL(torch.autograd.Function):
-        """``_eager_sum`` forward, exact backward (used when a gradient is wanted)."""
-
-        @staticmethod
-        def forward(p: Any, q: Any, exact: Any) -> Any:
-            return _eager_sum(p, q, exact)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            _setup_context(ctx, inputs[:2], output)
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
-            return (*_backward(ctx, g), None)
-
-        @staticmethod
-        def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
-            return _jvp(ctx, dp, dq)
-
-    class FusedKL(torch.autograd.Function):
-        """One ``where`` that Inductor fuses into one loop and functorch can batch."""
-
-        generate_vmap_rule = True
-
-        @staticmethod
-        def forward(p: Any, q: Any) -> Any:
-            return _fused_sum(p, q)
-
-        setup_context = staticmethod(_setup_context)
-        backward = staticmethod(_backward)
-        jvp = staticmethod(_jvp)
-
-    _EagerKL, _FusedKL = EagerKL, FusedKL
+        torch, _functions = torch_module, _torch_functions
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -139,11 +114,33 @@ def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
     """
     if p.device.type != "cpu":
         return _fused_sum(p, q)
+    if p.numel() <= SMALL:
+        return _small(p, q, exact)
     n = p.shape[-1]
     if n == 0 or p.numel() == 0:
         return p.sum(-1)
     rows = p.numel() // n
     return _cpu_blocks(p.reshape(rows, n), q.reshape(rows, n), exact).reshape(p.shape[:-1])
+
+
+def _small(p: Any, q: Any, exact: Any) -> Any:
+    """Up to ``SMALL`` elements on CPU, where per-call overhead rules: ``xlogy(p, p) -
+    xlogy(p, q)``, three kernels, with ``rel_entr``'s conventions built in (0 where
+    ``p == 0``, ``+inf`` where ``q`` is 0 or ``-0.0`` under ``p > 0``, NaN for negative
+    values) and no ratio to over- or underflow.  Its weaknesses are cancellation between
+    the two logs for nearly equal distributions and subnormal results (each product
+    rounded to the subnormal grid): in float64 the rows whose sum is not above
+    ``1e12 eps`` times the terms' magnitudes, or is subnormal, go to ``exact``."""
+    a, b = torch.xlogy(p, p), torch.xlogy(p, q)
+    sums = (a - b).sum(-1)
+    if p.dtype != torch.float64:
+        return sums
+    size = sums.abs()
+    bad = size < 2.0**-52 * 1e12 * (a.abs() + b.abs()).sum(-1)
+    bad |= (size < torch.finfo(p.dtype).tiny) & (size > 0)  # subnormal: rounded twice
+    if bool(bad.any()):
+        sums[bad] = exact(p[bad], q[bad])
+    return sums
 
 
 def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
@@ -223,11 +220,13 @@ class Torch(Backend):
         return torch.linalg.solve_triangular(a, b, upper=False)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
-        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-            return _FusedKL.apply(p, q)
+        if torch.compiler.is_compiling():
+            return _functions.FusedKL.apply(p, q)
+        if torch._C._are_functorch_transforms_active():
+            return _functions.TransformedKL.apply(p, q)
         rows = functools.partial(exact, self)
         if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
-            return _EagerKL.apply(p, q, rows)
+            return _functions.EagerKL.apply(p, q, rows)
         return _eager_sum(p, q, rows)
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:

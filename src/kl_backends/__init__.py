@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from kl_backends import distributions
 from kl_backends._math.categorical import kl_divergence
 from kl_backends._math.closed_forms import (
     kl_bernoulli,
@@ -30,6 +31,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "__version__",
     "cross_entropy",
+    "distributions",
     "entropy",
     "generalized_kl",
     "js_divergence",

@@ -31,6 +31,11 @@ so the framework is already imported):
   generic code; ``exact(backend, p_rows, q_rows)`` is the generic code, for
   the rows a kernel finds it cannot be trusted with; ``quick(p, q, exact)``: the whole default ``kl_divergence(p, q)`` call, or
   ``None`` to go the general way (see ``_dispatch.quick``).
+* ``special(name)``: the library's own special function (``lgamma``,
+  ``digamma``, ``erf``, ``i0e``, ``i1e``) for ``kl_backends.distributions``,
+  or ``None`` for the generic array-API one; ``read_distribution(obj)``: one
+  of the framework's own distribution objects as a
+  ``kl_backends.distributions`` container (its tensors, not copies), or ``None``.
 * ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
   compiled version of it for eager calls (JAX compiles each primitive on its
   own otherwise).
@@ -55,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled"]
+__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled", "native_function"]
 
 #: Up to this many elements a fast kernel is one whole-array pass with the
 #: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).
@@ -65,6 +70,20 @@ SMALL = 1 << 14
 def fast_paths_enabled() -> bool:
     """``KL_BACKENDS_FASTPATHS=0`` turns the fast kernels and the quick path off."""
     return os.environ.get("KL_BACKENDS_FASTPATHS", "1") != "0"
+
+
+@functools.cache
+def native_function(module: str, path: str | None) -> Callable[[Any], Any] | None:
+    """``module.path`` (dotted), or ``None`` if the module cannot be imported or ``path`` is None."""
+    if path is None:
+        return None
+    try:
+        fn: Any = importlib.import_module(module)
+    except ImportError:
+        return None
+    for part in path.split("."):
+        fn = getattr(fn, part)
+    return fn  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -160,6 +179,14 @@ class Backend:
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return functools.partial(fn, *static)
+
+    def special(self, name: str) -> Callable[[Any], Any] | None:
+        """The library's own special function ``name``, or ``None`` (the generic one)."""
+        return None
+
+    def read_distribution(self, obj: Any) -> Any:
+        """A ``kl_backends.distributions`` container for ``obj``, or ``None``."""
+        return None
 
     # -- the harness's hooks -----------------------------------------------
     def installed(self) -> bool:

@@ -97,6 +97,12 @@ class CuPy(ArrayAPI):
     def values_unavailable(self, x: Any) -> str | None:
         return None
 
+    def special(self, name: str) -> Any:
+        from kl_backends.backends._base import native_function
+        from kl_backends.backends.numpy import SCIPY_SPECIAL
+
+        return native_function("cupyx.scipy.special", SCIPY_SPECIAL.get(name))
+
     def installed(self) -> bool:
         if not super().installed():
             return False

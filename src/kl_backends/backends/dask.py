@@ -59,6 +59,13 @@ class Dask(Backend):
         return p.map_blocks(_numpy.kl_rows, q, rows, drop_axis=p.ndim - 1, dtype=p.dtype)
 
     # -- harness -----------------------------------------------------------
+    def special(self, name: str) -> Any:
+        """SciPy's function block by block (elementwise, so valid), lazily."""
+        blockwise = _numpy.NumPy().special(name)
+        if blockwise is None:
+            return None
+        return lambda x: x.map_blocks(blockwise, dtype=x.dtype)
+
     def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
         import dask.array as da
         import numpy as np

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, native_function
 from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["Jax"]
@@ -145,6 +145,16 @@ class Jax(Backend):
         ):
             return None
         return _kl_jitted(exact, self)(p, q)
+
+    def special(self, name: str) -> Callable[[Any], Any] | None:
+        names = {
+            "lgamma": "gammaln",
+            "digamma": "digamma",
+            "erf": "erf",
+            "i0e": "i0e",
+            "i1e": "i1e",
+        }
+        return native_function("jax.scipy.special", names.get(name))
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return _jitted(fn, static, fast_paths_enabled())

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled
+from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled, native_function
 
 __all__ = ["NumPy", "kl_rows"]
 
@@ -254,6 +254,10 @@ class NumPy(Backend):
             return None
         return self.kl_last_axis(p, q, exact)
 
+    def special(self, name: str) -> Callable[[Any], Any] | None:
+        """SciPy's, when SciPy is installed."""
+        return native_function("scipy.special", SCIPY_SPECIAL.get(name))
+
     def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
         import numpy as np
 
@@ -265,6 +269,10 @@ class NumPy(Backend):
             Builtin("scipy.special.rel_entr(p, q).sum(-1)", "scipy", _scipy_rel_entr),
             Builtin("scipy.stats.entropy(p, q)", "scipy", _scipy_entropy),
         )
+
+
+#: kl_backends.distributions.special names -> scipy.special (and cupyx.scipy.special) names.
+SCIPY_SPECIAL = {"lgamma": "gammaln", "digamma": "psi", "erf": "erf", "i0e": "i0e", "i1e": "i1e"}
 
 
 def _scipy_rel_entr(p: Any, q: Any) -> Any:

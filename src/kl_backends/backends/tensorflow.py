@@ -341,6 +341,69 @@ class TensorFlow(Backend):
         return self.kl_last_axis(p, q, exact)
 
     # -- harness -----------------------------------------------------------
+    def special(self, name: str) -> Any:
+        _load()
+        names = {
+            "lgamma": tf.math.lgamma,
+            "digamma": tf.math.digamma,
+            "erf": tf.math.erf,
+            "i0e": tf.math.bessel_i0e,
+            "i1e": tf.math.bessel_i1e,
+            "cos": tf.math.cos,  # not in the adapter
+        }
+        return names.get(name)
+
+    def read_distribution(self, obj: Any) -> Any:
+        """A container for a ``tfp.distributions`` object, else ``None``."""
+        import sys
+
+        _load()
+        from kl_backends.distributions import _containers as C
+        from kl_backends.distributions._interop import PROBS_OR_LOGITS, SAME_NAMES, fields_of
+
+        dists = sys.modules.get("tensorflow_probability.python.distributions")
+        if dists is None or not isinstance(obj, dists.Distribution):
+            return None
+        if not type(obj).__module__.startswith("tensorflow_probability."):
+            return None
+        name = type(obj).__name__
+        params = obj.parameters
+        renames = {"Pareto": {"alpha": "concentration"}, "InverseGamma": {"rate": "scale"}}
+
+        def get(key: str) -> Any:
+            value = params.get(key)
+            return None if value is None else tf.convert_to_tensor(value)
+
+        if name in ("Gamma", "Poisson", "Exponential") and params.get("rate") is None:
+            rate = tf.exp(get("log_rate"))
+            if name == "Gamma":
+                return C.Gamma(get("concentration"), rate)
+            return (C.Poisson if name == "Poisson" else C.Exponential)(rate)
+        if name in SAME_NAMES and name != "LowRankMultivariateNormal":
+            cls = SAME_NAMES[name]
+            rename = renames.get(name, {})
+            return cls(**{f: get(rename.get(f, f)) for f in fields_of(cls)})
+        if name in PROBS_OR_LOGITS or name == "Binomial":
+            kind = "logits" if params.get("logits") is not None else "probs"
+            if name == "Binomial":
+                return C.Binomial(get("total_count"), **{kind: get(kind)})
+            return PROBS_OR_LOGITS[name](**{kind: get(kind)})
+        if name == "MultivariateNormalTriL":
+            return C.MultivariateNormal(get("loc"), scale_tril=get("scale_tril"))
+        if name == "MultivariateNormalDiag" and params.get("scale_diag") is not None:
+            diag = get("scale_diag")
+            loc = get("loc")
+            return C.MultivariateNormal(
+                tf.zeros_like(diag) if loc is None else loc, scale_tril=tf.linalg.diag(diag)
+            )
+        if name == "Independent":
+            base = self.read_distribution(obj.distribution)
+            if base is None:
+                return None
+            n = params.get("reinterpreted_batch_ndims")
+            return C.Independent(base, len(obj.distribution.batch_shape) if n is None else int(n))
+        return None
+
     def load(self) -> Any:
         # The harness compiles one tf.function per case on purpose: TensorFlow's
         # C++ start-up chatter and retracing warnings would bury the report.

@@ -235,6 +235,52 @@ class Torch(Backend):
             return None
         return self.kl_last_axis(p, q, exact)
 
+    def special(self, name: str) -> Any:
+        _load()
+        names = {
+            "lgamma": torch.lgamma,
+            "digamma": torch.digamma,
+            "erf": torch.erf,
+            "i0e": torch.special.i0e,
+            "i1e": torch.special.i1e,
+        }
+        return names.get(name)
+
+    def read_distribution(self, obj: Any) -> Any:
+        """A container for a ``torch.distributions`` object (its tensors, not copies)."""
+        import sys
+
+        from kl_backends.distributions import _containers as C
+        from kl_backends.distributions._interop import PROBS_OR_LOGITS, SAME_NAMES, fields_of
+
+        dists = sys.modules.get("torch.distributions")
+        if dists is None or not isinstance(obj, dists.Distribution):
+            return None
+        if type(obj).__module__.split(".")[:2] != ["torch", "distributions"]:
+            return None  # a user's subclass: its own registration, not ours
+        name = type(obj).__name__
+
+        def probs_or_logits(d: Any) -> dict[str, Any]:
+            # The parameter it was built from (torch computes the other one lazily).
+            return {"logits": d.logits} if "logits" in vars(d) else {"probs": d.probs}
+
+        if name == "Chi2":
+            return C.Chi2(obj.df)
+        if name in SAME_NAMES:
+            cls = SAME_NAMES[name]
+            return cls(**{f: getattr(obj, f) for f in fields_of(cls)})
+        if name == "Binomial":
+            return C.Binomial(obj.total_count, **probs_or_logits(obj))
+        if name in PROBS_OR_LOGITS:
+            base = obj._categorical if name == "OneHotCategorical" else obj
+            return PROBS_OR_LOGITS[name](**probs_or_logits(base))
+        if name == "MultivariateNormal":
+            return C.MultivariateNormal(obj.loc, scale_tril=obj._unbroadcasted_scale_tril)
+        if name == "Independent":
+            base = self.read_distribution(obj.base_dist)
+            return None if base is None else C.Independent(base, obj.reinterpreted_batch_ndims)
+        return None
+
     # -- harness -----------------------------------------------------------
     def devices(self) -> list[str]:
         torch = self.load()

@@ -389,7 +389,7 @@ class FunctionCase:
     """
 
     name: str
-    function: str
+    function: Any  # a name in kl_backends, or a callable (the families row group)
     args: tuple[np.ndarray, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     reference: Any = None
@@ -548,4 +548,10 @@ def _build_function_cases() -> list[FunctionCase]:
     return out
 
 
-FUNCTION_CASES: tuple[FunctionCase, ...] = tuple(_build_function_cases())
+def _all_function_cases() -> list[FunctionCase]:
+    from kl_backends.parity.families import family_cases
+
+    return [*_build_function_cases(), *family_cases()]
+
+
+FUNCTION_CASES: tuple[FunctionCase, ...] = tuple(_all_function_cases())

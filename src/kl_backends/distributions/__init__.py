@@ -1,0 +1,98 @@
+"""Distribution families: KL, entropy and cross-entropy in closed form, on every array library.
+
+Light parameter containers (``Normal(loc, scale)``, ``Beta(concentration1,
+concentration0)``, ... with ``torch.distributions``' parameter names) hold
+arrays of any supported library; ``kl(p, q)``, ``entropy(d)`` and
+``cross_entropy(p, q)`` compute in that library, written once against the
+array API.  ``kl`` also takes ``torch.distributions`` and
+``tfp.distributions`` objects.  ``register_kl`` adds a pair.
+
+Examples
+--------
+>>> import numpy as np
+>>> from kl_backends.distributions import kl, Beta
+>>> print(np.round(kl(Beta(2.0, 3.0), Beta(np.array([2.0, 1.0]), 3.0)), 6))
+[0.       0.302961]
+"""
+
+from __future__ import annotations
+
+from kl_backends.distributions import (  # noqa: F401  (importing registers the pairs)
+    _continuous,
+    _cross,
+    _discrete,
+    _multivariate,
+)
+from kl_backends.distributions._containers import (
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Cauchy,
+    Chi2,
+    ContinuousBernoulli,
+    Dirichlet,
+    Distribution,
+    Exponential,
+    Gamma,
+    Geometric,
+    Gumbel,
+    HalfNormal,
+    Independent,
+    InverseGamma,
+    Laplace,
+    LogNormal,
+    LowRankMultivariateNormal,
+    MultivariateNormal,
+    Normal,
+    OneHotCategorical,
+    Pareto,
+    Poisson,
+    Uniform,
+    VonMises,
+    Weibull,
+)
+from kl_backends.distributions._registry import (
+    cross_entropy,
+    entropy,
+    kl,
+    register_entropy,
+    register_kl,
+    registered_pairs,
+)
+
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ContinuousBernoulli",
+    "Dirichlet",
+    "Distribution",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfNormal",
+    "Independent",
+    "InverseGamma",
+    "Laplace",
+    "LogNormal",
+    "LowRankMultivariateNormal",
+    "MultivariateNormal",
+    "Normal",
+    "OneHotCategorical",
+    "Pareto",
+    "Poisson",
+    "Uniform",
+    "VonMises",
+    "Weibull",
+    "cross_entropy",
+    "entropy",
+    "kl",
+    "register_entropy",
+    "register_kl",
+    "registered_pairs",
+]

@@ -1,0 +1,282 @@
+"""Light parameter containers: a distribution family and its parameters, nothing else.
+
+Each is a frozen dataclass holding arrays of any supported library (or Python
+numbers), with the parameter names that ``torch.distributions`` uses.  They
+do no computation and no validation of values (that would read them): the
+KL functions broadcast the parameters like arrays, and a value outside the
+domain gives NaN (or the documented infinity).
+
+Batch shapes are the broadcast of the parameters' shapes; the event axis is
+the last one for ``Dirichlet``, ``Categorical``, ``OneHotCategorical`` and the
+multivariate normals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ContinuousBernoulli",
+    "Dirichlet",
+    "Distribution",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfNormal",
+    "Independent",
+    "InverseGamma",
+    "Laplace",
+    "LogNormal",
+    "LowRankMultivariateNormal",
+    "MultivariateNormal",
+    "Normal",
+    "OneHotCategorical",
+    "Pareto",
+    "Poisson",
+    "Uniform",
+    "VonMises",
+    "Weibull",
+]
+
+
+class Distribution:
+    """Base of the containers: ``params()`` gives the parameters given, by name."""
+
+    def params(self) -> dict[str, Any]:
+        names = [f.name for f in fields(self)]  # type: ignore[arg-type]
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class Normal(Distribution):
+    """N(loc, scale**2); ``scale`` is the standard deviation."""
+
+    loc: Any
+    scale: Any
+
+
+@dataclass(frozen=True)
+class LogNormal(Distribution):
+    """exp(N(loc, scale**2))."""
+
+    loc: Any
+    scale: Any
+
+
+@dataclass(frozen=True)
+class HalfNormal(Distribution):
+    """|N(0, scale**2)|."""
+
+    scale: Any
+
+
+@dataclass(frozen=True)
+class Laplace(Distribution):
+    """Density exp(-|x - loc| / scale) / (2 scale)."""
+
+    loc: Any
+    scale: Any
+
+
+@dataclass(frozen=True)
+class Gumbel(Distribution):
+    """Gumbel (maximum) with density exp(-(z + exp(-z))) / scale, z = (x - loc) / scale."""
+
+    loc: Any
+    scale: Any
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    """Uniform on [low, high)."""
+
+    low: Any
+    high: Any
+
+
+@dataclass(frozen=True)
+class Exponential(Distribution):
+    """Density rate * exp(-rate x) on x >= 0."""
+
+    rate: Any
+
+
+@dataclass(frozen=True)
+class Gamma(Distribution):
+    """Shape ``concentration``, ``rate`` (= 1 / scale)."""
+
+    concentration: Any
+    rate: Any
+
+
+@dataclass(frozen=True)
+class Chi2(Distribution):
+    """Chi-squared with ``df`` degrees of freedom = Gamma(df / 2, rate=1/2)."""
+
+    df: Any
+
+
+@dataclass(frozen=True)
+class InverseGamma(Distribution):
+    """1 / X for X ~ Gamma(concentration, rate); density has ``rate`` as its scale."""
+
+    concentration: Any
+    rate: Any
+
+
+@dataclass(frozen=True)
+class Beta(Distribution):
+    """Density x**(concentration1 - 1) (1 - x)**(concentration0 - 1) / B on (0, 1)."""
+
+    concentration1: Any
+    concentration0: Any
+
+
+@dataclass(frozen=True)
+class Pareto(Distribution):
+    """Density alpha scale**alpha / x**(alpha + 1) on x >= scale."""
+
+    scale: Any
+    alpha: Any
+
+
+@dataclass(frozen=True)
+class Weibull(Distribution):
+    """CDF 1 - exp(-(x / scale)**concentration) on x >= 0."""
+
+    scale: Any
+    concentration: Any
+
+
+@dataclass(frozen=True)
+class VonMises(Distribution):
+    """Circular density exp(concentration cos(x - loc)) / (2 pi I0(concentration))."""
+
+    loc: Any
+    concentration: Any
+
+
+@dataclass(frozen=True)
+class Poisson(Distribution):
+    """Poisson with mean ``rate``."""
+
+    rate: Any
+
+
+@dataclass(frozen=True)
+class _ProbsOrLogits(Distribution):
+    """Exactly one of ``probs`` and ``logits`` (log-odds, or unnormalised log-probs)."""
+
+    probs: Any = None
+    logits: Any = None
+
+    def __post_init__(self) -> None:
+        if (self.probs is None) == (self.logits is None):
+            given = "both" if self.probs is not None else "neither"
+            raise ValueError(
+                f"{type(self).__name__} takes exactly one of probs and logits; got {given}"
+            )
+
+
+@dataclass(frozen=True)
+class Bernoulli(_ProbsOrLogits):
+    """P(1) = probs = sigmoid(logits)."""
+
+
+@dataclass(frozen=True)
+class Geometric(_ProbsOrLogits):
+    """Number of failures before the first success: P(k) = (1 - probs)**k probs, k >= 0."""
+
+
+@dataclass(frozen=True)
+class ContinuousBernoulli(_ProbsOrLogits):
+    """Density C(probs) probs**x (1 - probs)**(1 - x) on [0, 1] (Loaiza-Ganem & Cunningham)."""
+
+
+@dataclass(frozen=True)
+class Categorical(_ProbsOrLogits):
+    """Over the last axis: ``probs`` (normalised there) or unnormalised ``logits``."""
+
+
+@dataclass(frozen=True)
+class OneHotCategorical(_ProbsOrLogits):
+    """A ``Categorical`` whose samples are one-hot vectors (same KL)."""
+
+
+@dataclass(frozen=True)
+class Binomial(Distribution):
+    """Successes in ``total_count`` trials of probability ``probs`` (or ``logits``)."""
+
+    total_count: Any = 1
+    probs: Any = None
+    logits: Any = None
+
+    def __post_init__(self) -> None:
+        _ProbsOrLogits.__post_init__(self)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class MultivariateNormal(Distribution):
+    """N(loc, Sigma) over the last axis; Sigma from exactly one of the three forms."""
+
+    loc: Any
+    covariance_matrix: Any = None
+    precision_matrix: Any = None
+    scale_tril: Any = None
+
+    def __post_init__(self) -> None:
+        given = [
+            n
+            for n in ("covariance_matrix", "precision_matrix", "scale_tril")
+            if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "MultivariateNormal takes exactly one of covariance_matrix, precision_matrix "
+                f"or scale_tril; got {given or 'none'}"
+            )
+
+
+@dataclass(frozen=True)
+class LowRankMultivariateNormal(Distribution):
+    """N(loc, cov_factor cov_factor^T + diag(cov_diag)); ``cov_factor`` is ``[..., d, k]``."""
+
+    loc: Any
+    cov_factor: Any
+    cov_diag: Any
+
+
+@dataclass(frozen=True)
+class Independent(Distribution):
+    """``base_dist`` with its rightmost ``reinterpreted_batch_ndims`` batch axes as event axes."""
+
+    base_dist: Any
+    reinterpreted_batch_ndims: int = 1
+
+    def __post_init__(self) -> None:
+        n = self.reinterpreted_batch_ndims
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"reinterpreted_batch_ndims must be an int >= 0; got {n!r}")
+
+
+@dataclass(frozen=True)
+class Dirichlet(Distribution):
+    """Dirichlet over the last axis."""
+
+    concentration: Any
+
+
+@dataclass(frozen=True)
+class Cauchy(Distribution):
+    """Density 1 / (pi scale (1 + ((x - loc) / scale)**2))."""
+
+    loc: Any
+    scale: Any

@@ -43,11 +43,12 @@ def scalar(xp: Any, value: float, like: Any) -> Any:
     return xp.asarray(value, dtype=like.dtype, device=_compat.device_of(like))
 
 
-def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
+def prepare(*args: Any, names: tuple[str, ...], upcast: bool = True) -> tuple[Any, list[Any], Any]:
     """Namespace, the arguments cast to the working dtype, and the output dtype.
 
     The output dtype is the arguments' floating result type (integers promote
-    to the library's default float); float16 and bfloat16 work in float32.
+    to the library's default float); float16 and bfloat16 work in float32
+    (with ``upcast=False`` they stay in their dtype: the caller upcasts blocks).
     """
     xp, arrays = _compat.namespace_and_arrays(*args, names=names)
     dtype = arrays[0].dtype
@@ -63,7 +64,7 @@ def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
         dtype = xp.__array_namespace_info__().default_dtypes(device=_compat.device_of(arrays[0]))[
             "real floating"
         ]
-    work = xp.float32 if is_half(xp, dtype) else dtype
+    work = xp.float32 if upcast and is_half(xp, dtype) else dtype
     # copy=False: no copy when the dtype is already right (the standard's default copies).
     return xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
 

@@ -13,6 +13,7 @@ from typing import Any
 from kl_backends import _compat
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
+from kl_backends._math import logits as _logits
 
 __all__ = ["cross_entropy", "entropy", "generalized_kl", "js_divergence"]
 
@@ -85,12 +86,16 @@ def cross_entropy(
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
+    temperature: float | None = None,
+    where: Any = None,
 ) -> Any:
     r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
 
     A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf.
     With ``inputs="logits"`` this is softmax cross-entropy with soft targets
-    ``softmax(p)``.
+    ``softmax(p)``, computed in row blocks with a custom gradient
+    (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature`` and
+    ``where`` (a row mask) are as in ``kl_divergence``.
 
     Examples
     --------
@@ -98,6 +103,15 @@ def cross_entropy(
     >>> print(f"{cross_entropy([1.0, 0.0], [0.5, 0.5]):.6f}")  # log 2
     0.693147
     """
+    if inputs != "probs":
+        return _logits.rows_divergence(
+            "ce", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where,
+        )  # fmt: skip
+    if temperature is not None or where is not None:
+        raise ValueError(
+            "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
+        )
     xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
     if inputs == "probs":
         zero = a == 0
@@ -122,14 +136,38 @@ def js_divergence(
     /,
     *,
     axis: int | tuple[int, ...] = -1,
+    inputs: str = "probs",
+    beta: float | None = None,
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
+    temperature: float | None = None,
+    where: Any = None,
 ) -> Any:
     r"""Jensen-Shannon divergence: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2.
 
     Symmetric, finite (at most log 2: 1 bit with ``base=2``, reached by
     disjoint supports), and the square of ``scipy.spatial.distance.jensenshannon``.
+
+    ``beta`` in [0, 1] gives the generalised JSD of on-policy distillation
+    (GKD), scaled so that it is continuous in ``beta``:
+
+    .. math::
+
+        J_\beta(p, q) = \frac{\beta\,\mathrm{KL}(p \| m) + (1 - \beta)\,
+        \mathrm{KL}(q \| m)}{\beta (1 - \beta)}, \qquad m = \beta p + (1 - \beta) q,
+
+    with its limits ``J_0 = KL(p || q)`` (forward KL, p the teacher) and
+    ``J_1 = KL(q || p)`` (reverse KL).  ``J_{1/2}`` is 4 times the JSD.
+    TRL's ``GKDTrainer.generalized_jsd_loss(student, teacher, beta=b)`` and
+    Liger-Kernel's ``LigerJSD(beta=b)(student_log_probs, teacher_log_probs)``
+    both equal ``b (1 - b) J_b(teacher, student)`` for ``0 < b < 1`` (a loss
+    that tends to 0 at both ends) and ``J_b`` itself at ``b = 0`` and ``b = 1``.
+    With ``beta=None`` (default) the ordinary JSD above.
+
+    ``inputs`` ("probs", "log_probs", "logits"), ``temperature`` and
+    ``where`` (a row mask) are as in ``kl_divergence``; logits are computed in
+    row blocks with a custom gradient.
 
     Examples
     --------
@@ -139,6 +177,15 @@ def js_divergence(
     >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
     1.0
     """
+    if inputs != "probs" or beta is not None or where is not None:
+        if inputs == "probs":  # the rows path works on log-probabilities
+            xp, (a, b), dt, _ = _setup((p, q), ("p", "q"), axis, inputs, ("probs",), "none")
+            p, q = (xp.astype(_compat.quiet_log(xp, x), dt, copy=False) for x in (a, b))
+            inputs = "log_probs"
+        return _logits.rows_divergence(
+            "js", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where, beta=beta,
+        )  # fmt: skip
     xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     m = 0.5 * (a + b)
     terms = 0.5 * (_common.probs_terms(xp, a, m) + _common.probs_terms(xp, b, m))

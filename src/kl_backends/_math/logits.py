@@ -208,11 +208,11 @@ def backward_block(
 # --- rows: blocks, masks, temperature ----------------------------------------------
 
 
-def row_block(n_rows: int | None, width: int | None) -> int | None:
-    """Rows per block: about ``ROW_ELEMENTS`` elements; ``None``: one block."""
+def row_block(n_rows: int | None, width: int | None, elements: int = 0) -> int | None:
+    """Rows per block: about ``elements`` (default ``ROW_ELEMENTS``); ``None``: one block."""
     if n_rows is None or width is None:
         return None
-    return max(1, ROW_ELEMENTS // max(width, 1))
+    return max(1, (elements or ROW_ELEMENTS) // max(width, 1))
 
 
 def generic_rows(

@@ -34,12 +34,14 @@ def _rows(kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any) -> 
 
 
 def _rows_fwd(kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any) -> Any:
-    vals = _rows(kind, beta, temperature, work, a, b)
-    return vals, (a, b, vals)
+    vals, lse_a, lse_b = _logits.forward_block(
+        jnp, kind, beta, _prep(a, temperature, work), _prep(b, temperature, work), with_lse=True
+    )
+    return vals, (a, b, vals, lse_a, lse_b)
 
 
 def _rows_bwd(kind: str, beta: Any, temperature: Any, work: Any, res: Any, g: Any) -> Any:
-    a, b, vals = res
+    a, b, vals, lse_a, lse_b = res
     g = g.astype(work)
     if temperature is not None:
         g = g / temperature
@@ -52,6 +54,7 @@ def _rows_bwd(kind: str, beta: Any, temperature: Any, work: Any, res: Any, g: An
         vals,
         g,
         (True, True),  # XLA drops the unused one
+        (lse_a, lse_b),
     )
     return ga.astype(a.dtype), gb.astype(b.dtype)
 

@@ -2,9 +2,11 @@
 
 Imported only when a TensorFlow tensor arrives.  One block (the whole
 ``[N, V]`` array); the gradient is the closed form of
-``kl_backends._math.logits.backward_block``, computed only for the inputs
-the tape watches, in float32 for float16/bfloat16 and returned in the
-inputs' dtype.  Works eagerly and under ``tf.function``.
+``kl_backends._math.logits.backward_block`` from the row log-sum-exps
+kept by the forward (eagerly both inputs' gradients are formed; inside
+``tf.function`` Grappler prunes the one nobody uses), in float32 for
+float16/bfloat16 and returned in the inputs' dtype.  Works eagerly and under
+``tf.function``.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ def rows(kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work
 
     @tf.custom_gradient
     def inner(a: Any, b: Any) -> Any:
-        vals = _logits.forward_block(xp, kind, beta, prep(a), prep(b))
+        vals, lse_a, lse_b = _logits.forward_block(xp, kind, beta, prep(a), prep(b), with_lse=True)
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, work)
             if temperature is not None:
                 g = g / temperature
-            ga, gb = _logits.backward_block(xp, kind, beta, prep(a), prep(b), vals, g, (True, True))
+            ga, gb = _logits.backward_block(
+                xp, kind, beta, prep(a), prep(b), vals, g, (True, True), (lse_a, lse_b)
+            )
             return tf.cast(ga, a.dtype), tf.cast(gb, b.dtype)
 
         return vals, grad

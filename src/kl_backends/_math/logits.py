@@ -137,14 +137,19 @@ def forward_block(
     b: Any,
     normalize: bool = True,
     axes: tuple[int, ...] = (-1,),
+    with_lse: bool = False,
 ) -> Any:
     """Per-row values ``[B]`` of a ``[B, V]`` block (working dtype, already tempered).
 
     ``normalize=False``: ``a`` and ``b`` are log-probabilities already.
     ``axes``: the event axes (other layouts than ``[B, V]``, in one piece).
+    ``with_lse``: also return both row log-sum-exps (``[B, 1]``), for
+    ``backward_block``.
     """
-    lp = a - _lse(xp, a, axes) if normalize else a
-    lq = b - _lse(xp, b, axes) if normalize else b
+    lse_a = _lse(xp, a, axes) if normalize else None
+    lse_b = _lse(xp, b, axes) if normalize else None
+    lp = a - lse_a if normalize else a
+    lq = b - lse_b if normalize else b
     if kind == "kl":
         terms = _common.log_probs_terms(xp, lp, lq)
     elif kind == "ce":
@@ -156,7 +161,8 @@ def forward_block(
         terms = -(_weighted(xp, lp, w) / (1 - beta) + _weighted(xp, lq, u) / beta)
         if factor != 1.0:
             terms = terms * factor
-    return xp.sum(terms, axis=axes)
+    vals = xp.sum(terms, axis=axes)
+    return (vals, lse_a, lse_b) if with_lse else vals
 
 
 def backward_block(
@@ -168,15 +174,19 @@ def backward_block(
     values: Any,
     g: Any,
     need: tuple[bool, bool],
+    lse: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Gradients wrt the (tempered) logits ``a`` and ``b`` of ``sum(g * values)``.
 
     ``values`` are ``forward_block``'s per-row results, ``g`` the per-row
     cotangent (both ``[B]``); ``need`` says which of the two are wanted
-    (``None`` is returned for the other).  Divide by ``T`` for the raw logits.
+    (``None`` is returned for the other); ``lse``: the row log-sum-exps from
+    ``forward_block(..., with_lse=True)`` (else recomputed).  Divide by ``T``
+    for the raw logits.
     """
-    lp = a - _lse(xp, a)
-    lq = b - _lse(xp, b)
+    lse_a, lse_b = (_lse(xp, a), _lse(xp, b)) if lse is None else lse
+    lp = a - lse_a
+    lq = b - lse_b
     g = xp.expand_dims(g, axis=-1)
     zero = _common.scalar(xp, 0, lp)
     p = xp.exp(lp)

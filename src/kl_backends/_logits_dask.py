@@ -11,6 +11,7 @@ from typing import Any
 
 import array_api_compat.numpy as np_xp
 import dask.array as da
+import numpy as np
 
 from kl_backends._math import logits as _logits
 
@@ -24,7 +25,8 @@ def rows(kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work
         args.append(da.asarray(mask)[:, None].rechunk((a.chunks[0], 1)))
 
     def block(x: Any, y: Any, m: Any = None) -> Any:
-        return _logits.generic_rows(np_xp, kind, beta, x, y, m, temperature, True, work, True)
+        with np.errstate(divide="ignore", invalid="ignore"):  # -inf and NaN are defined here
+            return _logits.generic_rows(np_xp, kind, beta, x, y, m, temperature, True, work, True)
 
     if mask is None:
         return da.map_blocks(block, *args, drop_axis=1, dtype=work)

@@ -13,10 +13,11 @@ the gradient itself:
   gradient plus a few ``[block, V]`` float32 temporaries.  Rows whose value
   comes out NaN (``-inf`` logits, invalid rows) are redone with the generic
   conventions (``kl_backends._math.logits``);
-* elsewhere (JSD, GPUs, the ``meta`` device, under ``torch.compile``): the
-  generic block functions of ``kl_backends._math.logits`` forward, and their
-  closed-form gradients recomputed block by block in the backward (no host
-  synchronisation; one block under compile).
+* elsewhere (JSD, GPUs, the ``meta`` device): the generic block functions of
+  ``kl_backends._math.logits`` forward, and their closed-form gradients
+  recomputed block by block in the backward (no host synchronisation);
+* under ``torch.compile``: ``_TracedRows``, the same in one block (Dynamo
+  traces it into the graph; Inductor fuses the elementwise work).
 
 Gradients only for the inputs that need one; float16/bfloat16 blocks work in
 float32 and the gradient comes back in the input dtype.  ``setup_context``
@@ -225,6 +226,46 @@ class _Rows(torch.autograd.Function):
         return ga, gb, None, None, None, None, None
 
 
+class _TracedRows(torch.autograd.Function):
+    """One block, the generic forward and the closed-form backward (torch.compile)."""
+
+    @staticmethod
+    def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
+        kind, beta, temperature, work = options
+        ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
+        bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
+        vals = _logits.forward_block(xp, kind, beta, ab, bb)
+        return vals if mask is None else torch.where(mask, vals, 0.0)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        a, b, mask, options = inputs
+        ctx.save_for_backward(a, b, mask, output)
+        ctx.options = options
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> tuple[Any, ...]:
+        a, b, mask, vals = ctx.saved_tensors
+        kind, beta, temperature, work = ctx.options
+        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        g = g.to(work)
+        if mask is not None:
+            g = torch.where(mask, g, 0.0)
+        if temperature is not None:
+            g = g / temperature
+        ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
+        bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
+        da, db = _logits.backward_block(xp, kind, beta, ab, bb, vals, g, need)
+        return (
+            None if da is None else da.to(a.dtype),
+            None if db is None else db.to(b.dtype),
+            None,
+            None,
+        )
+
+
 def rows(kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any) -> Any:
     """Per-row values ``[N]`` (dtype ``work``) of ``[N, V]`` tensors, custom gradient."""
+    if torch.compiler.is_compiling():
+        return _TracedRows.apply(a, b, mask, (kind, beta, temperature, work))
     return _Rows.apply(a, b, mask, kind, beta, temperature, work)[0]

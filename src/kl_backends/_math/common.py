@@ -32,7 +32,8 @@ def quiet(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _compat.quiet_numpy(*args, *kwargs.values()):
+        arrays = [a for a in (*args, *kwargs.values()) if not isinstance(a, str)]
+        with _compat.quiet_numpy(*arrays):
             return fn(*args, **kwargs)
 
     return wrapper

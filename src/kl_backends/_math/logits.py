@@ -280,7 +280,7 @@ def _to_rows(
                 f"for the logits path; got shape {shape} with axis={axes}"
             )
         return x, batch
-    width = math.prod(shape[i] for i in axes)  # type: ignore[misc]
+    width = math.prod([shape[i] for i in axes])  # type: ignore[misc]
     if width == 0:
         raise ValueError(
             f"the event axis {axes} is empty (shape {shape}): a distribution needs at "

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import need
-from kl_backends import _backends
-from kl_backends._backends import selected_backends
+from kl_backends import backends as _backends
+from kl_backends.backends import select as selected_backends
 from kl_backends.parity import run as _parity
 from kl_backends.parity.cases import CASES, FUNCTION_CASES
 from kl_backends.parity.cli import main
@@ -81,7 +81,8 @@ def test_env_var_selects_and_rejects(monkeypatch) -> None:
 def test_selected_but_missing_backend_is_an_error(monkeypatch, capsys) -> None:
     monkeypatch.setattr(type(_backends.BACKENDS["numpy"]), "installed", lambda self: False)
     assert main(["parity", "--backends", "numpy", "-q"]) == 2
-    assert "selected but not installed: numpy" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "selected in --backends but not installed: numpy: pip install numpy" in err
 
 
 def test_python_dash_m_runs_in_parallel_workers() -> None:

@@ -86,16 +86,16 @@ def test_torch_compile_fullgraph_values_and_gradients(quick, monkeypatch) -> Non
     """Traced through the general front end, and through the quick one (registered by an
     eager call before; default keywords, one dtype and shape)."""
     torch = need("torch")
-    from kl_backends import _quick
+    from kl_backends import _dispatch
 
     torch._dynamo.reset()
     p = torch.tensor(P, dtype=torch.float32, requires_grad=True)
     q = torch.tensor(Q, dtype=torch.float32, requires_grad=True)
     if quick:
         kl_divergence(p.detach(), q.detach())
-        assert torch.Tensor in _quick.QUICK
+        assert torch.Tensor in _dispatch.QUICK
     else:
-        monkeypatch.delitem(_quick.QUICK, torch.Tensor, raising=False)
+        monkeypatch.delitem(_dispatch.QUICK, torch.Tensor, raising=False)
     compiled = torch.compile(_all_kinds, fullgraph=True, dynamic=False)
     out = compiled(p, q)
     expected = reference_kl(P, Q)

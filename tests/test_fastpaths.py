@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kl_backends import _fastpaths, kl_divergence
+from kl_backends import _dispatch, kl_divergence
+from kl_backends.backends import numpy as numpy_backend
 from kl_backends.parity.compare import TOLERANCES
 
 
@@ -79,11 +80,11 @@ def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
 def test_fast_paths_are_taken(monkeypatch) -> None:
     """The paths exist and are used where they apply (so the tests above compare two things)."""
     p, q = _inputs((4, 10))
-    big_p, big_q = _inputs((200, 100))  # above _fastpaths.SMALL elements
+    big_p, big_q = _inputs((200, 100))  # above SMALL elements
     calls = []
-    real = _fastpaths._row_sums  # the NumPy path's kernel, small arrays and blocks alike
+    real = numpy_backend._fast_sums  # the NumPy kernel, small arrays and blocks alike
     monkeypatch.setattr(
-        _fastpaths, "_row_sums", lambda a, b, t, np: calls.append(a.shape) or real(a, b, t, np)
+        numpy_backend, "_fast_sums", lambda a, b, t, np: calls.append(a.shape) or real(a, b, t, np)
     )
     kl_divergence(p, q)  # quick front end, in the calling thread
     kl_divergence(big_p, big_q)  # quick front end, blocked path
@@ -95,18 +96,18 @@ def test_fast_paths_are_taken(monkeypatch) -> None:
 
 def test_quick_front_end_is_taken_and_agrees(backend, monkeypatch) -> None:
     """Default keywords, one dtype and shape: the quick front end answers, as the general one."""
-    from kl_backends import _quick
-
     p, q = _inputs((6, 9), seed=3)
     a, b = backend.asarray(p), backend.asarray(q)
     general = backend.to_numpy(kl_divergence(a, b, keepdims=False, reduction="sum"))
     kl_divergence(a, b)  # registers the type, if it was not yet
-    quick = _quick.QUICK.get(type(a))
+    quick = _dispatch.QUICK.get(type(a))
     if backend.name in ("array_api_strict", "dask"):
         assert quick is None  # no quick function: the general path
         return
     calls = []
-    monkeypatch.setitem(_quick.QUICK, type(a), lambda x, y: calls.append(1) or quick(x, y))
+    monkeypatch.setitem(
+        _dispatch.QUICK, type(a), lambda x, y, exact: calls.append(1) or quick(x, y, exact)
+    )
     fast = kl_divergence(a, b)
     one = kl_divergence(a[0], b[0])
     assert calls == [1, 1]
@@ -180,3 +181,36 @@ def test_gradients_agree_with_generic(ad, dtype, compiled, monkeypatch) -> None:
             fast[1][pos], -held_p[pos] / held_q[pos], rtol=4 * np.finfo(dtype).eps
         )
     assert (fast[1][~pos] == 0).all() and (fast[0][~pos] == 0).all()
+
+
+# Rows that the fast form cannot be trusted with, among ordinary rows: each kernel must
+# hand them to the generic code (NumPy, Dask, PyTorch CPU) or be exact on them (the
+# select-free form of JAX, TensorFlow, compiled and GPU paths).
+EDGE_ROWS = {
+    1: ([0.5, 0.5], [-0.0, 1.0]),  # q = -0.0 under p > 0: +inf
+    2: ([-0.1, 1.1], [-0.2, 1.2]),  # negative p and q: NaN
+    3: ([4.0, 0.0], [1e-300, 1.0]),  # p / q overflows: 690.8 + log 4
+    4: ([1e-200, 0.0], [1e200, 1.0]),  # p / q underflows: -9.2e-198
+    5: ([0.3, 0.7], [0.3, 0.7]),  # identical: exactly 0
+}
+
+
+@pytest.mark.parametrize("width", [10, 3000], ids=["narrow", "wide"])
+def test_edge_rows_among_ordinary_rows(backend, width, monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(width), size=200)
+    q = rng.dirichlet(np.ones(width), size=200)
+    for row, (pr, qr) in EDGE_ROWS.items():
+        p[row], q[row] = 0.0, 1.0 / width
+        p[row, :2], q[row, :2] = pr, qr
+        q[row, 2:] = 0.0 if row != 5 else q[row, 2:]
+    q[5] = p[5]
+    a, b = backend.asarray(p), backend.asarray(q)
+    fast = backend.to_numpy(kl_divergence(a, b))
+    generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+    assert np.isinf(fast[1]) and fast[1] > 0 and np.isnan(fast[2]) and fast[5] == 0
+    np.testing.assert_allclose(fast[3], 4 * (690.7755278982137 + np.log(4.0)), rtol=1e-13)
+    np.testing.assert_allclose(fast[4], -9.210340371976183e-198, rtol=1e-13)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
+    finite = np.isfinite(generic)
+    np.testing.assert_allclose(fast[finite], generic[finite], rtol=1e-13, atol=0)

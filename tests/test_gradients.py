@@ -29,16 +29,16 @@ def grad(
     """Gradient of sum(fn(*args)) with respect to every argument, as NumPy."""
     name = on.name
     if name == "torch":
-        torch = on.backend.load()
+        torch = on.impl.load()
         xs = [a.clone().requires_grad_(True) for a in args]
         torch.sum(fn(*xs)).backward()
         return [on.to_numpy(x.grad) for x in xs]
     if name == "jax":
-        jax = on.backend.load()
+        jax = on.impl.load()
         g = jax.grad(lambda *xs: jax.numpy.sum(fn(*xs)), argnums=tuple(range(len(args))))
         return [on.to_numpy(x) for x in (jax.jit(g) if compiled else g)(*args)]
     if name == "tensorflow":
-        tf = on.backend.load()
+        tf = on.impl.load()
 
         def g(*xs: Any) -> Any:
             with tf.GradientTape() as tape:
@@ -144,10 +144,10 @@ def test_gradient_of_kl_p_p_is_zero_and_finite(ad, dtype: str) -> None:
 
 def _xp(on: Any) -> Any:
     if on.name == "tensorflow":
-        from kl_backends._tensorflow import namespace
+        from kl_backends.backends.tensorflow import namespace
 
         ns = namespace()
-        tf = on.backend.load()
+        tf = on.impl.load()
 
         class _WithZeros:
             def __getattr__(self, name: str) -> Any:

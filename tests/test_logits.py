@@ -185,9 +185,9 @@ def test_values_against_float64(combo, name) -> None:
     t, s = _inputs()
     tt, ss = on.asarray(t, dtype), on.asarray(s, dtype)
     t64, s64 = on.to_numpy(tt), on.to_numpy(ss)  # the values as stored in ``dtype``
-    mask = on.backend.asarray(MASK.astype(np.float64), "float64", on.device) > 0
+    mask = on.impl.asarray(MASK.astype(np.float64), "float64", on.device) > 0
     out = fn(tt, ss, inputs="logits", temperature=2.0, where=mask, **kw)
-    assert on.backend.dtype_name(out) == dtype
+    assert on.impl.dtype_name(out) == dtype
     expected = np.where(MASK, _ref(name, np.where(MASK[:, None], t64, 0), s64, 2.0), 0.0)
     np.testing.assert_allclose(on.to_numpy(out), expected, **_tol(dtype))
     mean = fn(tt, ss, inputs="logits", temperature=2.0, where=mask, reduction="mean", **kw)
@@ -210,7 +210,7 @@ def test_batch_axes_and_keepdims(backend) -> None:
     t, s = rng.normal(size=(2, 3, 11)), rng.normal(size=(2, 3, 11))
     flat = ref_kl(t.reshape(6, 11), s.reshape(6, 11)).reshape(2, 3)
     mask = np.array([True, False, True])
-    w = backend.backend.asarray(mask.astype(np.float64), "float64", backend.device) > 0
+    w = backend.impl.asarray(mask.astype(np.float64), "float64", backend.device) > 0
     out = kl_divergence(backend.asarray(t), backend.asarray(s), inputs="logits", where=w)
     np.testing.assert_allclose(backend.to_numpy(out), np.where(mask, flat, 0.0), rtol=1e-10)
     kept = kl_divergence(
@@ -238,9 +238,9 @@ def test_many_blocks_and_ragged_last_block(monkeypatch, backend, v) -> None:
     """V not a multiple of the block, N not a multiple of the rows per block."""
     monkeypatch.setattr(_logits, "ROW_ELEMENTS", 3 * v + 1)
     if backend.name == "torch":
-        from kl_backends import _logits_torch
+        from kl_backends.backends import torch as torch_backend
 
-        monkeypatch.setattr(_logits_torch, "BLOCK", 3 * v + 1)
+        monkeypatch.setattr(torch_backend, "LOGITS_BLOCK", 3 * v + 1)
     t, s = _inputs(n=11, v=v, seed=v, special=False)
     out = kl_divergence(backend.asarray(t), backend.asarray(s), inputs="logits")
     np.testing.assert_allclose(backend.to_numpy(out), ref_kl(t, s), rtol=1e-10, atol=1e-14)
@@ -310,17 +310,17 @@ def _grad(ad, fn, t, s, compiled, wrt_teacher=False):
     """Gradient of fn(t, s) (a scalar) wrt s (and t), as float64 NumPy."""
     name = ad.name
     if name == "torch":
-        torch = ad.backend.load()
+        torch = ad.impl.load()
         tt = t.clone().requires_grad_(wrt_teacher)
         ss = s.clone().requires_grad_(True)
         fn(tt, ss).backward()
         return ad.to_numpy(ss.grad), (ad.to_numpy(tt.grad) if wrt_teacher else None), torch
     if name == "jax":
-        jax = ad.backend.load()
+        jax = ad.impl.load()
         g = jax.grad(fn, argnums=(0, 1))
         gt, gs = (jax.jit(g) if compiled else g)(t, s)
         return ad.to_numpy(gs), ad.to_numpy(gt), None
-    tf = ad.backend.load()
+    tf = ad.impl.load()
 
     def g(t, s):
         with tf.GradientTape() as tape:
@@ -337,7 +337,7 @@ def test_gradients_against_float64_and_generic(ad, dtype, compiled, name, monkey
     fn, kw = FUNCS[name]
     t, s = _inputs()
     tt, ss = ad.asarray(t, dtype), ad.asarray(s, dtype)
-    mask = ad.backend.asarray(MASK.astype(np.float64), "float64", ad.device) > 0
+    mask = ad.impl.asarray(MASK.astype(np.float64), "float64", ad.device) > 0
 
     def loss(a, b):
         return fn(a, b, inputs="logits", temperature=2.0, where=mask, reduction="mean", **kw)
@@ -405,7 +405,7 @@ def test_torch_second_backward_and_func_grad() -> None:
 def test_half_precision_at_v_128256(lib, dtype) -> None:
     """Loss within 1e-3 (relative) of float64 before the final rounding to ``dtype``,
     gradient within 1e-2 (norm), identical logits <= 1e-6."""
-    from kl_backends._backends import BACKENDS
+    from kl_backends.backends import BACKENDS
 
     need(lib)
     be = BACKENDS[lib]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kl_backends import kl_divergence
-from kl_backends._compat import library_name
+from kl_backends._dispatch import backend_of
 from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase
 from kl_backends.parity.compare import TOLERANCES, compare
 from kl_backends.parity.run import check_case, check_function_case
@@ -23,9 +23,9 @@ CASE_KINDS = [pytest.param(c, k, id=f"{c.name}[{k}]") for c in CASES for k in c.
 
 
 def _check(on, dtype: str, case: Case, kind: str, fn=None) -> None:
-    out, got, ref = check_case(on.backend, on.device, dtype, case, kind, fn)
-    assert library_name(out) == on.name, f"result is a {type(out)}, not a {on.name} array"
-    assert on.backend.dtype_name(out) == dtype
+    out, got, ref = check_case(on.impl, on.device, dtype, case, kind, fn)
+    assert backend_of(out).name == on.name, f"result is a {type(out)}, not a {on.name} array"
+    assert on.impl.dtype_name(out) == dtype
     cmp = compare(got, ref, dtype)
     assert cmp.ok, cmp.message
     if (
@@ -51,14 +51,14 @@ def test_eager(combo, case: Case, kind: str) -> None:
 def test_compiled(jit_combo, case: Case, kind: str) -> None:
     """The same cases under jax.jit and tf.function (torch.compile: test_compile.py)."""
     on, dtype = jit_combo
-    fn = on.backend.compile(functools.partial(kl_divergence, inputs=kind, **case.kwargs))
+    fn = on.impl.compile(functools.partial(kl_divergence, inputs=kind, **case.kwargs))
     _check(on, dtype, case, kind, fn)
 
 
 def _check_function(on, dtype: str, case: FunctionCase, compiled: bool) -> None:
-    out, got, ref = check_function_case(on.backend, on.device, dtype, case, compiled)
-    assert library_name(out) == on.name
-    assert on.backend.dtype_name(out) == dtype
+    out, got, ref = check_function_case(on.impl, on.device, dtype, case, compiled)
+    assert backend_of(out).name == on.name
+    assert on.impl.dtype_name(out) == dtype
     cmp = compare(got, ref, dtype)
     assert cmp.ok, cmp.message
     if case.expected is not None and dtype in ("float32", "float64"):

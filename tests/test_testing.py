@@ -10,7 +10,7 @@ import pytest
 
 from conftest import need
 from kl_backends import kl_divergence
-from kl_backends._compat import library_name
+from kl_backends._dispatch import backend_of
 from kl_backends.parity.cli import main
 from kl_backends.testing import (
     Target,
@@ -39,7 +39,7 @@ def test_targets_cover_installed_backends() -> None:
 def test_conversions_round_trip(backend) -> None:
     target = Target(backend.name, backend.device)
     x = to_backend(P, target, "float32")
-    assert library_name(x) == backend.name
+    assert backend_of(x).name == backend.name
     np.testing.assert_array_equal(to_numpy(x), P.astype(np.float32))
     # From one library to another, through to_numpy.
     y = to_backend(x, "numpy", "float64")
@@ -69,7 +69,7 @@ def test_planted_disagreement_is_caught_and_named(backend) -> None:
 
     def sometimes_wrong(p, q):
         out = kl_divergence(p, q)
-        return out * 1.001 if library_name(out) == bad_name else out
+        return out * 1.001 if backend_of(out).name == bad_name else out
 
     with pytest.raises(AssertionError) as info:
         assert_backends_agree(
@@ -104,7 +104,7 @@ def test_tolerances_default_by_dtype_and_can_be_set() -> None:
 
 def test_exceptions_are_reported_as_failures() -> None:
     def breaks(p, q):
-        if library_name(p) == "numpy" and p.dtype == np.float32:
+        if backend_of(p).name == "numpy" and p.dtype == np.float32:
             raise RuntimeError("boom")
         return kl_divergence(p, q)
 
@@ -288,3 +288,16 @@ def test_example_user_project_passes() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "7 passed" in result.stdout
+
+
+def test_check_backends_restores_jax_x64() -> None:
+    """x64 mode is on while JAX is checked (float64 rows are float64) and as before after."""
+    jax = need("jax")
+    before = bool(jax.config.read("jax_enable_x64"))
+    try:
+        jax.config.update("jax_enable_x64", False)
+        rows = assert_backends_agree(kl_divergence, P, Q, targets="jax", dtypes=["float64"])
+        assert rows and all(r.ok for r in rows)
+        assert not jax.config.read("jax_enable_x64")
+    finally:
+        jax.config.update("jax_enable_x64", before)

@@ -51,9 +51,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from kl_backends.testing import available_targets
 
     try:
-        config.stash[_TARGETS] = available_targets(spec)
+        source = "--xp-backends" if config.getoption("--xp-backends") else ENV_VAR
+        config.stash[_TARGETS] = available_targets(spec, source)
     except ValueError as exc:
-        raise pytest.UsageError(f"--xp-backends / {ENV_VAR}: {exc}") from None
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

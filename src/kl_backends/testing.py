@@ -17,8 +17,10 @@ losses, metrics and models.
 
 Backends: numpy, array_api_strict, torch (cpu, cuda:N), tensorflow (CPU:0,
 GPU:N), jax (cpu, gpu:N), cupy (cuda:N) and dask, each only if installed;
-nothing is imported until used.  Loading JAX through this module turns on
-``jax_enable_x64`` so that float64 can be checked.
+nothing is imported until used.  ``check_backends`` and
+``assert_backends_agree`` turn on JAX's ``jax_enable_x64`` while they run (so
+that float64 can be checked) and restore it afterwards; ``Target.asarray``
+outside them gives float32 for float64 on JAX unless you enable x64 yourself.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from kl_backends._backends import BACKENDS, Backend, installed_backends, selected_backends
-from kl_backends._compat import library_name
+from kl_backends._dispatch import backend_of
+from kl_backends.backends import BACKENDS, ENV_VAR, Backend, select_installed
 from kl_backends.parity.compare import TOLERANCES, compare
 
 __all__ = [
@@ -61,36 +63,43 @@ class Target:
         return self.id
 
     @property
-    def _impl(self) -> Backend:
+    def name(self) -> str:
+        """The backend's name (``"torch"``)."""
+        return self.backend
+
+    @property
+    def impl(self) -> Backend:
+        """The ``kl_backends.backends.Backend`` behind this target."""
         return BACKENDS[self.backend]
 
     @property
     def dtypes(self) -> tuple[str, ...]:
-        return self._impl.dtypes
+        return self.impl.dtypes
 
     @property
     def namespace(self) -> Any:
         """The array-API namespace of this backend (kl_backends' adapter for TensorFlow)."""
-        from kl_backends._compat import array_namespace
-
-        return array_namespace(self.asarray(np.zeros(1)))
+        self.impl.load()
+        return self.impl.xp
 
     def asarray(self, a: Any, dtype: str = "float64") -> Any:
         """``a`` (array-like) as this backend's array of ``dtype`` on this device."""
-        return self._impl.asarray(np.asarray(a, dtype=np.float64), dtype, self.device)
+        return self.impl.asarray(np.asarray(a, dtype=np.float64), dtype, self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return self._impl.to_numpy(x)
+        return self.impl.to_numpy(x)
 
 
-def available_targets(names: str | Iterable[str] | None = None) -> list[Target]:
+def available_targets(
+    names: str | Iterable[str] | None = None, source: str = ENV_VAR
+) -> list[Target]:
     """Installed backends x their devices, optionally only the ``names`` given.
 
     ``names``: comma-separated string or iterable of backend names (``"all"``:
     every one), or entries ``backend:device`` (``"torch:cuda:0"``).  Default:
-    ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``; a named
-    backend that is not installed raises ``ValueError`` too (an unnamed one is
-    left out).
+    ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``, and so
+    does a named backend that is not installed (an unnamed one is left out);
+    ``source`` names where the names came from, for those messages.
     """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -103,16 +112,8 @@ def available_targets(names: str | Iterable[str] | None = None) -> list[Target]:
             if device:
                 wanted_devices.setdefault(backend, set()).add(device)
         names = list(dict.fromkeys(plain))
-    explicit = names is not None and names != ["all"]
-    backends = selected_backends(names)
-    if explicit:
-        missing = [b.name for b in backends if not b.installed()]
-        if missing:
-            raise ValueError(f"backend(s) not installed: {', '.join(missing)}")
     targets = []
-    for impl in backends:
-        if impl not in installed_backends():
-            continue
+    for impl in select_installed(names, source):
         for dev in impl.devices():
             if impl.name in wanted_devices and dev not in wanted_devices[impl.name]:
                 continue
@@ -130,9 +131,9 @@ def to_backend(x: Any, target: Target | str, dtype: str = "float64") -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """float64 NumPy copy of an array of any supported library (computes Dask)."""
-    name = library_name(x)
-    if name in BACKENDS:
-        return BACKENDS[name].to_numpy(x)
+    backend = backend_of(x)
+    if backend is not None and backend.name in BACKENDS:
+        return backend.to_numpy(x)
     return np.asarray(x, dtype=np.float64)
 
 
@@ -157,7 +158,8 @@ def _prepare(a: Any) -> Any:
     """Floating arrays of any supported library as float64 NumPy; the rest as is."""
     if isinstance(a, np.ndarray):
         return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
-    if library_name(a) in BACKENDS:
+    backend = backend_of(a)
+    if backend is not None and backend.name in BACKENDS:
         return to_numpy(a)
     return a
 
@@ -194,10 +196,11 @@ def check_backends(
         resolved = [t if isinstance(t, Target) else _parse_target(t) for t in targets]
     rows = []
     for target in resolved:
-        for dtype in dtypes:
-            if dtype not in target.dtypes:
-                continue
-            rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
+        with target.impl.harness():  # JAX: x64 mode while checking, then as it was
+            for dtype in dtypes:
+                if dtype not in target.dtypes:
+                    continue
+                rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
     return rows
 
 

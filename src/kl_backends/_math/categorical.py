@@ -10,14 +10,14 @@ PyTorch's ``meta`` device.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
-from kl_backends import _compat, _fastpaths, _quick
+from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
+from kl_backends.backends._base import fast_paths_enabled
 
 __all__ = ["kl_divergence"]
 
@@ -163,9 +163,9 @@ def kl_divergence(
         and x is None
         and normalize is False
     ):
-        quick = _quick.QUICK.get(type(p))
+        quick = _dispatch.QUICK.get(type(p))
         if quick is not None and type(q) is type(p):
-            result = quick(p, q)
+            result = quick(p, q, _exact_sums)
             if result is not None:
                 return result
     _args.check_choice("inputs", inputs, _args.INPUTS)
@@ -182,7 +182,7 @@ def kl_divergence(
         )
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     log_base = _args.log_of_base(base)
-    xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
+    be, xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))
     axes = _args.normalize_axis(axis, len(shape))
     if inputs == "logits" or validate:
@@ -190,29 +190,24 @@ def kl_divergence(
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
     weights = None
     if dx is not None or x is not None:
-        weights = _grid_weights(xp, p, shape, axes, inputs, dx, x)
+        weights = _grid_weights(be, p, shape, axes, inputs, dx, x)
     elif normalize:
         raise ValueError("normalize=True needs a grid: pass dx or x")
     if validate:
         if weights is not None:
             raise ValueError("validate=True checks distributions, not densities on a grid")
-        _validate(xp, p, q, inputs, axes, out_dtype)
+        _validate(be, p, q, inputs, axes, out_dtype)
 
     options = (inputs, axes, keepdims, reduction, log_base, normalize)
-    if _compat.is_jax_array(p) and not _compat.values_unavailable(p):
-        # Eager JAX dispatches (and compiles) every primitive on its own; one
-        # cached jit of the same generic math is one compile per shape.
-        out = _jax_jitted(xp, options, _fastpaths.enabled())(p, q, weights)
-    else:
-        with _compat.quiet_numpy(p):  # log(0) = -inf and NaN are defined results here
-            out = _kl(xp, p, q, weights, options)
-    if _fastpaths.enabled():
-        _quick.register(p)  # the next call with arrays of this type may go the quick way
+    with be.quiet():  # log(0) = -inf and NaN are defined results here
+        out = be.jit(_kl, be, options)(p, q, weights)
+    if fast_paths_enabled():
+        _dispatch.register_quick(be, p)  # the next default call may go the quick way
     return _common.finish(xp, out, out_dtype)
 
 
 def _grid_weights(
-    xp: Any,
+    be: Any,
     p: Any,
     shape: tuple[int | None, ...],
     axes: tuple[int, ...],
@@ -228,16 +223,17 @@ def _grid_weights(
     if dx is not None and x is not None:
         raise ValueError("pass dx or x, not both")
     (axis,) = axes
+    xp = be.xp
     n = shape[axis]
     if n is None or n < 2:
         raise ValueError(f"a grid needs at least 2 points along axis {axis}; got {n}")
-    device = _compat.device_of(p)
+    device = be.device(p)
     if dx is not None:
         half = xp.asarray([0.5], dtype=p.dtype, device=device)
         ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
         w = xp.concat([half, ones, half]) * dx
     else:
-        _, (grid,) = _compat.namespace_and_arrays(x, names=("x",))
+        _, (grid,) = _dispatch.resolve(x, names=("x",))
         if _args.shape_of(grid) != (n,):
             raise ValueError(
                 f"x must be 1-D with one coordinate per grid point ({n}); "
@@ -249,8 +245,9 @@ def _grid_weights(
     return xp.reshape(w, (n,) + (1,) * (len(shape) - 1 - axis))
 
 
-def _kl(xp: Any, p: Any, q: Any, weights: Any, options: tuple[Any, ...]) -> Any:
+def _kl(be: Any, options: tuple[Any, ...], p: Any, q: Any, weights: Any) -> Any:
     """The math, on inputs already promoted (and broadcast for logits)."""
+    xp = be.xp
     inputs, axes, keepdims, reduction, log_base, normalize = options
     if weights is not None and normalize:
         if inputs == "probs":
@@ -259,16 +256,16 @@ def _kl(xp: Any, p: Any, q: Any, weights: Any, options: tuple[Any, ...]) -> Any:
         else:
             p = p - xp.log(xp.sum(xp.exp(p) * weights, axis=axes, keepdims=True))
             q = q - xp.log(xp.sum(xp.exp(q) * weights, axis=axes, keepdims=True))
-    out = _fast_sum(xp, p, q, inputs, axes, weights)
+    out = _fast_sum(be, p, q, inputs, axes, weights)
     if out is not None:
         out = xp.expand_dims(out, axis=axes[0]) if keepdims else out
     else:
         if inputs == "probs":
-            terms = _common.probs_terms(xp, p, q)
+            terms = _common.probs_terms(be, p, q)
         else:
             if inputs == "logits":
                 p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
-            terms = _common.log_probs_terms(xp, p, q)
+            terms = _common.log_probs_terms(be, p, q)
         if weights is not None:
             terms = terms * weights
         out = xp.sum(terms, axis=axes, keepdims=keepdims)
@@ -276,48 +273,41 @@ def _kl(xp: Any, p: Any, q: Any, weights: Any, options: tuple[Any, ...]) -> Any:
 
 
 def _fast_sum(
-    xp: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], weights: Any
+    be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], weights: Any
 ) -> Any | None:
-    """The per-distribution sums from a backend fast path, where one applies."""
-    if inputs != "probs" or weights is not None or not _fastpaths.enabled():
+    """The per-distribution sums from the backend's fast kernel, where one applies."""
+    if inputs != "probs" or weights is not None or not fast_paths_enabled():
         return None
     shape = _args.shape_of(p)
     if axes != (len(shape) - 1,) or _args.shape_of(q) != shape or None in shape:
         return None
     if p.dtype != q.dtype:  # (float16/bfloat16 arrive here already in float32)
         return None
-    name = _compat.library_name(p)
-    if name == "numpy":
-        return _fastpaths.numpy_result(p, q)
-    if name == "dask" and len(p.chunks[-1]) == 1 and p.chunks == q.chunks:
-        return p.map_blocks(_fastpaths.numpy_kl, q, drop_axis=p.ndim - 1, dtype=p.dtype)
-    return _fastpaths.fast_terms_sum(xp, p, q)
+    return be.kl_last_axis(p, q, _exact_sums)
 
 
-@functools.lru_cache(maxsize=256)
-def _jax_jitted(xp: Any, options: tuple[Any, ...], fast: bool) -> Any:
-    """``_kl`` under ``jax.jit``; ``fast`` (whether fast paths are on) is part of the key,
-    since the trace bakes that choice in."""
-    import jax
-
-    return jax.jit(functools.partial(_kl, xp, options=options))
+def _exact_sums(be: Any, p: Any, q: Any) -> Any:
+    """The generic code's sums over the last axis, for the rows a fast kernel hands back."""
+    with be.quiet():
+        return be.xp.sum(_common.probs_terms(be, p, q), axis=-1)
 
 
-def _validate(xp: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype: Any) -> None:
+def _validate(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype: Any) -> None:
     """Raise ``ValueError`` for inputs that are not distributions of ``inputs`` kind.
 
     Reads values: only called with ``validate=True``.  The tolerance on the
     sums is ``sqrt(eps)`` of the inputs' dtype (before any upcast).
     """
     for name, x in (("p", p), ("q", q)):
-        why = _compat.values_unavailable(x)
+        why = be.values_unavailable(x)
         if why is not None:
             raise ValueError(
                 f"validate=True needs the values of {name}, but {why}. "
                 "Validate outside the traced or lazy computation, or pass validate=False."
             )
+    xp = be.xp
     tol = math.sqrt(float(xp.finfo(dtype).eps))
-    for name, x in (("p", p), ("q", q)):
+    for name, x in (("p", be.detach(p)), ("q", be.detach(q))):
         if bool(xp.any(xp.isnan(x))):
             raise ValueError(f"{name} contains NaN")
         if inputs == "probs":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kl_backends import _compat
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
 
@@ -49,7 +48,6 @@ def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
     return xp.log1p((a - b) / b)
 
 
-@_common.quiet
 def kl_normal(
     loc_p: Any,
     scale_p: Any,
@@ -90,16 +88,16 @@ def kl_normal(
     0.4431471806
     """
     _check(reduction)
-    xp, (mp, sp, mq, sq), dtype = _common.prepare(
+    be, xp, (mp, sp, mq, sq), dtype = _common.prepare(
         loc_p, scale_p, loc_q, scale_q, names=("loc_p", "scale_p", "loc_q", "scale_q")
     )
-    t = _log_ratio(xp, sp, sq)
-    z = (mp - mq) / sq
-    out = 0.5 * _expm1_minus(xp, 2 * t) + 0.5 * z * z
-    return _finish(xp, out, dtype, base, reduction)
+    with be.quiet():
+        t = _log_ratio(xp, sp, sq)
+        z = (mp - mq) / sq
+        out = 0.5 * _expm1_minus(xp, 2 * t) + 0.5 * z * z
+        return _finish(xp, out, dtype, base, reduction)
 
 
-@_common.quiet
 def kl_standard_normal(
     mu: Any,
     log_var: Any,
@@ -136,15 +134,15 @@ def kl_standard_normal(
     0.50
     """
     _check(reduction)
-    xp, (m, lv), dtype = _common.prepare(mu, log_var, names=("mu", "log_var"))
-    shape = _args.broadcast_shape(_args.shape_of(m), _args.shape_of(lv), ("mu", "log_var"))
-    axes = _args.normalize_axis(axis, len(shape))
-    terms = _expm1_minus(xp, lv) + m * m
-    out = 0.5 * xp.sum(_common.broadcast_to(xp, terms, shape), axis=axes)
-    return _finish(xp, out, dtype, base, reduction)
+    be, xp, (m, lv), dtype = _common.prepare(mu, log_var, names=("mu", "log_var"))
+    with be.quiet():
+        shape = _args.broadcast_shape(_args.shape_of(m), _args.shape_of(lv), ("mu", "log_var"))
+        axes = _args.normalize_axis(axis, len(shape))
+        terms = _expm1_minus(xp, lv) + m * m
+        out = 0.5 * xp.sum(_common.broadcast_to(xp, terms, shape), axis=axes)
+        return _finish(xp, out, dtype, base, reduction)
 
 
-@_common.quiet
 def kl_bernoulli(
     p: Any,
     q: Any,
@@ -177,23 +175,24 @@ def kl_bernoulli(
     """
     _check(reduction)
     _args.check_choice("inputs", inputs, ("probs", "logits"))
-    xp, (a, b), dtype = _common.prepare(p, q, names=("p", "q"))
-    if inputs == "probs":
-        out = _common.probs_terms(xp, a, b) + _common.probs_terms(xp, 1 - a, 1 - b)
-    else:
-        out = _common.log_probs_terms(
-            xp, -_softplus(xp, -a), -_softplus(xp, -b)
-        ) + _common.log_probs_terms(xp, -_softplus(xp, a), -_softplus(xp, b))
-    return _finish(xp, out, dtype, base, reduction)
+    be, xp, (a, b), dtype = _common.prepare(p, q, names=("p", "q"))
+    with be.quiet():
+        if inputs == "probs":
+            out = _common.probs_terms(be, a, b) + _common.probs_terms(be, 1 - a, 1 - b)
+        else:
+            out = _common.log_probs_terms(
+                be, -_softplus(be, -a), -_softplus(be, -b)
+            ) + _common.log_probs_terms(be, -_softplus(be, a), -_softplus(be, b))
+        return _finish(xp, out, dtype, base, reduction)
 
 
-def _softplus(xp: Any, x: Any) -> Any:
+def _softplus(be: Any, x: Any) -> Any:
     """``log(1 + exp(x))`` without overflow; ``softplus(+inf) = inf``, ``(-inf) = 0``."""
-    zero = _common.scalar(xp, 0, x)
+    xp = be.xp
+    zero = _common.scalar(be, 0, x)
     return xp.where(x > 0, x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-@_common.quiet
 def kl_exponential(
     rate_p: Any,
     rate_q: Any,
@@ -211,12 +210,12 @@ def kl_exponential(
     0.3068528194
     """
     _check(reduction)
-    xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
-    out = _expm1_minus(xp, _log_ratio(xp, lq, lp))
-    return _finish(xp, out, dtype, base, reduction)
+    be, xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
+    with be.quiet():
+        out = _expm1_minus(xp, _log_ratio(xp, lq, lp))
+        return _finish(xp, out, dtype, base, reduction)
 
 
-@_common.quiet
 def kl_poisson(
     rate_p: Any,
     rate_q: Any,
@@ -239,16 +238,16 @@ def kl_poisson(
     0.386294
     """
     _check(reduction)
-    xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
-    zero = lp == 0
-    one = _common.scalar(xp, 1, lp)
-    lp_safe, lq_safe = xp.where(zero, one, lp), xp.where(zero, one, lq)
-    out = lp_safe * _expm1_minus(xp, -_log_ratio(xp, lp_safe, lq_safe))
-    out = xp.where(zero, lq, out)
-    return _finish(xp, out, dtype, base, reduction)
+    be, xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
+    with be.quiet():
+        zero = lp == 0
+        one = _common.scalar(be, 1, lp)
+        lp_safe, lq_safe = xp.where(zero, one, lp), xp.where(zero, one, lq)
+        out = lp_safe * _expm1_minus(xp, -_log_ratio(xp, lp_safe, lq_safe))
+        out = xp.where(zero, lq, out)
+        return _finish(xp, out, dtype, base, reduction)
 
 
-@_common.quiet
 def kl_multivariate_normal(
     loc_p: Any,
     loc_q: Any,
@@ -314,36 +313,37 @@ def kl_multivariate_normal(
     _check(reduction)
     spec_p = _one_of("p", cov_p, scale_tril_p, var_p)
     spec_q = _one_of("q", cov_q, scale_tril_q, var_q)
-    xp, (mp, mq, sp, sq), dtype = _common.prepare(
+    be, xp, (mp, mq, sp, sq), dtype = _common.prepare(
         loc_p,
         loc_q,
         spec_p[1],
         spec_q[1],
         names=("loc_p", "loc_q", spec_p[0], spec_q[0]),
     )
-    if spec_p[0] == "var_p" and spec_q[0] == "var_q":
-        diff = mq - mp
-        out = 0.5 * xp.sum(_expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq, axis=-1)
-        return _finish(xp, out, dtype, base, reduction)
+    with be.quiet():
+        if spec_p[0] == "var_p" and spec_q[0] == "var_q":
+            diff = mq - mp
+            out = 0.5 * xp.sum(_expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq, axis=-1)
+            return _finish(xp, out, dtype, base, reduction)
 
-    lp = _scale_tril(xp, spec_p[0], sp)
-    lq = _scale_tril(xp, spec_q[0], sq)
-    d = _args.shape_of(mp)[-1]
-    batch = _args.broadcast_shape(
-        _args.broadcast_shape(_args.shape_of(mp)[:-1], _args.shape_of(mq)[:-1]),
-        _args.broadcast_shape(_args.shape_of(lp)[:-2], _args.shape_of(lq)[:-2]),
-    )
-    lq_b = _common.broadcast_to(xp, lq, (*batch, d, d))
-    m = _compat.solve_triangular(xp, lq_b, _common.broadcast_to(xp, lp, (*batch, d, d)))
-    diff = _common.broadcast_to(xp, mq - mp, (*batch, d))
-    z = _compat.solve_triangular(xp, lq_b, xp.expand_dims(diff, axis=-1))
-    trace = xp.sum(m * m, axis=(-2, -1))
-    quad = xp.sum(z * z, axis=(-2, -1))
-    logdet = xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1) - xp.sum(
-        xp.log(xp.linalg.diagonal(lp)), axis=-1
-    )
-    out = 0.5 * (trace - d + quad) + logdet
-    return _finish(xp, out, dtype, base, reduction)
+        lp = _scale_tril(be, spec_p[0], sp)
+        lq = _scale_tril(be, spec_q[0], sq)
+        d = _args.shape_of(mp)[-1]
+        batch = _args.broadcast_shape(
+            _args.broadcast_shape(_args.shape_of(mp)[:-1], _args.shape_of(mq)[:-1]),
+            _args.broadcast_shape(_args.shape_of(lp)[:-2], _args.shape_of(lq)[:-2]),
+        )
+        lq_b = _common.broadcast_to(xp, lq, (*batch, d, d))
+        m = be.solve_triangular(lq_b, _common.broadcast_to(xp, lp, (*batch, d, d)))
+        diff = _common.broadcast_to(xp, mq - mp, (*batch, d))
+        z = be.solve_triangular(lq_b, xp.expand_dims(diff, axis=-1))
+        trace = xp.sum(m * m, axis=(-2, -1))
+        quad = xp.sum(z * z, axis=(-2, -1))
+        logdet = xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1) - xp.sum(
+            xp.log(xp.linalg.diagonal(lp)), axis=-1
+        )
+        out = 0.5 * (trace - d + quad) + logdet
+        return _finish(xp, out, dtype, base, reduction)
 
 
 def _one_of(side: str, cov: Any, scale_tril: Any, var: Any) -> tuple[str, Any]:
@@ -360,21 +360,23 @@ def _one_of(side: str, cov: Any, scale_tril: Any, var: Any) -> tuple[str, Any]:
     return given[0]
 
 
-def _scale_tril(xp: Any, kind: str, x: Any) -> Any:
+def _scale_tril(be: Any, kind: str, x: Any) -> Any:
+    xp = be.xp
     if kind.startswith("scale_tril"):
         return x
     if kind.startswith("var"):
         d = _args.shape_of(x)[-1]
-        eye = xp.eye(d, dtype=x.dtype, device=_compat.device_of(x))
+        eye = xp.eye(d, dtype=x.dtype, device=be.device(x))
         return eye * xp.expand_dims(xp.sqrt(x), axis=-2)
-    return _cholesky(xp, x, kind)
+    return _cholesky(be, x, kind)
 
 
-def _cholesky(xp: Any, cov: Any, name: str) -> Any:
+def _cholesky(be: Any, cov: Any, name: str) -> Any:
     """Cholesky factor; a clear ``ValueError`` for a non-positive-definite ``cov``, eagerly."""
-    eager = _compat.values_unavailable(cov) is None
+    xp = be.xp
+    eager = be.values_unavailable(cov) is None
     try:
-        factor = _compat.cholesky(xp, cov)
+        factor = be.cholesky(cov)
     except Exception as exc:  # numpy/torch/TF raise their own LinAlgError kinds
         if not eager:
             raise

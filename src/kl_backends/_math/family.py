@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends import _compat
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
@@ -25,17 +24,20 @@ def _setup(
     inputs: str,
     allowed: tuple[str, ...],
     reduction: str,
-) -> tuple[Any, list[Any], Any, tuple]:
+) -> tuple[Any, Any, list[Any], Any, tuple]:
     _args.check_choice("inputs", inputs, allowed)
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
-    xp, arrays, dtype = _common.prepare(*args, names=names)
+    be, xp, arrays, dtype = _common.prepare(*args, names=names)
     shape = _args.shape_of(arrays[0])
     for a in arrays[1:]:
         shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
     axes = _args.normalize_axis(axis, len(shape))
     if inputs == "logits":
-        arrays = [_common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays]
-    return xp, arrays, dtype, axes
+        with be.quiet():
+            arrays = [
+                _common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays
+            ]
+    return be, xp, arrays, dtype, axes
 
 
 def _end(
@@ -46,7 +48,6 @@ def _end(
     return _common.finish(xp, out, dtype)
 
 
-@_common.quiet
 def entropy(
     p: Any,
     /,
@@ -67,15 +68,15 @@ def entropy(
     >>> print(f"{entropy([0.5, 0.5, 0.0], base=2):.1f}")
     1.0
     """
-    xp, (a,), dtype, axes = _setup((p,), ("p",), axis, inputs, _args.INPUTS, reduction)
-    if inputs == "probs":
-        terms = -_common.probs_terms(xp, a, _common.scalar(xp, 1, a))
-    else:
-        terms = -_common.log_probs_terms(xp, a, _common.scalar(xp, 0, a))
-    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+    be, xp, (a,), dtype, axes = _setup((p,), ("p",), axis, inputs, _args.INPUTS, reduction)
+    with be.quiet():
+        if inputs == "probs":
+            terms = -_common.probs_terms(be, a, _common.scalar(be, 1, a))
+        else:
+            terms = -_common.log_probs_terms(be, a, _common.scalar(be, 0, a))
+        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
-@_common.quiet
 def cross_entropy(
     p: Any,
     q: Any,
@@ -112,24 +113,24 @@ def cross_entropy(
         raise ValueError(
             "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
         )
-    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
-    if inputs == "probs":
-        zero = a == 0
-        one = _common.scalar(xp, 1, a)
-        terms = xp.where(
-            zero,
-            _common.scalar(xp, 0, a),
-            -xp.where(zero, one, a) * _compat.quiet_log(xp, xp.where(zero, one, b)),
-        )
-    else:
-        impossible = a == -math.inf
-        zero = _common.scalar(xp, 0, a)
-        lb = xp.where(impossible, zero, b)
-        terms = xp.where(impossible, zero, -xp.exp(xp.where(impossible, zero, a)) * lb)
-    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
+    with be.quiet():
+        if inputs == "probs":
+            zero = a == 0
+            one = _common.scalar(be, 1, a)
+            terms = xp.where(
+                zero,
+                _common.scalar(be, 0, a),
+                -xp.where(zero, one, a) * be.log(xp.where(zero, one, b)),
+            )
+        else:
+            impossible = a == -math.inf
+            zero = _common.scalar(be, 0, a)
+            lb = xp.where(impossible, zero, b)
+            terms = xp.where(impossible, zero, -xp.exp(xp.where(impossible, zero, a)) * lb)
+        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
-@_common.quiet
 def js_divergence(
     p: Any,
     q: Any,
@@ -179,20 +180,21 @@ def js_divergence(
     """
     if inputs != "probs" or beta is not None or where is not None:
         if inputs == "probs":  # the rows path works on log-probabilities
-            xp, (a, b), dt, _ = _setup((p, q), ("p", "q"), axis, inputs, ("probs",), "none")
-            p, q = (xp.astype(_compat.quiet_log(xp, x), dt, copy=False) for x in (a, b))
+            be, xp, (a, b), dt, _ = _setup((p, q), ("p", "q"), axis, inputs, ("probs",), "none")
+            with be.quiet():
+                p, q = (xp.astype(be.log(x), dt, copy=False) for x in (a, b))
             inputs = "log_probs"
         return _logits.rows_divergence(
             "js", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
             keepdims=keepdims, temperature=temperature, where=where, beta=beta,
         )  # fmt: skip
-    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
-    m = 0.5 * (a + b)
-    terms = 0.5 * (_common.probs_terms(xp, a, m) + _common.probs_terms(xp, b, m))
-    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    with be.quiet():
+        m = 0.5 * (a + b)
+        terms = 0.5 * (_common.probs_terms(be, a, m) + _common.probs_terms(be, b, m))
+        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
-@_common.quiet
 def generalized_kl(
     p: Any,
     q: Any,
@@ -214,6 +216,7 @@ def generalized_kl(
     >>> print(f"{generalized_kl([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
     3.386294
     """
-    xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
-    terms = _common.probs_terms(xp, a, b) - a + b
-    return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    with be.quiet():
+        terms = _common.probs_terms(be, a, b) - a + b
+        return _end(xp, terms, axes, keepdims, reduction, base, dtype)

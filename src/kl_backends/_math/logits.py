@@ -37,9 +37,10 @@ import math
 import numbers
 from typing import Any
 
-from kl_backends import _compat
+from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
+from kl_backends.backends._base import fast_paths_enabled
 
 __all__ = [
     "KINDS",
@@ -97,19 +98,20 @@ def _logaddexp(xp: Any, x: Any, y: Any) -> Any:
     return big + xp.log1p(xp.exp(-xp.abs(x - y)))
 
 
-def _js_logs(xp: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
+def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     """``w = log m - lp`` and ``u = log m - lq`` for ``m = beta p + (1 - beta) q``.
 
     Computed from ``d = lp - lq`` so that ``u / beta`` and ``w / (1 - beta)``
     stay accurate for ``beta`` near 0 and 1 (no cancellation of two logs).
     Where ``p == 0``: ``u = log(1 - beta)``; where ``q == 0``: ``w = log beta``.
     """
+    xp = be.xp
     p_imp = lp == -math.inf
     q_imp = lq == -math.inf
-    zero = _common.scalar(xp, 0, lp)
+    zero = _common.scalar(be, 0, lp)
     d = xp.where(p_imp | q_imp, zero, lp - lq)
-    lb = _common.scalar(xp, math.log(beta), lp)
-    l1b = _common.scalar(xp, math.log1p(-beta), lp)
+    lb = _common.scalar(be, math.log(beta), lp)
+    l1b = _common.scalar(be, math.log1p(-beta), lp)
     w = _logaddexp(xp, lb, l1b - d)
     u = _logaddexp(xp, l1b, lb + d)
     w = xp.where(q_imp, lb, w)
@@ -117,10 +119,11 @@ def _js_logs(xp: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     return w, u
 
 
-def _weighted(xp: Any, lx: Any, v: Any) -> Any:
+def _weighted(be: Any, lx: Any, v: Any) -> Any:
     """``exp(lx) * v``, 0 where ``lx == -inf`` (whatever ``v`` is)."""
+    xp = be.xp
     imp = lx == -math.inf
-    zero = _common.scalar(xp, 0, lx)
+    zero = _common.scalar(be, 0, lx)
     return xp.where(imp, zero, xp.exp(lx) * xp.where(imp, zero, v))
 
 
@@ -130,7 +133,7 @@ def _js_scale(beta: float | None) -> tuple[float, float]:
 
 
 def forward_block(
-    xp: Any,
+    be: Any,
     kind: str,
     beta: float | None,
     a: Any,
@@ -146,19 +149,20 @@ def forward_block(
     ``with_lse``: also return both row log-sum-exps (``[B, 1]``), for
     ``backward_block``.
     """
+    xp = be.xp
     lse_a = _lse(xp, a, axes) if normalize else None
     lse_b = _lse(xp, b, axes) if normalize else None
     lp = a - lse_a if normalize else a
     lq = b - lse_b if normalize else b
     if kind == "kl":
-        terms = _common.log_probs_terms(xp, lp, lq)
+        terms = _common.log_probs_terms(be, lp, lq)
     elif kind == "ce":
-        inf = _common.scalar(xp, math.inf, lq)
-        terms = _weighted(xp, lp, xp.where(lq == -math.inf, inf, -lq))
+        inf = _common.scalar(be, math.inf, lq)
+        terms = _weighted(be, lp, xp.where(lq == -math.inf, inf, -lq))
     else:
         beta, factor = _js_scale(beta)
-        w, u = _js_logs(xp, lp, lq, beta)
-        terms = -(_weighted(xp, lp, w) / (1 - beta) + _weighted(xp, lq, u) / beta)
+        w, u = _js_logs(be, lp, lq, beta)
+        terms = -(_weighted(be, lp, w) / (1 - beta) + _weighted(be, lq, u) / beta)
         if factor != 1.0:
             terms = terms * factor
     vals = xp.sum(terms, axis=axes)
@@ -166,7 +170,7 @@ def forward_block(
 
 
 def backward_block(
-    xp: Any,
+    be: Any,
     kind: str,
     beta: float | None,
     a: Any,
@@ -184,11 +188,12 @@ def backward_block(
     ``forward_block(..., with_lse=True)`` (else recomputed).  Divide by ``T``
     for the raw logits.
     """
+    xp = be.xp
     lse_a, lse_b = (_lse(xp, a), _lse(xp, b)) if lse is None else lse
     lp = a - lse_a
     lq = b - lse_b
     g = xp.expand_dims(g, axis=-1)
-    zero = _common.scalar(xp, 0, lp)
+    zero = _common.scalar(be, 0, lp)
     p = xp.exp(lp)
     ga = gb = None
     if kind in ("kl", "ce"):
@@ -203,13 +208,13 @@ def backward_block(
             ga = xp.where(lp == -math.inf, zero, p * inner) * g
         return ga, gb
     beta, factor = _js_scale(beta)
-    w, u = _js_logs(xp, lp, lq, beta)
+    w, u = _js_logs(be, lp, lq, beta)
     if need[1]:
-        wu = _weighted(xp, lq, u)
+        wu = _weighted(be, lq, u)
         su = xp.sum(wu, axis=-1, keepdims=True)
         gb = -(wu - xp.exp(lq) * su) * (g * (factor / beta))
     if need[0]:
-        ww = _weighted(xp, lp, w)
+        ww = _weighted(be, lp, w)
         sw = xp.sum(ww, axis=-1, keepdims=True)
         ga = -(ww - p * sw) * (g * (factor / (1 - beta)))
     return ga, gb
@@ -226,7 +231,7 @@ def row_block(n_rows: int | None, width: int | None, elements: int = 0) -> int |
 
 
 def generic_rows(
-    xp: Any,
+    be: Any,
     kind: str,
     beta: float | None,
     a: Any,
@@ -242,6 +247,7 @@ def generic_rows(
     Rows where ``mask`` is False are computed on zeros (so nothing of their
     inputs reaches the result or the gradient) and their value is 0.
     """
+    xp = be.xp
     n, width = _args.shape_of(a)
     step = row_block(n, width) if blocked else None
     starts = [0] if step is None or n is None else list(range(0, max(n, 1), step))
@@ -253,13 +259,13 @@ def generic_rows(
         mb = None if mask is None else mask[start:stop]
         if mb is not None:
             keep = xp.expand_dims(mb, axis=-1)
-            zero = _common.scalar(xp, 0, ab)
+            zero = _common.scalar(be, 0, ab)
             ab, bb = xp.where(keep, ab, zero), xp.where(keep, bb, zero)
         if temperature is not None:
             ab, bb = ab / temperature, bb / temperature
-        out = forward_block(xp, kind, beta, ab, bb, normalize)
+        out = forward_block(be, kind, beta, ab, bb, normalize)
         if mb is not None:
-            out = xp.where(mb, out, _common.scalar(xp, 0, out))
+            out = xp.where(mb, out, _common.scalar(be, 0, out))
         outs.append(out)
     return outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
 
@@ -292,16 +298,15 @@ def _to_rows(
     return x, batch
 
 
-def _row_mask(xp: Any, where: Any, batch: tuple[int | None, ...], like: Any) -> Any:
-    _, (mask,) = _compat.namespace_and_arrays(where, names=("where",))
-    if _compat.library_name(mask) != _compat.library_name(like) and not isinstance(
-        where, (bool, list, tuple)
-    ):
+def _row_mask(be: Any, where: Any, batch: tuple[int | None, ...], like: Any) -> Any:
+    xp = be.xp
+    wbe, (mask,) = _dispatch.resolve(where, names=("where",))
+    if wbe.name != be.name and not isinstance(where, (bool, list, tuple)):
         raise TypeError(
-            f"where must come from the inputs' library ({_compat.library_name(like)}); "
+            f"where must come from the inputs' library ({be.name}); "
             f"got {type(where).__module__}.{type(where).__qualname__}"
         )
-    mask = xp.asarray(mask, device=_compat.device_of(like))
+    mask = xp.asarray(mask, device=be.device(like))
     if not xp.isdtype(mask.dtype, "bool"):
         raise TypeError(
             f"where must be a boolean array (one flag per distribution); got dtype "
@@ -320,21 +325,6 @@ def _row_mask(xp: Any, where: Any, batch: tuple[int | None, ...], like: Any) -> 
     if mshape != batch:
         mask = xp.broadcast_to(mask, batch)
     return mask
-
-
-def _hook(library: str) -> Any:
-    """The framework's rows function with a custom gradient, or None."""
-    if library == "torch":
-        from kl_backends import _logits_torch as mod
-    elif library == "jax":
-        from kl_backends import _logits_jax as mod  # type: ignore[no-redef]
-    elif library == "tensorflow":
-        from kl_backends import _logits_tf as mod  # type: ignore[no-redef]
-    elif library == "dask":
-        from kl_backends import _logits_dask as mod  # type: ignore[no-redef]
-    else:
-        return None
-    return mod.rows
 
 
 def rows_divergence(
@@ -370,7 +360,7 @@ def rows_divergence(
         kind = "kl"
         if beta == 1.0:
             p, q = q, p
-    xp, (a, b), out_dtype = _common.prepare(p, q, names=("p", "q"), upcast=False)
+    be, xp, (a, b), out_dtype = _common.prepare(p, q, names=("p", "q"), upcast=False)
     work = xp.float32 if _common.is_half(xp, out_dtype) else out_dtype
     shape = _args.broadcast_shape(_args.shape_of(a), _args.shape_of(b))
     axes = _args.normalize_axis(axis, len(shape))
@@ -389,13 +379,12 @@ def rows_divergence(
         squeeze = False
     a, b = _common.broadcast_to(xp, a, shape), _common.broadcast_to(xp, b, shape)
     batch = tuple(d for i, d in enumerate(shape) if i not in axes)
-    mask = None if where is None else _row_mask(xp, where, batch, a)
-    library = _compat.library_name(a)
+    mask = None if where is None else _row_mask(be, where, batch, a)
     trailing = axes == tuple(range(ndim - len(axes), ndim))
     if not trailing and not hasattr(xp, "permute_dims"):
         # (TensorFlow's adapter): the same math in one piece along the event axes.
-        with _compat.quiet_numpy(a):
-            vals = _in_place_axes(xp, kind, beta, a, b, mask, temperature, inputs, work, axes)
+        with be.quiet():
+            vals = _in_place_axes(be, kind, beta, a, b, mask, temperature, inputs, work, axes)
             out = _reduce(xp, vals, mask, batch, reduction, squeeze)
         return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
     a, _ = _to_rows(xp, a, axes, shape)
@@ -403,16 +392,14 @@ def rows_divergence(
     if mask is not None and len(batch) != 1 and None not in batch:
         mask = xp.reshape(mask, (math.prod(batch),))  # type: ignore[arg-type]
 
-    hook = _hook(library) if inputs == "logits" and _fast_enabled() else None
-    with _compat.quiet_numpy(a):
-        if hook is not None:
-            vals = hook(kind, beta, a, b, mask, temperature, work)
-        else:
-            eager = library in ("numpy", "cupy", "array_api_strict", "torch") and (
-                _compat.values_unavailable(a) is None
-            )
+    with be.quiet():
+        vals = None
+        if inputs == "logits" and fast_paths_enabled():
+            vals = be.logits_rows(kind, beta, a, b, mask, temperature, work)
+        if vals is None:
+            blocked = be.values_unavailable(a) is None
             vals = generic_rows(
-                xp, kind, beta, a, b, mask, temperature, inputs == "logits", work, eager
+                be, kind, beta, a, b, mask, temperature, inputs == "logits", work, blocked
             )
         out = _reduce(xp, vals, mask, batch, reduction, squeeze)
     return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
@@ -436,7 +423,7 @@ def _finish(
 
 
 def _in_place_axes(
-    xp: Any,
+    be: Any,
     kind: str,
     beta: float | None,
     a: Any,
@@ -448,17 +435,18 @@ def _in_place_axes(
     axes: tuple[int, ...],
 ) -> Any:
     """Per-distribution values (batch shape) without moving the event axes, one piece."""
+    xp = be.xp
     a, b = xp.astype(a, work, copy=False), xp.astype(b, work, copy=False)
     if mask is not None:
         keep = mask
         for ax in axes:
             keep = xp.expand_dims(keep, axis=ax)
-        zero = _common.scalar(xp, 0, a)
+        zero = _common.scalar(be, 0, a)
         a, b = xp.where(keep, a, zero), xp.where(keep, b, zero)
     if temperature is not None:
         a, b = a / temperature, b / temperature
-    vals = forward_block(xp, kind, beta, a, b, inputs == "logits", axes)
-    return vals if mask is None else xp.where(mask, vals, _common.scalar(xp, 0, vals))
+    vals = forward_block(be, kind, beta, a, b, inputs == "logits", axes)
+    return vals if mask is None else xp.where(mask, vals, _common.scalar(be, 0, vals))
 
 
 def _reduce(
@@ -478,9 +466,3 @@ def _reduce(
     if mask is None:
         return xp.mean(vals)
     return xp.sum(vals) / xp.sum(xp.astype(mask, vals.dtype))
-
-
-def _fast_enabled() -> bool:
-    from kl_backends import _fastpaths
-
-    return _fastpaths.enabled()

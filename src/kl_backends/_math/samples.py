@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends import _compat
+from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
@@ -37,7 +37,7 @@ def kl_from_counts(
     >>> print(f"{kl_from_counts([2, 2, 1], [5, 1, 4], base=2):.4f}")
     0.4712
     """
-    xp, (cp, cq), _ = _common.prepare(counts_p, counts_q, names=("counts_p", "counts_q"))
+    _, xp, (cp, cq), _ = _common.prepare(counts_p, counts_q, names=("counts_p", "counts_q"))
     shape = _args.broadcast_shape(_args.shape_of(cp), _args.shape_of(cq), ("counts_p", "counts_q"))
     axes = _args.normalize_axis(axis, len(shape))
     if pseudocount:
@@ -69,11 +69,10 @@ def kl_from_samples(
     >>> print(f"{kl_from_samples([1, 1, 2, 2, 3], [1, 1, 1, 1, 1, 2, 3, 3, 3, 3], base=2):.4f}")
     0.4712
     """
-    xp, (sp, sq) = _compat.namespace_and_arrays(
-        samples_p, samples_q, names=("samples_p", "samples_q")
-    )
+    be, (sp, sq) = _dispatch.resolve(samples_p, samples_q, names=("samples_p", "samples_q"))
+    xp = be.xp
     for name, s in (("samples_p", sp), ("samples_q", sq)):
-        why = _compat.values_unavailable(s)
+        why = be.values_unavailable(s)
         if why is not None:
             raise ValueError(f"kl_from_samples needs the values of {name}, but {why}")
     sp, sq = xp.reshape(sp, (-1,)), xp.reshape(sq, (-1,))
@@ -140,7 +139,7 @@ def kl_knn(
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     log_base = _args.log_of_base(base)
-    xp, (a, b), dtype = _common.prepare(x_p, x_q, names=("x_p", "x_q"))
+    be, xp, (a, b), dtype = _common.prepare(x_p, x_q, names=("x_p", "x_q"))
     if a.ndim == 1:
         a, b = xp.reshape(a, (-1, 1)), xp.reshape(b, (-1, 1))
     n, d = _args.shape_of(a)
@@ -152,12 +151,12 @@ def kl_knn(
             f"kl_knn needs more than k={k} samples of P and at least k of Q; got {n} and {m}"
         )
     sq_a, sq_b = xp.sum(a * a, axis=1), xp.sum(b * b, axis=1)
-    total = _common.scalar(xp, 0, a)
+    total = _common.scalar(be, 0, a)
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         rows, sq_rows = a[start:stop, :], sq_a[start:stop]
-        rho2 = _kth_smallest(xp, _sq_dists(xp, rows, sq_rows, a, sq_a), k)  # self is 0th
-        nu2 = _kth_smallest(xp, _sq_dists(xp, rows, sq_rows, b, sq_b), k - 1)
+        rho2 = _kth_smallest(xp, _sq_dists(be, rows, sq_rows, a, sq_a), k)  # self is 0th
+        nu2 = _kth_smallest(xp, _sq_dists(be, rows, sq_rows, b, sq_b), k - 1)
         total = total + xp.sum(xp.log(nu2) - xp.log(rho2))
     out = (0.5 * d / n) * total + math.log(m / (n - 1))
     if log_base is not None:
@@ -165,10 +164,11 @@ def kl_knn(
     return _common.finish(xp, out, dtype)
 
 
-def _sq_dists(xp: Any, rows: Any, sq_rows: Any, others: Any, sq_others: Any) -> Any:
+def _sq_dists(be: Any, rows: Any, sq_rows: Any, others: Any, sq_others: Any) -> Any:
     """Squared Euclidean distances ``[chunk, len(others)]``, clamped at 0."""
+    xp = be.xp
     d2 = sq_rows[:, None] + sq_others[None, :] - 2 * (rows @ xp.matrix_transpose(others))
-    return xp.where(d2 > 0, d2, _common.scalar(xp, 0, d2))
+    return xp.where(d2 > 0, d2, _common.scalar(be, 0, d2))
 
 
 def _kth_smallest(xp: Any, d2: Any, index: int) -> Any:

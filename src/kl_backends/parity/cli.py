@@ -21,7 +21,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from kl_backends._backends import BACKENDS, ENV_VAR
+    from kl_backends.backends import BACKENDS, ENV_VAR
 
     parser = argparse.ArgumentParser(
         prog="kl-backends",
@@ -85,26 +85,18 @@ def _parity(args: argparse.Namespace) -> int:
     # TensorFlow's C++ start-up chatter (set before any worker imports it).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kl_backends import __version__
-    from kl_backends._backends import ENV_VAR, selected_backends
+    from kl_backends.backends import ENV_VAR, select, select_installed
 
-    explicit = args.backends is not None or os.environ.get(ENV_VAR) not in (None, "", "all")
     try:
-        chosen = selected_backends(args.backends)
+        source = "--backends" if args.backends is not None else ENV_VAR
+        chosen = select_installed(args.backends, source)
+        missing = [b.name for b in select(args.backends, source) if b not in chosen]
     except ValueError as exc:
         print(f"kl-backends parity: {exc}", file=sys.stderr)
-        return 2
-    missing = [b.name for b in chosen if not b.installed()]
-    if explicit and missing:
-        print(
-            f"kl-backends parity: selected but not installed: {', '.join(missing)} "
-            "(pip install 'kl_backends[all]')",
-            file=sys.stderr,
-        )
         return 2
     if (args.function is None) != (args.args is None):
         print("kl-backends parity: --function and --args go together", file=sys.stderr)
         return 2
-    chosen = [b for b in chosen if b.installed()]
 
     print(
         f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "

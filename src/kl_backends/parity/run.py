@@ -3,7 +3,7 @@
 For every selected backend x device x dtype x mode, every case in
 ``_cases.CASES`` is run through ``kl_divergence`` in each input kind and
 compared with the float64 reference (``_reference``), and the backend's
-built-ins (``_builtins``) are compared on the clean cases.  One ``Row`` per
+built-ins (each backend's ``builtins``) are compared on the clean cases.  One ``Row`` per
 backend x device x dtype x mode.
 """
 
@@ -19,10 +19,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from kl_backends._backends import Backend
-from kl_backends._builtins import BUILTINS
 from kl_backends._math.args import Inputs
 from kl_backends._math.categorical import kl_divergence
+from kl_backends.backends import Backend
 from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
 from kl_backends.parity.compare import compare
 from kl_backends.parity.reference import reference_kl
@@ -158,8 +157,8 @@ def _builtin_cases() -> list[Case]:
 
 
 def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
-    for builtin in BUILTINS:
-        if builtin.backend != backend.name or importlib.util.find_spec(builtin.requires) is None:
+    for builtin in backend.builtins:
+        if importlib.util.find_spec(builtin.requires) is None:
             continue
         worst_abs = worst_rel = 0.0
         problems = []
@@ -200,37 +199,48 @@ def run_parity(
     rows = []
     wanted = set(dtypes) if dtypes is not None else None
     for backend in backends:
-        try:
-            version = backend.version()
-            devices = backend.devices()
-        except Exception as exc:
-            rows.append(Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}"))
-            continue
-        for device in devices:
-            for dtype in backend.dtypes:
-                if wanted is not None and dtype not in wanted:
-                    continue
-                modes = ["eager"]
-                if (
-                    compiled
-                    and backend.compiler
-                    and backend.name != "torch"
-                    and dtype in ("float32", "float64")
-                ):
-                    modes.append(backend.compiler)
-                for mode in modes:
-                    if progress:
-                        progress(f"{backend.name} {device} {dtype} {mode}")
-                    row = Row(backend.name, device, dtype, mode, version)
-                    start = time.perf_counter()
-                    try:
-                        _run_row(backend, device, dtype, mode, row)
-                        if mode == "eager" and dtype in ("float32", "float64"):
-                            _run_builtins(backend, device, dtype, row)
-                    except Exception as exc:
-                        row.error = f"{type(exc).__name__}: {exc}"
-                    row.seconds = time.perf_counter() - start
-                    rows.append(row)
+        with backend.harness():
+            rows += _run_backend(backend, wanted, compiled, progress)
+    return rows
+
+
+def _run_backend(
+    backend: Backend,
+    wanted: set[str] | None,
+    compiled: bool,
+    progress: Callable[[str], None] | None,
+) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        version = backend.version()
+        devices = backend.devices()
+    except Exception as exc:
+        return [Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}")]
+    for device in devices:
+        for dtype in backend.dtypes:
+            if wanted is not None and dtype not in wanted:
+                continue
+            modes = ["eager"]
+            if (
+                compiled
+                and backend.compiler
+                and backend.name != "torch"
+                and dtype in ("float32", "float64")
+            ):
+                modes.append(backend.compiler)
+            for mode in modes:
+                if progress:
+                    progress(f"{backend.name} {device} {dtype} {mode}")
+                row = Row(backend.name, device, dtype, mode, version)
+                start = time.perf_counter()
+                try:
+                    _run_row(backend, device, dtype, mode, row)
+                    if mode == "eager" and dtype in ("float32", "float64"):
+                        _run_builtins(backend, device, dtype, row)
+                except Exception as exc:
+                    row.error = f"{type(exc).__name__}: {exc}"
+                row.seconds = time.perf_counter() - start
+                rows.append(row)
     return rows
 
 
@@ -245,7 +255,7 @@ def _print_progress(msg: str) -> None:
 
 
 def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool, quiet: bool) -> list[Row]:
-    from kl_backends._backends import BACKENDS
+    from kl_backends.backends import BACKENDS
 
     return run_parity(
         [BACKENDS[name]],

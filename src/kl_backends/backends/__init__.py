@@ -1,0 +1,96 @@
+"""The array libraries kl_backends knows: one module, one ``Backend`` object, per framework.
+
+``BACKENDS`` lists them in the order dispatch tries them; ``backend_of`` (in
+``kl_backends._dispatch``) picks one per array type.  Importing this package
+imports no framework: each module imports its framework only once that
+framework's arrays have arrived (or the parity harness asks for it).
+
+Adding a framework is adding one module here with a ``Backend`` subclass
+(see ``_base.py`` for the hooks and their defaults) and one entry below.
+
+Selecting backends (``KL_BACKENDS``, ``kl-backends parity --backends``, the
+pytest plugin's ``--xp-backends``, ``kl_backends.testing``) goes through
+``select``, the one rule for unknown names and for names that are selected
+but not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+
+from kl_backends.backends._base import Backend, Builtin
+from kl_backends.backends.array_api import ArrayAPI, ArrayApiStrict, CuPy
+from kl_backends.backends.dask import Dask
+from kl_backends.backends.jax import Jax
+from kl_backends.backends.numpy import NumPy
+from kl_backends.backends.tensorflow import TensorFlow
+from kl_backends.backends.torch import Torch
+
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "ArrayAPI",
+    "Backend",
+    "Builtin",
+    "installed_backends",
+    "select",
+    "select_installed",
+]
+
+#: Environment variable that selects backends: comma-separated names, or "all".
+ENV_VAR = "KL_BACKENDS"
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (NumPy(), ArrayApiStrict(), Torch(), TensorFlow(), Jax(), Dask(), CuPy())
+}
+
+
+def select(spec: str | Iterable[str] | None = None, source: str = ENV_VAR) -> list[Backend]:
+    """The backends named by ``spec`` (default: ``$KL_BACKENDS``, else all).
+
+    ``spec`` is a comma-separated string or an iterable of names; ``"all"``
+    means every known backend.  An unknown name raises ``ValueError`` naming
+    ``source`` (where the user typed it).  Whether each is installed is not
+    checked here: see ``missing_message``.
+    """
+    if spec is None:
+        spec = os.environ.get(ENV_VAR, "all")
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names = [n for n in names if n]
+    if not names or names == ["all"]:
+        return list(BACKENDS.values())
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ValueError(
+            f"unknown backend name(s) {unknown} in {source}; "
+            f"known: {', '.join(BACKENDS)} (or 'all')"
+        )
+    return [BACKENDS[n] for n in dict.fromkeys(names)]
+
+
+def select_installed(
+    spec: str | Iterable[str] | None = None, source: str = ENV_VAR
+) -> list[Backend]:
+    """``select``, then the one rule for backends that are not installed.
+
+    Named explicitly (``"torch,jax"``) and not installed: ``ValueError`` with
+    the install command for each.  Selected by ``"all"`` (or by default): left
+    out, since nobody asked for that one in particular.
+    """
+    chosen = select(spec, source)
+    if spec is None:
+        spec = os.environ.get(ENV_VAR, "all")
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    explicit = [n for n in names if n] not in ([], ["all"])
+    missing = [b for b in chosen if not b.installed()]
+    if explicit and missing:
+        hints = "; ".join(f"{b.name}: {b.install_hint()}" for b in missing)
+        raise ValueError(f"backend(s) selected in {source} but not installed: {hints}")
+    return [b for b in chosen if b not in missing]
+
+
+@functools.cache
+def installed_backends() -> list[Backend]:
+    return [b for b in BACKENDS.values() if b.installed()]

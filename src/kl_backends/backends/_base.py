@@ -1,0 +1,246 @@
+"""The ``Backend`` base class: everything kl_backends knows about one array library.
+
+A backend is one object per framework (``kl_backends.backends.BACKENDS``).
+Dispatch (``kl_backends._dispatch``) finds the backend of the inputs once per
+call, by type, and hands it to the math, which asks it for nothing but the
+hooks below; the math itself is written against the array API (``be.xp``).
+
+The defaults here are the generic array-API behaviour, right for any library
+that follows the standard (``backends/array_api.py`` uses them as they are);
+a framework's module overrides what it does better or differently.
+
+Hooks used by the math (called only once the framework's arrays have arrived,
+so the framework is already imported):
+
+* ``owns(x)``: is ``x`` one of this library's arrays?  Consults
+  ``sys.modules`` only, never imports.
+* ``coerce(name, x)``: ``x`` as a plain array of the library, or a clear
+  error for arrays whose semantics the math cannot honour (NumPy's masked
+  arrays).
+* ``xp``: the array-API namespace.
+* ``device(x)``, ``values_unavailable(x)``: where ``x`` lives; why its values
+  cannot be read (tracers, lazy and symbolic arrays), or ``None``;
+  ``detach(x)``: ``x`` to read values from (no autodiff history).
+* ``quiet()``: a context silencing the library's warnings for ``log(0)`` and
+  NaN (defined results here); ``log(x)``: ``xp.log`` as it must be written
+  for lazy libraries.
+* ``cholesky(x)``, ``solve_triangular(a, b)``: linear algebra outside the
+  standard.
+* ``kl_last_axis(p, q, exact)``: a fast kernel for the sums of ``p log(p / q)``
+  over the last axis (same shape and float dtype), or ``None`` to use the
+  generic code; ``exact(backend, p_rows, q_rows)`` is the generic code, for
+  the rows a kernel finds it cannot be trusted with; ``quick(p, q, exact)``: the whole default ``kl_divergence(p, q)`` call, or
+  ``None`` to go the general way (see ``_dispatch.quick``).
+* ``logits_rows(kind, beta, a, b, mask, temperature, work)``: per-row values
+  ``[N]`` of KL / cross-entropy / generalised JSD between ``[N, V]`` logits
+  with a custom gradient (``kl_backends._math.logits``), or ``None`` to use
+  the generic blocked code.
+* ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
+  compiled version of it for eager calls (JAX compiles each primitive on its
+  own otherwise).
+
+Hooks used by the parity harness and ``kl_backends.testing`` (they may import
+the framework): ``installed``, ``load``, ``version``, ``devices``,
+``asarray``, ``to_numpy``, ``dtype_name``, ``compile``, ``harness`` (a
+context for checking every dtype, JAX's x64 mode) and ``builtins`` (the
+framework's own KL functions, each with its own convention).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled", "select_free_terms"]
+
+#: Up to this many elements a fast kernel is one whole-array pass with the
+#: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).
+SMALL = 1 << 14
+
+
+def fast_paths_enabled() -> bool:
+    """``KL_BACKENDS_FASTPATHS=0`` turns the fast kernels and the quick path off."""
+    return os.environ.get("KL_BACKENDS_FASTPATHS", "1") != "0"
+
+
+def select_free_terms(xp: Any, p: Any, q: Any) -> Any:
+    """``p log(p / q)`` elementwise, exact where ``p / q`` itself would over- or underflow.
+
+    For kernels that cannot read values (compiled, traced, on a GPU): no
+    data-dependent control flow, one transcendental per element.  With
+    ``b = max(p, q)``, ``s = min(p, q)``::
+
+        log(b / s) = 2 log1p((b - s) / (sqrt(s) (sqrt(b) + sqrt(s))))
+
+    (``sqrt(b) - sqrt(s)`` rewritten without cancellation), which is accurate
+    to a few ulps for every ratio, including ``p`` close to ``q`` (where
+    ``log(p / q)`` loses the digits of ``p / q - 1``) and ratios beyond the
+    dtype's range (``4 / 2.2e-308``, subnormals), where ``p / q`` overflows.
+    ``rel_entr``'s conventions follow without special cases: ``p == 0`` gives
+    0, ``p > 0 == q`` gives ``+inf`` (``-0.0`` too: ``abs`` makes the
+    denominator ``+0.0``; compilers fold ``x + 0.0`` away), a negative ``p``
+    or ``q`` gives NaN (``sqrt``), NaN propagates.
+
+    XLA and TensorFlow run their CPU kernels with subnormals flushed to zero:
+    there a subnormal input is 0, in this formula as in the generic code.
+    """
+    big, small = xp.maximum(p, q), xp.minimum(p, q)
+    root = xp.sqrt(small)
+    log_ratio = 2 * xp.log1p((big - small) / xp.abs(root * (xp.sqrt(big) + root)))
+    terms = p * xp.where(p < q, -log_ratio, log_ratio)
+    return xp.where(p == 0, xp.zeros_like(p), terms)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A framework's own KL(p || q) per distribution over the last axis, from probabilities."""
+
+    name: str
+    requires: str  # module that must be importable
+    fn: Callable[[Any, Any], Any]
+
+
+class Backend:
+    """One array library; the defaults are the array-API standard's behaviour."""
+
+    #: Short name, used in ``KL_BACKENDS``, target ids and messages.
+    name: str = ""
+    #: The module whose presence in ``sys.modules`` says its arrays may exist.
+    module: str = ""
+    #: Its array types, as attribute names of ``module``.
+    array_types: tuple[str, ...] = ()
+    #: The pip distribution, for versions and install hints.
+    distribution: str = ""
+    #: The kl_backends extra that installs it (``None``: a core dependency).
+    extra: str | None = None
+    #: dtypes the parity matrix checks on it.
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    #: Name of the compiled mode, if any, and whether it differentiates.
+    compiler: str | None = None
+    autodiff: bool = False
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name}>"
+
+    # -- recognising (never imports) -------------------------------------
+    def owns(self, x: object) -> bool:
+        mod = sys.modules.get(self.module)
+        return mod is not None and isinstance(x, tuple(getattr(mod, t) for t in self.array_types))
+
+    # -- the math's hooks --------------------------------------------------
+    def coerce(self, name: str, x: Any) -> Any:
+        """``x`` as the plain array the math expects (subclasses, byte order), or an error."""
+        return x
+
+    @functools.cached_property
+    def xp(self) -> Any:
+        return self._namespace()
+
+    def _namespace(self) -> Any:
+        raise NotImplementedError
+
+    def device(self, x: Any) -> Any:
+        """The device of ``x``, or ``None`` where it cannot be told (abstract values)."""
+        try:
+            return x.device
+        except Exception:
+            return None
+
+    def values_unavailable(self, x: Any) -> str | None:
+        return None
+
+    def detach(self, x: Any) -> Any:
+        """``x`` without its autodiff history, for reading values (``validate=True``)."""
+        return x
+
+    def quiet(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def log(self, x: Any) -> Any:
+        return self.xp.log(x)
+
+    def cholesky(self, x: Any) -> Any:
+        return self.xp.linalg.cholesky(x)
+
+    def solve_triangular(self, a: Any, b: Any) -> Any:
+        """Solve ``a @ x = b``, ``a`` lower-triangular ``[..., d, d]``, ``b`` ``[..., d, k]``.
+
+        The standard has no triangular solve: ``linalg.solve`` (LU) gives the
+        same result; frameworks with one use theirs (O(d^2) per column).
+        """
+        return self.xp.linalg.solve(a, b)
+
+    def kl_last_axis(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
+        return None
+
+    def quick(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
+        return None
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any | None:
+        return None
+
+    def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
+        return functools.partial(fn, *static)
+
+    # -- the harness's hooks -----------------------------------------------
+    def installed(self) -> bool:
+        """Whether the library can be imported (without importing it)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:  # "dask.array" when dask itself is absent
+            return False
+
+    def install_hint(self) -> str:
+        target = f"kl_backends[{self.extra}]" if self.extra else self.distribution
+        return f"pip install {target}"
+
+    def load(self) -> Any:
+        return importlib.import_module(self.module)
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution or self.module)
+        except importlib.metadata.PackageNotFoundError:
+            return getattr(self.load(), "__version__", "?")
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
+        """A float64 NumPy array as this library's array of ``dtype`` on ``device``."""
+        raise NotImplementedError
+
+    def to_numpy(self, x: Any) -> Any:
+        """float64 NumPy copy of ``x`` (on the host)."""
+        import numpy as np
+
+        return np.asarray(x, dtype=np.float64)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(x.dtype).rsplit(".", 1)[-1].replace("'>", "").replace("<dtype: '", "")
+
+    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        raise NotImplementedError(f"{self.name} has no compiled mode")
+
+    def harness(self) -> contextlib.AbstractContextManager[Any]:
+        """A context for checking this library in every dtype (JAX: float64 needs x64 mode),
+        restoring the library's global settings on exit."""
+        return contextlib.nullcontext()
+
+    def round_trip(self, a: Any, dtype: str) -> Any:
+        """``a`` rounded to ``dtype`` as this backend stores it, back in float64."""
+        return self.to_numpy(self.asarray(a, dtype))
+
+    @property
+    def builtins(self) -> tuple[Builtin, ...]:
+        return ()

@@ -1,0 +1,260 @@
+"""JAX: recognition, namespace, tracers, the KL kernel with its exact ``custom_jvp``, the eager
+jit cache, the quick path, ``jax.jit`` for the harness, built-ins.
+
+Nothing here imports JAX until one of its arrays has arrived.
+
+The kernel is ``select_free_terms`` (exact for every ratio, with
+``rel_entr``'s conventions and no data-dependent control flow) with a
+``jax.custom_jvp`` giving the generic code's exact derivatives.  Eager calls
+go through ``jax.jit`` (one dispatch, one compile per shape, instead of one
+per primitive): ``jit`` keeps those compiled functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+
+__all__ = ["Jax"]
+
+
+@functools.cache
+def _kl() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def kl(p: Any, q: Any) -> Any:
+        return jnp.sum(select_free_terms(jnp, p, q), axis=-1)
+
+    @kl.defjvp
+    def kl_jvp(primals: Any, tangents: Any) -> Any:
+        p, q = primals
+        dp, dq = tangents
+        zero = p == 0
+        p_s, q_s = jnp.where(zero, 1, p), jnp.where(zero, 1, q)
+        log_ratio = jnp.log(p_s / q_s)
+        value = jnp.sum(jnp.where(zero, 0, p * log_ratio), axis=-1)
+        d = jnp.where(zero, 0, dp * (log_ratio + 1) - dq * (p_s / q_s))
+        return value, jnp.sum(d, axis=-1)
+
+    return kl
+
+
+@functools.cache
+def _kl_jitted() -> Any:
+    """``_kl`` under ``jax.jit`` (for eager calls: one dispatch, not one per primitive)."""
+    import jax
+
+    return jax.jit(_kl())
+
+
+@functools.lru_cache(maxsize=256)
+def _jitted(fn: Callable[..., Any], static: tuple[Any, ...], fast: bool) -> Any:
+    """``partial(fn, *static)`` under ``jax.jit``; ``fast`` (whether fast paths are on) is
+    part of the key, since the trace bakes that choice in."""
+    import jax
+
+    return jax.jit(functools.partial(fn, *static))
+
+
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# A ``jax.custom_vjp`` around the generic block functions of
+# ``kl_backends._math.logits``.  The whole ``[N, V]`` array is one block (XLA
+# fuses the elementwise work into the row reductions); the forward keeps the
+# inputs, the per-row values and the row log-sum-exps as residuals, and the
+# backward is the closed form of ``backward_block`` (for KL wrt the second
+# argument ``softmax(b/T) - softmax(a/T)`` per row, scaled by the row cotangent
+# and ``1/T``; XLA drops the gradient nobody uses), so no ``[N, V]``
+# intermediate of the forward is kept.  float16/bfloat16 are computed in
+# float32 and the gradients returned in the inputs' dtype.  Eager calls go
+# through one cached ``jax.jit``.
+
+
+@functools.cache
+def _logits_rows_fn() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    from kl_backends._math import logits as _logits
+
+    def prep(x: Any, temperature: Any, work: Any) -> Any:
+        x = x.astype(work)
+        return x if temperature is None else x / temperature
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+    def rows(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any) -> Any:
+        return _logits.forward_block(
+            be, kind, beta, prep(a, temperature, work), prep(b, temperature, work)
+        )
+
+    def rows_fwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any):
+        vals, lse_a, lse_b = _logits.forward_block(
+            be, kind, beta, prep(a, temperature, work), prep(b, temperature, work), with_lse=True
+        )
+        return vals, (a, b, vals, lse_a, lse_b)
+
+    def rows_bwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, res: Any, g: Any):
+        a, b, vals, lse_a, lse_b = res
+        g = g.astype(work)
+        if temperature is not None:
+            g = g / temperature
+        ga, gb = _logits.backward_block(
+            be,
+            kind,
+            beta,
+            prep(a, temperature, work),
+            prep(b, temperature, work),
+            vals,
+            g,
+            (True, True),
+            (lse_a, lse_b),
+        )
+        return ga.astype(a.dtype), gb.astype(b.dtype)
+
+    rows.defvjp(rows_fwd, rows_bwd)
+
+    def masked(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a, b, mask) -> Any:
+        if mask is None:
+            return rows(be, kind, beta, temperature, work, a, b)
+        keep = mask[:, None]
+        a = jnp.where(keep, a, jnp.zeros((), a.dtype))
+        b = jnp.where(keep, b, jnp.zeros((), b.dtype))
+        vals = rows(be, kind, beta, temperature, work, a, b)
+        return jnp.where(mask, vals, jnp.zeros((), vals.dtype))
+
+    return masked
+
+
+@functools.lru_cache(maxsize=128)
+def _logits_rows_jitted(be: Any, kind: str, beta: Any, temperature: Any, work: Any) -> Any:
+    import jax
+
+    return jax.jit(functools.partial(_logits_rows_fn(), be, kind, beta, temperature, work))
+
+
+class Jax(Backend):
+    name = module = distribution = extra = "jax"
+    array_types = ("Array",)
+    dtypes = ("float32", "float64", "float16", "bfloat16")
+    compiler = "jax.jit"
+    autodiff = True
+
+    def _namespace(self) -> Any:
+        import jax.numpy as xp  # JAX's own namespace is array-API compliant
+
+        return xp
+
+    def device(self, x: Any) -> Any:
+        try:
+            return x.device
+        except Exception:  # tracers carry no device
+            return None
+
+    def values_unavailable(self, x: Any) -> str | None:
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            return "it is a JAX tracer (inside jax.jit, grad or vmap)"
+        return None
+
+    def solve_triangular(self, a: Any, b: Any) -> Any:
+        import jax.scipy.linalg
+
+        return jax.scipy.linalg.solve_triangular(a, b, lower=True)
+
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
+        return _kl()(p, q)
+
+    def quick(self, p: Any, q: Any, exact: Any) -> Any:
+        dtype = p.dtype
+        if (
+            dtype != q.dtype
+            or dtype.char not in "fd"
+            or p.shape != q.shape
+            or not p.ndim
+            or p.sharding != q.sharding
+            or not fast_paths_enabled()
+        ):
+            return None
+        return _kl_jitted()(p, q)
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        import jax
+        import jax.numpy as jnp
+
+        if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
+            return _logits_rows_fn()(self, kind, beta, temperature, work, a, b, mask)
+        jitted = _logits_rows_jitted(self, kind, beta, temperature, jnp.dtype(work))
+        return jitted(a, b, mask)
+
+    def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
+        return _jitted(fn, static, fast_paths_enabled())
+
+    # -- harness -----------------------------------------------------------
+    @contextlib.contextmanager
+    def harness(self) -> Iterator[None]:
+        """x64 mode (float64 is part of the matrix) while checking, then as it was."""
+        jax = self.load()
+        before = bool(jax.config.read("jax_enable_x64"))
+        jax.config.update("jax_enable_x64", True)
+        try:
+            yield
+        finally:
+            jax.config.update("jax_enable_x64", before)
+
+    def devices(self) -> list[str]:
+        jax = self.load()
+        found = ["cpu"]
+        try:
+            found += [f"gpu:{d.id}" for d in jax.devices("gpu")]
+        except RuntimeError:  # no GPU backend
+            pass
+        return found
+
+    def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
+        import numpy as np
+
+        jax = self.load()
+        platform, _, index = device.partition(":")
+        dev = jax.devices(platform)[int(index or 0)]
+        return jax.device_put(jax.numpy.asarray(np.asarray(a, np.float64), dtype=dtype), dev)
+
+    def compile(self, fn: Any) -> Any:
+        return self.load().jit(fn)
+
+    @property
+    def builtins(self) -> tuple[Builtin, ...]:
+        return (
+            Builtin("optax.losses.kl_divergence(log q, p)", "optax", _optax_kl),
+            Builtin("optax.losses.kl_divergence_with_log_targets", "optax", _optax_log_targets),
+            Builtin("jax.scipy.special.rel_entr(p, q).sum(-1)", "jax", _rel_entr),
+        )
+
+
+def _optax_kl(p: Any, q: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    # (log_predictions, targets) = (log q, p).
+    return optax.losses.kl_divergence(jnp.log(q), p)
+
+
+def _optax_log_targets(p: Any, q: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    return optax.losses.kl_divergence_with_log_targets(jnp.log(q), jnp.log(p))
+
+
+def _rel_entr(p: Any, q: Any) -> Any:
+    import jax.scipy.special as jss
+
+    return jss.rel_entr(p, q).sum(axis=-1)

@@ -1,0 +1,421 @@
+"""TensorFlow: recognition, kl_backends' array-API adapter, devices, symbolic tensors, the KL
+kernel with its ``tf.custom_gradient``, the quick path, ``tf.function`` for the harness,
+built-ins.
+
+Nothing here imports TensorFlow until one of its tensors has arrived; ``_load``
+then binds the module-level ``tf``.
+
+The adapter.  array-api-compat has no TensorFlow namespace, and
+``tf.experimental.numpy`` only behaves like NumPy after
+``experimental_enable_numpy_behavior()``, which changes TensorFlow's global
+behaviour for the whole process.  The adapter never does that: it maps the
+array-API functions that kl_backends uses onto plain ``tf`` / ``tf.math``
+operations, in the spirit of einops' TensorFlow backend.
+
+Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
+list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``;
+``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
+``__array_namespace_info__().default_dtypes``; elementwise ``where``,
+``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``,
+``minimum``, ``maximum``, ``zeros_like``;
+``broadcast_to``, ``expand_dims``, ``reshape``, ``concat``, ``eye``,
+``ones``, ``matrix_transpose``, ``sort``, ``unique_values``; reductions ``sum``,
+``max``, ``mean``, ``any`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
+``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators
+(``+ - * / == < >``) are TensorFlow's own, which are elementwise in TF 2.
+
+The kernel: ``select_free_terms`` (exact for every ratio, ``rel_entr``'s
+conventions without a special case) with a ``tf.custom_gradient`` giving the
+generic code's exact derivatives.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+
+__all__ = ["TensorFlow", "namespace"]
+
+tf: Any = None  # bound by _load() once a tensor has arrived
+
+
+def _load() -> Any:
+    global tf
+    if tf is None:
+        import tensorflow
+
+        tf = tensorflow
+    return tf
+
+
+# --- the adapter ----------------------------------------------------------------
+
+
+class _Info:
+    def default_dtypes(self, *, device: Any = None) -> dict[str, Any]:
+        return {
+            "real floating": tf.float32,
+            "integral": tf.int64,
+            "indexing": tf.int64,
+            "complex floating": tf.complex64,
+        }
+
+
+class _Linalg:
+    """``linalg.cholesky``, ``linalg.diagonal`` and ``linalg.solve``."""
+
+    @staticmethod
+    def cholesky(x: Any, /) -> Any:
+        return tf.linalg.cholesky(x)
+
+    @staticmethod
+    def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+        return tf.linalg.diag_part(x, k=offset)
+
+    @staticmethod
+    def solve(x1: Any, x2: Any, /) -> Any:
+        return tf.linalg.solve(x1, x2)
+
+
+class _Namespace:
+    """The array-API subset used by kl_backends, on TensorFlow tensors."""
+
+    __name__ = "kl_backends.backends.tensorflow"
+
+    def __init__(self) -> None:
+        self.float16, self.bfloat16 = tf.float16, tf.bfloat16
+        self.float32, self.float64, self.int64 = tf.float32, tf.float64, tf.int64
+        self.log, self.log1p = tf.math.log, tf.math.log1p
+        self.exp, self.expm1 = tf.math.exp, tf.math.expm1
+        self.sqrt, self.abs, self.isnan = tf.math.sqrt, tf.math.abs, tf.math.is_nan
+        self.minimum, self.maximum = tf.math.minimum, tf.math.maximum
+        self.zeros_like = tf.zeros_like
+        self.linalg = _Linalg()
+        self._floating = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+        self._signed = (tf.int8, tf.int16, tf.int32, tf.int64)
+        self._unsigned = (tf.uint8, tf.uint16, tf.uint32, tf.uint64)
+        # Promotion order (array-API rules, restricted to what TF has).
+        self._float_rank = {tf.float16: 1, tf.bfloat16: 1, tf.float32: 2, tf.float64: 3}
+
+    def __array_namespace_info__(self) -> _Info:
+        return _Info()
+
+    # -- creation and dtypes ------------------------------------------------
+    @staticmethod
+    def asarray(x: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+        if device is not None:
+            with tf.device(device):
+                return _as_tensor(x, dtype)
+        return _as_tensor(x, dtype)
+
+    @staticmethod
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    def isdtype(self, dtype: Any, kind: Any) -> bool:
+        if isinstance(kind, tuple):
+            return any(self.isdtype(dtype, k) for k in kind)
+        if kind == "real floating":
+            return dtype in self._floating
+        if kind == "bool":
+            return dtype == tf.bool
+        if kind == "signed integer":
+            return dtype in self._signed
+        if kind == "unsigned integer":
+            return dtype in self._unsigned
+        if kind == "integral":
+            return dtype in self._signed + self._unsigned
+        if kind == "complex floating":
+            return dtype in (tf.complex64, tf.complex128)
+        if kind == "numeric":
+            return dtype != tf.bool
+        return dtype == kind
+
+    def result_type(self, *arrays_and_dtypes: Any) -> Any:
+        dtypes = [getattr(a, "dtype", a) for a in arrays_and_dtypes]
+        floats = [d for d in dtypes if d in self._float_rank]
+        if not floats:
+            if len(set(dtypes)) == 1:
+                return dtypes[0]
+            integral = self._signed + self._unsigned
+            return tf.int64 if all(d in integral for d in dtypes) else dtypes[0]
+        if len(set(floats)) == 1:
+            return floats[0]
+        if set(floats) == {tf.float16, tf.bfloat16}:
+            return tf.float32
+        return max(floats, key=self._float_rank.__getitem__)
+
+    @staticmethod
+    def finfo(dtype: Any) -> Any:
+        return _finfo(dtype)
+
+    # -- elementwise and shapes ---------------------------------------------
+    @staticmethod
+    def where(condition: Any, x1: Any, x2: Any, /) -> Any:
+        return tf.where(condition, x1, x2)
+
+    @staticmethod
+    def eye(
+        n_rows: int,
+        n_cols: int | None = None,
+        /,
+        *,
+        k: int = 0,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        if k:
+            raise NotImplementedError("eye(k != 0) is not covered by the adapter")
+        return tf.eye(n_rows, n_cols, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def unique_values(x: Any, /) -> Any:
+        return tf.sort(tf.unique(tf.reshape(x, [-1])).y)
+
+    @staticmethod
+    def matrix_transpose(x: Any, /) -> Any:
+        return tf.linalg.matrix_transpose(x)
+
+    @staticmethod
+    def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+    @staticmethod
+    def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+        return tf.ones(shape, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def concat(arrays: Any, /, *, axis: int = 0) -> Any:
+        return tf.concat(list(arrays), axis)
+
+    @staticmethod
+    def reshape(x: Any, /, shape: tuple[int, ...], *, copy: Any = None) -> Any:
+        return tf.reshape(x, shape)
+
+    @staticmethod
+    def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
+        return tf.expand_dims(x, axis)
+
+    @staticmethod
+    def broadcast_to(x: Any, /, shape: tuple[int, ...]) -> Any:
+        return tf.broadcast_to(x, shape)
+
+    # -- reductions ---------------------------------------------------------
+    @staticmethod
+    def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        if dtype is not None:
+            x = tf.cast(x, dtype)
+        return tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_mean(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_any(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+
+def _axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _as_tensor(x: Any, dtype: Any) -> Any:
+    if isinstance(x, (tf.Tensor, tf.Variable)):
+        return x if dtype is None or x.dtype == dtype else tf.cast(x, dtype)
+    return tf.convert_to_tensor(x, dtype=dtype)
+
+
+@functools.cache
+def _finfo(dtype: Any) -> Any:
+    import ml_dtypes  # a TensorFlow dependency; its finfo knows bfloat16 too
+
+    return ml_dtypes.finfo(dtype.as_numpy_dtype)
+
+
+@functools.cache
+def namespace() -> _Namespace:
+    """The (single) TensorFlow namespace object."""
+    _load()
+    return _Namespace()
+
+
+# --- the kernel -----------------------------------------------------------------
+
+
+def _kl(p: Any, q: Any) -> Any:
+    @tf.custom_gradient
+    def kl(p: Any, q: Any) -> Any:
+        value = tf.reduce_sum(select_free_terms(namespace(), p, q), axis=-1)
+
+        def grad(g: Any) -> Any:
+            zero = tf.equal(p, 0)
+            nought = tf.zeros((), p.dtype)
+            one = tf.ones((), p.dtype)
+            ratio = tf.where(zero, one, p) / tf.where(zero, one, q)
+            g = tf.expand_dims(g, -1)
+            return (
+                tf.where(zero, nought, tf.math.log(ratio) + 1) * g,
+                tf.where(zero, nought, -ratio) * g,
+            )
+
+        return value, grad
+
+    return kl(p, q)
+
+
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# A ``tf.custom_gradient`` around the generic block functions of
+# ``kl_backends._math.logits``: one block (the whole ``[N, V]`` array); the
+# gradient is the closed form of ``backward_block`` from the row log-sum-exps
+# kept by the forward (eagerly both inputs' gradients are formed; inside
+# ``tf.function`` Grappler prunes the one nobody uses), in float32 for
+# float16/bfloat16 and returned in the inputs' dtype.
+
+
+def _logits_rows(
+    be: Any, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+) -> Any:
+    from kl_backends._math import logits as _logits
+
+    if mask is not None:
+        keep = mask[:, None]
+        a = tf.where(keep, a, tf.zeros((), a.dtype))
+        b = tf.where(keep, b, tf.zeros((), b.dtype))
+
+    def prep(x: Any) -> Any:
+        x = tf.cast(x, work)
+        return x if temperature is None else x / temperature
+
+    @tf.custom_gradient
+    def inner(a: Any, b: Any) -> Any:
+        vals, lse_a, lse_b = _logits.forward_block(be, kind, beta, prep(a), prep(b), with_lse=True)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, work)
+            if temperature is not None:
+                g = g / temperature
+            ga, gb = _logits.backward_block(
+                be, kind, beta, prep(a), prep(b), vals, g, (True, True), (lse_a, lse_b)
+            )
+            return tf.cast(ga, a.dtype), tf.cast(gb, b.dtype)
+
+        return vals, grad
+
+    vals = inner(a, b)
+    if mask is not None:
+        vals = tf.where(mask, vals, tf.zeros((), vals.dtype))
+    return vals
+
+
+class TensorFlow(Backend):
+    name = module = distribution = extra = "tensorflow"
+    array_types = ("Tensor", "Variable")
+    dtypes = ("float32", "float64", "float16", "bfloat16")
+    compiler = "tf.function"
+    autodiff = True
+
+    def _namespace(self) -> Any:
+        return namespace()
+
+    def device(self, x: Any) -> Any:
+        return x.device or None
+
+    def values_unavailable(self, x: Any) -> str | None:
+        if not tf.executing_eagerly() or tf.is_symbolic_tensor(x):
+            return "it is a symbolic TensorFlow tensor (inside tf.function)"
+        return None
+
+    def solve_triangular(self, a: Any, b: Any) -> Any:
+        return tf.linalg.triangular_solve(a, b, lower=True)
+
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
+        return _kl(p, q)
+
+    def quick(self, p: Any, q: Any, exact: Any) -> Any:
+        dtype = p.dtype
+        if (
+            dtype != q.dtype
+            or (dtype != tf.float32 and dtype != tf.float64)
+            or p.shape != q.shape
+            or not p.shape.rank
+            or p.device != q.device
+            or not fast_paths_enabled()
+        ):
+            return None
+        return _kl(p, q)
+
+    # -- harness -----------------------------------------------------------
+    def load(self) -> Any:
+        # The harness compiles one tf.function per case on purpose: TensorFlow's
+        # C++ start-up chatter and retracing warnings would bury the report.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        tf = _load()
+        tf.get_logger().setLevel("ERROR")
+        return tf
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        return _logits_rows(self, kind, beta, a, b, mask, temperature, work)
+
+    def devices(self) -> list[str]:
+        tf = self.load()
+        gpus = tf.config.list_logical_devices("GPU")
+        return ["CPU:0"] + [d.name.split("device:")[-1] for d in gpus]
+
+    def asarray(self, a: Any, dtype: str, device: str = "CPU:0") -> Any:
+        import numpy as np
+
+        tf = self.load()
+        with tf.device("CPU:0" if device == "cpu" else device):
+            return tf.cast(tf.constant(np.asarray(a, dtype=np.float64)), getattr(tf, dtype))
+
+    def to_numpy(self, x: Any) -> Any:
+        tf = self.load()
+        return tf.cast(x, tf.float64).numpy()
+
+    def dtype_name(self, x: Any) -> str:
+        return x.dtype.name
+
+    def compile(self, fn: Any) -> Any:
+        return self.load().function(fn)
+
+    @property
+    def builtins(self) -> tuple[Builtin, ...]:
+        return (
+            Builtin(
+                "tfp.distributions.kl_divergence(Categorical)",
+                "tensorflow_probability",
+                _tfp_categorical,
+            ),
+            Builtin("tf.keras.losses.kld(p, q)", "keras", _keras_kl),
+            Builtin("tf_keras.losses.kl_divergence(p, q)", "tf_keras", _tf_keras_kl),
+        )
+
+
+def _tfp_categorical(p: Any, q: Any) -> Any:
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    return tfd.kl_divergence(tfd.Categorical(probs=p), tfd.Categorical(probs=q))
+
+
+def _keras_kl(p: Any, q: Any) -> Any:
+    # (y_true, y_pred) = (p, q); both clipped to [1e-7, 1] first.  tf.keras is
+    # Keras 3 on TF >= 2.16, where the function is only exported as ``kld``.
+    return _load().keras.losses.kld(p, q)
+
+
+def _tf_keras_kl(p: Any, q: Any) -> Any:
+    import tf_keras
+
+    return tf_keras.losses.kl_divergence(p, q)

@@ -1,0 +1,573 @@
+"""PyTorch: recognition, namespace, device handling, the KL kernels and their exact gradients,
+the quick path, ``torch.compile`` for the harness, built-ins.
+
+Nothing here imports torch until a tensor has arrived (``owns`` consults
+``sys.modules``); ``_load`` then binds the module-level ``torch`` and defines
+the ``autograd.Function`` classes once.
+
+Forward of ``kl_last_axis``:
+
+* eagerly on CPU: ``p / q``, ``log``, ``* p`` and a row sum in one reused
+  buffer of at most ``BLOCK`` elements, the zero fix only for blocks whose
+  sums hold a NaN, and the rows this fast form cannot be trusted with
+  (non-finite sums, negative ``q``, nearly equal float64 distributions)
+  recomputed by the generic code (``_cpu_blocks``);
+* elsewhere (GPU, meta), under ``torch.compile`` and under ``torch.func``
+  transforms, where no value may be read: ``select_free_terms`` (exact for
+  every ratio, ``rel_entr``'s conventions without a special case), which
+  Inductor fuses into one loop and functorch can batch.
+
+With a gradient wanted, an ``autograd.Function`` whose backward is the exact
+``log(p / q) + 1`` and ``-p / q`` (0 where ``p == 0``), itself written with
+safe substitutions so that it can be differentiated again (Hessian-vector
+products).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends.numpy import EXACT_BELOW
+
+__all__ = ["Torch"]
+
+#: Elements per block of the blocked eager forward on CPU (1 MB of float32):
+#: 256K measured fastest on a 2-core AVX-512 machine (32K: 2.3x slower).
+BLOCK = 1 << 18
+
+torch: Any = None  # bound by _load() once a tensor has arrived
+_EagerKL: Any = None
+_FusedKL: Any = None
+
+
+def _load() -> None:
+    global torch, _EagerKL, _FusedKL
+    if _FusedKL is not None:
+        return
+    import torch as torch_module
+
+    torch = torch_module
+
+    class EagerKL(torch.autograd.Function):
+        """``_eager_sum`` forward, exact backward (used when a gradient is wanted)."""
+
+        @staticmethod
+        def forward(p: Any, q: Any, exact: Any) -> Any:
+            return _eager_sum(p, q, exact)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            _setup_context(ctx, inputs[:2], output)
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
+            return (*_backward(ctx, g), None)
+
+        @staticmethod
+        def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
+            return _jvp(ctx, dp, dq)
+
+    class FusedKL(torch.autograd.Function):
+        """One ``where`` that Inductor fuses into one loop and functorch can batch."""
+
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(p: Any, q: Any) -> Any:
+            return _fused_sum(p, q)
+
+        setup_context = staticmethod(_setup_context)
+        backward = staticmethod(_backward)
+        jvp = staticmethod(_jvp)
+
+    _EagerKL, _FusedKL = EagerKL, FusedKL
+    _define_logits()
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(*inputs)
+    ctx.save_for_forward(*inputs)
+
+
+def _safe(p: Any, q: Any) -> tuple[Any, Any, Any]:
+    """``p == 0`` and ``p``, ``q`` with 1 there: no ``0 * inf`` in any derivative."""
+    zero = p == 0
+    return zero, torch.where(zero, 1.0, p), torch.where(zero, 1.0, q)
+
+
+def _jvp(ctx: Any, dp: Any, dq: Any) -> Any:
+    """Forward mode (``torch.func.jvp``, ``hessian``): the exact directional derivative."""
+    p, q = ctx.saved_tensors
+    zero, p_s, q_s = _safe(p, q)
+    d = 0.0
+    if dp is not None:
+        d = d + dp * (torch.log(p_s / q_s) + 1)
+    if dq is not None:
+        d = d - dq * (p_s / q_s)
+    return torch.where(zero, 0.0, d).sum(-1)
+
+
+def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
+    """Exact: d/dp = log(p/q) + 1, d/dq = -p/q (-inf where q = 0 < p); 0 where p = 0.
+
+    ``p`` and ``q`` are replaced by 1 where ``p == 0`` before the division, so
+    that differentiating this backward again (a Hessian-vector product) sends
+    no ``0 * inf`` into the discarded branch.
+    """
+    p, q = ctx.saved_tensors
+    zero, p_s, q_s = _safe(p, q)
+    g = g.unsqueeze(-1)
+    gp = gq = None
+    if ctx.needs_input_grad[0]:
+        gp = torch.where(zero, 0.0, torch.log(p_s / q_s) + 1) * g
+    if ctx.needs_input_grad[1]:
+        gq = torch.where(zero, 0.0, -p_s / q_s) * g
+    return gp, gq
+
+
+def _fused_sum(p: Any, q: Any) -> Any:
+    return select_free_terms(torch, p, q).sum(-1)
+
+
+def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
+    """Sum over the last axis of ``p log(p / q)``; ``p``, ``q`` same shape and float dtype.
+
+    ``exact(p_rows, q_rows)`` is the generic code, for the rows the CPU kernel
+    cannot be trusted with.  Elsewhere (GPU, meta) no value is read: the
+    select-free exact form.
+    """
+    if p.device.type != "cpu":
+        return _fused_sum(p, q)
+    n = p.shape[-1]
+    if n == 0 or p.numel() == 0:
+        return p.sum(-1)
+    rows = p.numel() // n
+    return _cpu_blocks(p.reshape(rows, n), q.reshape(rows, n), exact).reshape(p.shape[:-1])
+
+
+def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
+    """``[rows, n]`` on CPU: blocks of at most ``BLOCK`` elements in one reused buffer.
+
+    Per block ``p / q``, ``log``, ``* p`` in place and a row sum: four passes,
+    the block staying in cache; where a sum is NaN the ``p == 0`` terms (NaN
+    here) are set to 0 and the block summed again.  Then the rows this form
+    cannot be trusted with (NumPy's rule: ``kl_backends.backends.numpy``'s
+    ``_untrusted``: non-finite sums, a negative ``q``, float64 sums small
+    against ``sum p``) are recomputed by ``exact``.  CPU values are read here:
+    no device synchronisation.
+    """
+    rows, n = p.shape
+    float64 = p.dtype == torch.float64
+    out = torch.zeros(rows, dtype=p.dtype)
+    sum_p = torch.zeros(rows, dtype=p.dtype) if float64 else None
+    negative = False
+    width = min(n, BLOCK)
+    height = max(1, BLOCK // width)
+    buf = torch.empty(min(height, rows) * width, dtype=p.dtype)
+    for r0 in range(0, rows, height):
+        r1 = min(r0 + height, rows)
+        for c0 in range(0, n, width):
+            pb, qb = p[r0:r1, c0 : c0 + width], q[r0:r1, c0 : c0 + width]
+            t = buf[: pb.numel()].view(pb.shape)
+            torch.div(pb, qb, out=t)
+            t.log_().mul_(pb)
+            sums = t.sum(1)
+            if sums.isnan().any():
+                t.masked_fill_(pb == 0, 0.0)  # 0 log(0/q) = 0, q = 0 included
+                sums = t.sum(1)
+            out[r0:r1] += sums
+            negative = negative or bool(qb.amin() < 0)
+            if sum_p is not None:
+                sum_p[r0:r1] += pb.sum(1)
+    if bool(out.sum().isfinite()) and not negative and sum_p is None:
+        return out
+    bad = ~out.isfinite()
+    if negative:
+        bad |= q.amin(1) < 0
+    if sum_p is not None:
+        bad |= out.abs() < EXACT_BELOW * sum_p
+    if bool(bad.any()):
+        out[bad] = exact(p[bad], q[bad])
+    return out
+
+
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# KL, cross-entropy and generalised JSD between ``[N, V]`` logits
+# (``kl_backends._math.logits``):
+#
+# * eager, CPU, KL and cross-entropy (``_Rows``): each block's ``log_softmax``
+#   (PyTorch's fused kernel) into reused buffers, the row values, and -- when an
+#   input needs a gradient -- that gradient (for the second input
+#   ``softmax(b/T) - softmax(a/T)``) written straight into the gradient tensor
+#   while the block is in cache.  The backward scales it by the row cotangent and
+#   ``1/T`` in place and hands it over (a second backward, with
+#   ``retain_graph=True``, recomputes it).  Peak extra memory: the gradient plus
+#   a few ``[block, V]`` float32 buffers.  Rows whose value comes out NaN
+#   (``-inf`` logits, invalid rows) are redone with the generic conventions;
+# * elsewhere (JSD, GPUs, the ``meta`` device): the generic block functions
+#   forward, and their closed-form gradients recomputed block by block in the
+#   backward (no host synchronisation);
+# * under ``torch.compile`` (``_TracedRows``): the same in one block (Dynamo
+#   traces it into the graph; Inductor fuses the elementwise work).
+#
+# Gradients only for the inputs that need one; float16/bfloat16 blocks work in
+# float32 and the gradient comes back in the input dtype.  ``setup_context``
+# keeps ``torch.func`` transforms working.
+
+_Rows: Any = None
+_TracedRows: Any = None
+
+
+def _logits() -> Any:
+    from kl_backends._math import logits
+
+    return logits
+
+
+#: Elements per row block on CPU (16 MB of float32 per temporary): with many
+#: smaller blocks the per-kernel fork/join of the intra-op threads dominates on
+#: a busy 2-core machine (2^18: 7x slower than 2^22 at [256, 128256]).
+LOGITS_BLOCK = 1 << 22
+
+
+def _blocks(a: Any) -> list[tuple[int, int]]:
+    n, v = a.shape
+    if torch.compiler.is_compiling() or a.device.type == "meta":
+        return [(0, n)]
+    step = _logits().row_block(n, v, LOGITS_BLOCK) or n
+    return [(i, min(i + step, n)) for i in range(0, max(n, 1), step)]
+
+
+def _block_in(x: Any, i: int, j: int, mask: Any, temperature: float | None, work: Any) -> Any:
+    x = x[i:j].to(work)
+    if mask is not None:
+        x = torch.where(mask[i:j, None], x, 0.0)
+    if temperature is not None:
+        x = x / temperature
+    return x
+
+
+def _eager_cpu(a: Any) -> bool:
+    return a.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+class _Buffers:
+    """Reused ``[block, V]`` buffers, made on first use (a fresh large CPU temporary costs
+    page faults, and every kernel launch a fork/join of the intra-op threads)."""
+
+    def __init__(self, rows: int, width: int, work: Any, device: Any) -> None:
+        self.shape = (rows, width)
+        self.work = work
+        self.device = device
+        self._made: dict[int, Any] = {}
+
+    def get(self, k: int, n: int) -> Any:
+        buf = self._made.get(k)
+        if buf is None:
+            buf = self._made[k] = torch.empty(self.shape, dtype=self.work, device=self.device)
+        return buf[:n]
+
+
+def _block_into(
+    x: Any, i: int, j: int, mask: Any, temperature: float | None, work: Any, buf: Any
+) -> Any:
+    """``_block_in`` written into ``buf`` (no fresh temporary), or a view when nothing changes."""
+    x = x[i:j]
+    if x.dtype == work and mask is None and temperature is None:
+        return x
+    buf.copy_(x)
+    if mask is not None:
+        buf.masked_fill_(~mask[i:j, None], 0.0)
+    if temperature is not None:
+        buf.div_(temperature)
+    return buf
+
+
+def _fast_block(be: Any, kind: str, ab: Any, bb: Any, ga: Any, gb: Any, bufs: _Buffers) -> Any:
+    """KL or cross-entropy rows of one block; unscaled gradients into ``ga``/``gb`` slices."""
+    n = ab.shape[0]
+    lp = torch._log_softmax(ab, -1, False, out=bufs.get(2, n))
+    lq = torch._log_softmax(bb, -1, False, out=bufs.get(3, n))
+    p = torch.exp(lp, out=bufs.get(4, n))
+    if kind == "kl":
+        d = lp.sub_(lq)  # lp - lq, in lp's buffer
+        vals = torch.mul(p, d, out=bufs.get(5, n)).sum(-1)
+    else:
+        vals = torch.mul(p, lq, out=lp).sum(-1).neg_()
+    bad = torch.isnan(vals)
+    any_bad = bool(bad.any())
+    if any_bad:  # -inf logits or invalid rows: the generic conventions
+        vals[bad] = _logits().forward_block(be, kind, None, ab[bad], bb[bad])
+    if ga is not None:
+        # KL: p (lp - lq - KL); cross-entropy: -p (lq + H)
+        if kind == "kl":
+            inner = torch.sub(d, vals[:, None], out=bufs.get(5, n))
+            inner = torch.where(p == 0, 0.0, inner) if any_bad else inner
+        else:
+            inner = torch.add(lq, vals[:, None], out=lp).neg_()
+        if ga.dtype == inner.dtype:
+            torch.mul(inner, p, out=ga)
+        else:
+            ga.copy_(inner.mul_(p))
+    if gb is not None:
+        q = lq.exp_()
+        if gb.dtype == q.dtype:
+            torch.sub(q, p, out=gb)
+        else:
+            gb.copy_(q.sub_(p))
+    if any_bad and (ga is not None or gb is not None):
+        one = torch.ones_like(vals[bad])
+        need = (ga is not None, gb is not None)
+        da, db = _logits().backward_block(be, kind, None, ab[bad], bb[bad], vals[bad], one, need)
+        if ga is not None:
+            ga[bad] = da.to(ga.dtype)
+        if gb is not None:
+            gb[bad] = db.to(gb.dtype)
+    return vals
+
+
+def _define_logits() -> None:
+    """The ``autograd.Function`` classes of ``logits_rows`` (called by ``_load``)."""
+    global _Rows, _TracedRows
+
+    class Rows(torch.autograd.Function):
+        @staticmethod
+        def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
+            be, kind, beta, temperature, work = options
+            n = a.shape[0]
+            out = torch.empty((n,), dtype=work, device=a.device)
+            fast = kind in ("kl", "ce") and _eager_cpu(a)
+            ga = torch.empty_like(a) if fast and a.requires_grad else None
+            gb = torch.empty_like(b) if fast and b.requires_grad else None
+            blocks = _blocks(a)
+            if fast:
+                bufs = _Buffers(blocks[0][1] - blocks[0][0], a.shape[1], work, a.device)
+            for i, j in blocks:
+                if fast:
+                    ab = _block_into(a, i, j, mask, temperature, work, bufs.get(0, j - i))
+                    bb = _block_into(b, i, j, mask, temperature, work, bufs.get(1, j - i))
+                    vals = _fast_block(
+                        be,
+                        kind,
+                        ab,
+                        bb,
+                        None if ga is None else ga[i:j],
+                        None if gb is None else gb[i:j],
+                        bufs,
+                    )
+                else:
+                    ab = _block_in(a, i, j, mask, temperature, work)
+                    bb = _block_in(b, i, j, mask, temperature, work)
+                    vals = _logits().forward_block(be, kind, beta, ab, bb)
+                if mask is not None:
+                    vals = torch.where(mask[i:j], vals, 0.0)
+                if i == 0 and j == n:
+                    out = vals
+                    break
+                out[i:j] = vals
+            empty = torch.empty((0,), dtype=a.dtype, device=a.device)
+            return out, (empty if ga is None else ga), (empty if gb is None else gb)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            a, b, mask, options = inputs
+            vals, ga, gb = output
+            ctx.save_for_backward(a, b, mask, vals)
+            ctx.options = options
+            # The gradients computed in the forward (eager CPU), handed over once.
+            ctx.precomputed = [ga if ga.numel() else None, gb if gb.numel() else None]
+            ctx.mark_non_differentiable(ga, gb)
+            ctx.set_materialize_grads(False)  # no zero [N, V] cotangents for those two
+
+        @staticmethod
+        def backward(ctx: Any, g: Any, _ga: Any, _gb: Any) -> tuple[Any, ...]:
+            a, b, mask, vals = ctx.saved_tensors
+            be, kind, beta, temperature, work = ctx.options
+            if g is None:
+                g = torch.zeros_like(vals)
+            need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]))
+            scale = 1.0 if temperature is None else 1.0 / temperature
+            g = g.to(work)
+            if mask is not None:
+                g = torch.where(mask, g, 0.0)
+            if scale != 1.0:
+                g = g * scale
+            pre = ctx.precomputed
+            if not torch.compiler.is_compiling() and all(
+                p is not None for p, wanted in zip(pre, need) if wanted
+            ):
+                ctx.precomputed = [None, None]  # a second backward recomputes
+                out = [
+                    p.mul_(g[:, None].to(p.dtype)) if wanted and p is not None else None
+                    for p, wanted in zip(pre, need)
+                ]
+                return out[0], out[1], None, None
+            blocks = _blocks(a)
+            whole = len(blocks) == 1
+            ga = None if not need[0] or whole else torch.empty_like(a)
+            gb = None if not need[1] or whole else torch.empty_like(b)
+            for i, j in blocks:
+                ab = _block_in(a, i, j, mask, temperature, work)
+                bb = _block_in(b, i, j, mask, temperature, work)
+                da, db = _logits().backward_block(be, kind, beta, ab, bb, vals[i:j], g[i:j], need)
+                if whole:
+                    ga = None if da is None else da.to(a.dtype)
+                    gb = None if db is None else db.to(b.dtype)
+                    break
+                if ga is not None:
+                    ga[i:j] = da
+                if gb is not None:
+                    gb[i:j] = db
+            return ga, gb, None, None
+
+    class TracedRows(torch.autograd.Function):
+        """One block, the generic forward and the closed-form backward (torch.compile)."""
+
+        @staticmethod
+        def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
+            be, kind, beta, temperature, work = options
+            ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
+            bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
+            vals = _logits().forward_block(be, kind, beta, ab, bb)
+            return vals if mask is None else torch.where(mask, vals, 0.0)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            a, b, mask, options = inputs
+            ctx.save_for_backward(a, b, mask, output)
+            ctx.options = options
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> tuple[Any, ...]:
+            a, b, mask, vals = ctx.saved_tensors
+            be, kind, beta, temperature, work = ctx.options
+            need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+            g = g.to(work)
+            if mask is not None:
+                g = torch.where(mask, g, 0.0)
+            if temperature is not None:
+                g = g / temperature
+            ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
+            bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
+            da, db = _logits().backward_block(be, kind, beta, ab, bb, vals, g, need)
+            return (
+                None if da is None else da.to(a.dtype),
+                None if db is None else db.to(b.dtype),
+                None,
+                None,
+            )
+
+    _Rows, _TracedRows = Rows, TracedRows
+
+
+class Torch(Backend):
+    name = module = distribution = extra = "torch"
+    array_types = ("Tensor",)
+    dtypes = ("float32", "float64", "float16", "bfloat16")
+    compiler = "torch.compile"
+    autodiff = True
+
+    def _namespace(self) -> Any:
+        # A plain import statement: torch.compile traces it, not importlib calls.
+        import array_api_compat.torch as xp
+
+        _load()
+        return xp
+
+    def device(self, x: Any) -> Any:
+        return x.device
+
+    def values_unavailable(self, x: Any) -> str | None:
+        if x.device.type == "meta":
+            return "it is on PyTorch's meta device, which holds shapes only"
+        if torch.compiler.is_compiling():
+            return "it is being traced by torch.compile"
+        return None
+
+    def detach(self, x: Any) -> Any:
+        return x.detach()
+
+    def solve_triangular(self, a: Any, b: Any) -> Any:
+        return torch.linalg.solve_triangular(a, b, upper=False)
+
+    def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+            return _FusedKL.apply(p, q)
+        rows = functools.partial(exact, self)
+        if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
+            return _EagerKL.apply(p, q, rows)
+        return _eager_sum(p, q, rows)
+
+    def quick(self, p: Any, q: Any, exact: Any) -> Any:
+        dtype = p.dtype
+        if (
+            dtype != q.dtype
+            or (dtype != torch.float32 and dtype != torch.float64)
+            or p.shape != q.shape
+            or not p.ndim
+            or p.device != q.device
+            or not fast_paths_enabled()
+        ):
+            return None
+        return self.kl_last_axis(p, q, exact)
+
+    # -- harness -----------------------------------------------------------
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        options = (self, kind, beta, temperature, work)
+        if torch.compiler.is_compiling():
+            return _TracedRows.apply(a, b, mask, options)
+        return _Rows.apply(a, b, mask, options)[0]
+
+    def devices(self) -> list[str]:
+        torch = self.load()
+        found = ["cpu"]
+        if torch.cuda.is_available():
+            found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return found
+
+    def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
+        import numpy as np
+
+        torch = self.load()
+        return torch.from_numpy(np.array(a, dtype=np.float64)).to(  # a writable copy
+            device=device, dtype=getattr(torch, dtype)
+        )
+
+    def to_numpy(self, x: Any) -> Any:
+        torch = self.load()
+        return x.detach().to("cpu", torch.float64).numpy()
+
+    def compile(self, fn: Any) -> Any:
+        return self.load().compile(fn, fullgraph=True, dynamic=False)
+
+    @property
+    def builtins(self) -> tuple[Builtin, ...]:
+        return (
+            Builtin("F.kl_div(q.log(), p).sum(-1)", "torch", _kl_div),
+            Builtin("F.kl_div(q.log(), p.log(), log_target=True)", "torch", _kl_div_log_target),
+            Builtin("torch.distributions.kl_divergence(Categorical)", "torch", _distributions),
+        )
+
+
+def _kl_div(p: Any, q: Any) -> Any:
+    import torch.nn.functional as F
+
+    # Reversed order, q in log space; "batchmean"/"sum" for scalars, "none" + sum here.
+    return F.kl_div(q.log(), p, reduction="none").sum(-1)
+
+
+def _kl_div_log_target(p: Any, q: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.kl_div(q.log(), p.log(), reduction="none", log_target=True).sum(-1)
+
+
+def _distributions(p: Any, q: Any) -> Any:
+    from torch.distributions import Categorical, kl_divergence
+
+    return kl_divergence(Categorical(probs=p), Categorical(probs=q))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import doctest
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import need
 from kl_backends._math import categorical as _divergence
@@ -41,3 +45,49 @@ def test_readme_examples_per_backend() -> None:
         else:
             exec(line, namespace)
     assert checked == 4  # every numeric claim in the block
+
+
+# --- every ```python block of README runs as written, each on its own ----------------------
+
+#: A block whose first line is this comment needs a GPU; it runs only where one is present.
+NEEDS_GPU = "# needs: gpu"
+
+
+def _readme_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def _has_gpu() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def test_readme_has_python_blocks() -> None:
+    assert len(_readme_blocks()) >= 8
+
+
+@pytest.mark.parametrize("index", range(len(_readme_blocks())))
+def test_readme_block_runs_on_its_own(index, tmp_path) -> None:
+    for module in ("torch", "tensorflow", "jax", "dask", "array_api_strict"):
+        need(module)  # every backend is installed in CI: the blocks use them
+    code = _readme_blocks()[index]
+    if code.startswith(NEEDS_GPU) and not _has_gpu():
+        pytest.skip("README block marked '# needs: gpu' and no GPU here")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "error"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, f"README block {index}:\n{code}\n{result.stderr[-3000:]}"

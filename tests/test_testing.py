@@ -17,6 +17,7 @@ from kl_backends.testing import (
     assert_backends_agree,
     available_targets,
     check_backends,
+    format_table,
     to_backend,
     to_numpy,
 )
@@ -81,7 +82,7 @@ def test_planted_disagreement_is_caught_and_named(backend) -> None:
         )
     message = str(info.value)
     assert f"disagrees with the reference on {backend.name}:{backend.device} float64" in message
-    assert "max abs err" in message and "where" in message  # the table
+    assert "judged error (bound)" in message and "where" in message  # the table
     failing = [line for line in message.splitlines() if "FAIL" in line]
     assert len(failing) == 1 and failing[0].startswith(f"{backend.name}:")
     assert "(0,)" in failing[0]  # where: the distribution that differs most (KL = ln 2)
@@ -301,3 +302,25 @@ def test_check_backends_restores_jax_x64() -> None:
         assert not jax.config.read("jax_enable_x64")
     finally:
         jax.config.update("jax_enable_x64", before)
+
+
+def test_table_shows_the_judged_error_and_its_bound() -> None:
+    rows = check_backends(kl_divergence, P, Q, targets="numpy", dtypes=["float32"])
+    assert rows[0].ok
+    assert " rel <= rtol " in rows[0].judged or " abs <= atol " in rows[0].judged
+    table = format_table(rows)
+    assert "judged error (bound)" in table.splitlines()[0] and rows[0].judged in table
+
+
+def test_a_result_that_leaves_its_library_fails() -> None:
+    """A function returning NumPy for array-API-strict inputs has left the library."""
+    need("array_api_strict")
+
+    def via_numpy(p, q):
+        return kl_divergence(np.asarray(p), np.asarray(q))
+
+    rows = check_backends(via_numpy, P, Q, targets="numpy,array_api_strict", dtypes=["float64"])
+    by = {r.target: r for r in rows}
+    assert by["numpy:cpu"].ok
+    assert not by["array_api_strict:cpu"].ok
+    assert "came back as numpy arrays for array_api_strict" in by["array_api_strict:cpu"].message

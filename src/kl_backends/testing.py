@@ -148,6 +148,9 @@ class Agreement:
     max_rel: float
     where: str
     message: str = ""
+    #: The error that decided, in its bound's units: ``"2.10e-04 rel <= rtol 1e-02"``
+    #: (``kl_backends.parity.compare.Comparison.describe``).
+    judged: str = "-"
 
 
 def _is_array(x: Any) -> bool:
@@ -224,7 +227,11 @@ def _check_one(
     try:
         converted = [target.asarray(a, dtype) if _is_array(a) else a for a in args64]
         held = [target.to_numpy(c) if _is_array(a) else a for a, c in zip(args64, converted)]
-        got = [target.to_numpy(o) for o in _outputs(fn(*converted, **kwargs))]
+        outputs = _outputs(fn(*converted, **kwargs))
+        foreign = _foreign(outputs, target) if any(_is_array(a) for a in args64) else None
+        if foreign is not None:
+            return Agreement(target.id, dtype, False, np.inf, np.inf, "-", foreign)
+        got = [target.to_numpy(o) for o in outputs]
         if reference is None:
             expected = _outputs(fn(*held, **kwargs))
         elif callable(reference):
@@ -247,14 +254,41 @@ def _check_one(
             f"{len(got)} outputs, reference has {len(expected)}",
         )
     worst: tuple[float, float, str] = (0.0, 0.0, "-")
+    judged, used = "-", -1.0
     for k, (g, e) in enumerate(zip(got, expected)):
         cmp = compare(g, e, dtype, rtol=rtol, atol=atol)
         where = _where(g, e, k, len(got))
         if not cmp.ok:
-            return Agreement(target.id, dtype, False, cmp.max_abs, cmp.max_rel, where, cmp.message)
+            return Agreement(
+                target.id,
+                dtype,
+                False,
+                cmp.max_abs,
+                cmp.max_rel,
+                where,
+                cmp.message,
+                cmp.describe(),
+            )
         if cmp.max_abs >= worst[0]:
             worst = (cmp.max_abs, max(worst[1], cmp.max_rel), where)
-    return Agreement(target.id, dtype, True, worst[0], worst[1], worst[2])
+        if cmp.used > used:
+            judged, used = cmp.describe(), cmp.used
+    return Agreement(target.id, dtype, True, worst[0], worst[1], worst[2], "", judged)
+
+
+def _foreign(outputs: list[Any], target: Target) -> str | None:
+    """Why the outputs are not ``target``'s arrays (they left its library), or ``None``."""
+    names = set()
+    for out in outputs:
+        backend = backend_of(out)
+        if backend is not None and backend.name != target.backend:
+            names.add(backend.name)
+    if not names:
+        return None
+    return (
+        f"result came back as {', '.join(sorted(names))} arrays for {target.backend} "
+        "inputs (it left the library: no device, jit or autodiff there)"
+    )
 
 
 def _where(got: np.ndarray, ref: np.ndarray, k: int, n: int) -> str:
@@ -270,12 +304,19 @@ def _where(got: np.ndarray, ref: np.ndarray, k: int, n: int) -> str:
 
 
 def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
-    """The rows as an aligned text table, or a Markdown table."""
-    header = ("backend", "dtype", "max abs err", "max rel err", "where", "status")
+    """The rows as an aligned text table, or a Markdown table.
+
+    "judged error (bound)" is the error that decided each row, in the units of
+    the tolerance that applies there (``1.0e-02 rel <= rtol 0.01`` beside a
+    large absolute error; ``2.0e-08 abs <= atol 2e-06`` for a zero result
+    against a tiny reference).
+    """
+    header = ("backend", "dtype", "judged error (bound)", "max abs", "max rel", "where", "status")
     body = [
         (
             r.target,
             r.dtype,
+            r.judged,
             f"{r.max_abs:.2e}",
             f"{r.max_rel:.2e}",
             r.where,

@@ -25,6 +25,36 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (Python's or NumPy's), else ``TypeError``.
+
+    ``keepdims="no"`` is truthy: accepting it would keep the dims.
+    """
+    if isinstance(value, bool):
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+
+
+def check_event_axes(shape: tuple[int | None, ...], axes: tuple[int, ...], inputs: str) -> None:
+    """``ValueError`` for logits with an empty event axis (known from the shape alone).
+
+    A softmax over no logits is no distribution: there is no KL to return.
+    Probabilities and log-probabilities over an empty axis give the empty
+    sum, 0 (``validate=True`` reports that they do not sum to 1).
+    """
+    if inputs != "logits":
+        return
+    empty = [a for a in axes if shape[a] == 0]
+    if empty:
+        raise ValueError(
+            f"inputs='logits' needs at least one logit per distribution; axis {empty[0]} "
+            f"of the broadcast shape {tuple(shape)} has size 0 (a softmax over no logits "
+            "is not a distribution)"
+        )
+
+
 def log_of_base(base: Any) -> float | None:
     """``log(base)`` for ``base`` in (0, 1) or (1, inf); ``None`` for nats."""
     if base is None:
@@ -79,6 +109,11 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
         isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes
     ):
         raise ValueError(f"axis must be an int or a non-empty tuple of ints; got {axis!r}")
+    if ndim == 0:
+        raise ValueError(
+            "a distribution needs at least one axis (its events), but the inputs are 0-d "
+            "(scalars); pass one distribution as a 1-D array such as [0.2, 0.8]"
+        )
     normalized = []
     for a in axes:
         if not -ndim <= a < ndim:

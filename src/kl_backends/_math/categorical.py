@@ -11,6 +11,7 @@ PyTorch's ``meta`` device.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from kl_backends import _dispatch
@@ -65,7 +66,9 @@ def kl_divergence(
         log-probabilities (``-inf`` for an impossible event).  ``"logits"``:
         unnormalised log-probabilities, normalised here with a stable
         log-softmax over ``axis`` (logits of +-1000 neither overflow nor lose
-        accuracy).
+        accuracy).  An empty event axis is a ``ValueError`` for logits (a
+        softmax over nothing is no distribution) and gives 0, the empty sum,
+        for the other kinds.
     base : float, optional
         Logarithm base: ``None`` gives nats, ``2`` bits, any finite positive
         number other than 1 is allowed.
@@ -73,13 +76,20 @@ def kl_divergence(
         ``"none"`` returns one value per distribution (shape: the broadcast
         shape without ``axis``); ``"sum"`` their sum; ``"mean"`` their mean,
         which is what PyTorch calls ``reduction="batchmean"`` (PyTorch's own
-        ``"mean"`` divides by the number of *elements* and is not KL).
+        ``"mean"`` divides by the number of *elements* and is not KL).  The
+        mean over an empty batch is NaN (as ``torch.mean``), with no warning.
     keepdims : bool, default False
-        Keep the reduced axes with size 1.
+        Keep the reduced axes with size 1.  ``keepdims``, ``normalize`` and
+        ``validate`` must be booleans (``TypeError`` otherwise: ``"no"`` is
+        truthy).
     dx, x : optional
         Continuous KL from densities sampled on a grid along ``axis`` (an int):
-        ``dx`` is the spacing of a uniform grid, ``x`` the grid's coordinates
-        (1-D, one per point).  The sum becomes a trapezoid integral of
+        ``dx`` is the spacing of a uniform grid (a positive finite number,
+        else ``ValueError``; a 0-d array is checked like ``x``), ``x`` the
+        grid's coordinates (1-D, one per
+        point, finite and strictly increasing: checked eagerly, which reads
+        one boolean from the device; not checked under ``jax.jit``,
+        ``tf.function``, ``torch.compile`` or on Dask).  The sum becomes a trapezoid integral of
         ``p log(p / q)``.  Summing pdf values without ``dx`` gives the
         integral divided by the spacing: 500 instead of 0.5 for N(0, 2) vs
         N(2, 2) on a grid of step 0.001.  ``inputs`` is "probs" (densities)
@@ -128,7 +138,7 @@ def kl_divergence(
     * ``p > 0`` with ``q == 0`` gives ``+inf``;
     * NaN in ``p``, or in ``q`` where ``p > 0``, makes that distribution's
       result NaN, and only it (a NaN or negative ``q`` where ``p == 0`` may
-      also give NaN on the PyTorch and JAX fast paths);
+      also give NaN under ``torch.compile``, ``torch.func`` and on GPUs);
     * the same holds for ``-inf`` log-probabilities and logits.
 
     Unlike ``rel_entr``, a negative probability gives NaN rather than
@@ -181,10 +191,14 @@ def kl_divergence(
             f"grid (dx, x) or validate=True; got inputs={inputs!r}"
         )
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    keepdims = _args.check_bool("keepdims", keepdims)
+    validate = _args.check_bool("validate", validate)
+    normalize = _args.check_bool("normalize", normalize)
     log_base = _args.log_of_base(base)
     be, xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))
     axes = _args.normalize_axis(axis, len(shape))
+    _args.check_event_axes(shape, axes, inputs)
     if inputs == "logits" or validate:
         # Normalising (and checking sums) is over the *broadcast* event axes.
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
@@ -231,7 +245,7 @@ def _grid_weights(
     if dx is not None:
         half = xp.asarray([0.5], dtype=p.dtype, device=device)
         ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
-        w = xp.concat([half, ones, half]) * dx
+        w = xp.concat([half, ones, half]) * _grid_step(be, p, dx)
     else:
         _, (grid,) = _dispatch.resolve(x, names=("x",))
         if _args.shape_of(grid) != (n,):
@@ -241,8 +255,54 @@ def _grid_weights(
             )
         grid = xp.astype(xp.asarray(grid, device=device), p.dtype)
         steps = grid[1:] - grid[:-1]
+        _check_grid(be, grid, steps)
         w = 0.5 * xp.concat([steps[:1], steps[:-1] + steps[1:], steps[-1:]])
     return xp.reshape(w, (n,) + (1,) * (len(shape) - 1 - axis))
+
+
+def _grid_step(be: Any, p: Any, dx: Any) -> Any:
+    """``dx`` checked: a positive finite number, or a 0-d array (checked eagerly only)."""
+    expected = "dx must be a positive finite number (the grid's spacing) or a 0-d array"
+    if isinstance(dx, numbers.Real) and not isinstance(dx, bool):
+        step = float(dx)
+        if not (math.isfinite(step) and step > 0):
+            raise ValueError(
+                f"{expected}; got {dx!r}. For a decreasing grid, reverse p and q along the axis"
+            )
+        return step
+    if isinstance(dx, (bool, str, list, tuple)):
+        raise TypeError(f"{expected}; got {dx!r}")
+    try:
+        _, (arr,) = _dispatch.resolve(dx, names=("dx",))
+    except TypeError:
+        raise TypeError(f"{expected}; got {type(dx).__name__}") from None
+    if _args.shape_of(arr) != ():
+        raise ValueError(f"{expected}; got shape {_args.shape_of(arr)}")
+    xp = be.xp
+    arr = xp.astype(xp.asarray(arr, device=be.device(p)), p.dtype)
+    if be.values_unavailable(arr) is None and not bool((arr > 0) & (xp.abs(arr) < math.inf)):
+        raise ValueError(f"{expected}; got {dx!r}")
+    return arr
+
+
+def _check_grid(be: Any, grid: Any, steps: Any) -> None:
+    """``ValueError`` unless ``grid`` is finite and strictly increasing; eagerly only.
+
+    Reads one boolean (as ``kl_multivariate_normal``'s positive-definiteness
+    check): skipped where the values cannot be read (under ``jax.jit``,
+    ``tf.function``, ``torch.compile``, on Dask and on the ``meta`` device),
+    so a bad grid there gives wrong weights, not an error.
+    """
+    if be.values_unavailable(grid) is not None:
+        return
+    xp = be.xp
+    good = (steps > 0) & (xp.abs(steps) < math.inf)
+    if bool(xp.any(~good)):
+        raise ValueError(
+            "x must be finite and strictly increasing (a grid of coordinates); it has a "
+            "step that is not positive, or a NaN or infinite coordinate. For a decreasing "
+            "grid, reverse x, p and q along the axis"
+        )
 
 
 def _kl(be: Any, options: tuple[Any, ...], p: Any, q: Any, weights: Any) -> Any:
@@ -259,13 +319,12 @@ def _kl(be: Any, options: tuple[Any, ...], p: Any, q: Any, weights: Any) -> Any:
     out = _fast_sum(be, p, q, inputs, axes, weights)
     if out is not None:
         out = xp.expand_dims(out, axis=axes[0]) if keepdims else out
+    elif inputs == "probs":
+        out = _common.kl_sum(be, p, q, axes, keepdims, weights)
     else:
-        if inputs == "probs":
-            terms = _common.probs_terms(be, p, q)
-        else:
-            if inputs == "logits":
-                p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
-            terms = _common.log_probs_terms(be, p, q)
+        if inputs == "logits":
+            p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
+        terms = _common.log_probs_terms(be, p, q)
         if weights is not None:
             terms = terms * weights
         out = xp.sum(terms, axis=axes, keepdims=keepdims)
@@ -289,7 +348,7 @@ def _fast_sum(
 def _exact_sums(be: Any, p: Any, q: Any) -> Any:
     """The generic code's sums over the last axis, for the rows a fast kernel hands back."""
     with be.quiet():
-        return be.xp.sum(_common.probs_terms(be, p, q), axis=-1)
+        return _common.kl_sum(be, p, q, -1, False)
 
 
 def _validate(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype: Any) -> None:

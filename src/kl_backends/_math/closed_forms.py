@@ -14,6 +14,7 @@ nearly equal numbers, so small divergences keep their relative accuracy.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kl_backends._math import args as _args
@@ -32,6 +33,16 @@ __all__ = [
 def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
     out = _common.reduce_in_base(xp, out, reduction, False, _args.log_of_base(base))
     return _common.finish(xp, out, dtype)
+
+
+def _nan_where(be: Any, out: Any, invalid: Any) -> Any:
+    """``out`` with NaN where parameters are outside their domain.
+
+    The ``log1p((a - b) / b)`` forms cannot tell two negative parameters from
+    two positive ones (``kl_normal(0, -1, 0, -1)`` would be 0): the domain is
+    checked explicitly, elementwise, without reading values.
+    """
+    return be.xp.where(invalid, _common.scalar(be, math.nan, out), out)
 
 
 def _check(reduction: str) -> None:
@@ -71,7 +82,7 @@ def kl_normal(
     ----------
     loc_p, scale_p, loc_q, scale_q : array_like, broadcastable
         Means and *standard deviations* (not variances).  Non-positive scales
-        give NaN.
+        give NaN (two negative scales too).
     base, reduction
         As in ``kl_divergence``; ``reduction`` sums or averages over all
         (broadcast) elements.
@@ -95,6 +106,7 @@ def kl_normal(
         t = _log_ratio(xp, sp, sq)
         z = (mp - mq) / sq
         out = 0.5 * _expm1_minus(xp, 2 * t) + 0.5 * z * z
+        out = _nan_where(be, out, (sp <= 0) | (sq <= 0))
         return _finish(xp, out, dtype, base, reduction)
 
 
@@ -162,7 +174,8 @@ def kl_bernoulli(
         Success probabilities (``inputs="probs"``) or their logits
         (``inputs="logits"``, where log p = -softplus(-a) is computed stably).
         Exact at p in {0, 1} (logits +-inf): the vanishing term is 0, and
-        q in {0, 1} against a p that puts mass there gives +inf.
+        q in {0, 1} against a p that puts mass there gives +inf.  A
+        probability outside [0, 1] gives NaN.
     inputs : {"probs", "logits"}
     base, reduction
         As in ``kl_divergence``.
@@ -179,6 +192,7 @@ def kl_bernoulli(
     with be.quiet():
         if inputs == "probs":
             out = _common.probs_terms(be, a, b) + _common.probs_terms(be, 1 - a, 1 - b)
+            out = _nan_where(be, out, (a < 0) | (a > 1) | (b < 0) | (b > 1))
         else:
             out = _common.log_probs_terms(
                 be, -_softplus(be, -a), -_softplus(be, -b)
@@ -203,6 +217,8 @@ def kl_exponential(
 ) -> Any:
     r"""KL(Exp(rate_p) || Exp(rate_q)) = r - 1 - log r with r = rate_q / rate_p.
 
+    Non-positive rates give NaN.
+
     Examples
     --------
     >>> from kl_backends import kl_exponential
@@ -213,6 +229,7 @@ def kl_exponential(
     be, xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
     with be.quiet():
         out = _expm1_minus(xp, _log_ratio(xp, lq, lp))
+        out = _nan_where(be, out, (lp <= 0) | (lq <= 0))
         return _finish(xp, out, dtype, base, reduction)
 
 
@@ -229,7 +246,7 @@ def kl_poisson(
     Computed as ``rate_p * (exp(-t) - 1 + t)`` with ``t = log(rate_p / rate_q)``
     (``expm1``, ``log1p``), so close rates keep their relative accuracy.  A
     zero ``rate_p`` gives ``rate_q``; a zero ``rate_q`` under a positive
-    ``rate_p`` gives +inf.
+    ``rate_p`` gives +inf; a negative rate gives NaN.
 
     Examples
     --------
@@ -245,6 +262,7 @@ def kl_poisson(
         lp_safe, lq_safe = xp.where(zero, one, lp), xp.where(zero, one, lq)
         out = lp_safe * _expm1_minus(xp, -_log_ratio(xp, lp_safe, lq_safe))
         out = xp.where(zero, lq, out)
+        out = _nan_where(be, out, (lp < 0) | (lq < 0))
         return _finish(xp, out, dtype, base, reduction)
 
 
@@ -272,10 +290,13 @@ def kl_multivariate_normal(
 
     computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
     tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
-    log det = 2 sum log diag L.  No inverse or determinant is formed.
+    log det = 2 sum log |diag L|.  No inverse or determinant is formed.
 
     Each distribution is given by exactly one of: ``cov_*`` (full covariance,
-    ``[..., d, d]``), ``scale_tril_*`` (lower-triangular L, ``[..., d, d]``) or
+    ``[..., d, d]``), ``scale_tril_*`` (any invertible lower-triangular L,
+    ``[..., d, d]``, negative diagonal entries included: the covariance is
+    ``L L^T``, as for TFP's ``MultivariateNormalTriL``; a zero on the
+    diagonal is a singular covariance and gives inf or NaN) or
     ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
     are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
 
@@ -323,7 +344,8 @@ def kl_multivariate_normal(
     with be.quiet():
         if spec_p[0] == "var_p" and spec_q[0] == "var_q":
             diff = mq - mp
-            out = 0.5 * xp.sum(_expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq, axis=-1)
+            terms = _expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq
+            out = 0.5 * xp.sum(_nan_where(be, terms, (sp < 0) | (sq < 0)), axis=-1)
             return _finish(xp, out, dtype, base, reduction)
 
         lp = _scale_tril(be, spec_p[0], sp)
@@ -339,8 +361,10 @@ def kl_multivariate_normal(
         z = be.solve_triangular(lq_b, xp.expand_dims(diff, axis=-1))
         trace = xp.sum(m * m, axis=(-2, -1))
         quad = xp.sum(z * z, axis=(-2, -1))
-        logdet = xp.sum(xp.log(xp.linalg.diagonal(lq)), axis=-1) - xp.sum(
-            xp.log(xp.linalg.diagonal(lp)), axis=-1
+        # |det L| = prod |diag L|: a scale_tril with negative diagonal entries is a
+        # valid scale (covariance L L^T), as in TFP's MultivariateNormalTriL.
+        logdet = xp.sum(xp.log(xp.abs(xp.linalg.diagonal(lq))), axis=-1) - xp.sum(
+            xp.log(xp.abs(xp.linalg.diagonal(lp))), axis=-1
         )
         out = 0.5 * (trace - d + quad) + logdet
         return _finish(xp, out, dtype, base, reduction)

@@ -13,6 +13,10 @@ from kl_backends._math import args as _args
 
 __all__ = [
     "broadcast_to",
+    "generalized_terms",
+    "js_near",
+    "kl_parts",
+    "kl_sum",
     "log_probs_terms",
     "prepare",
     "probs_terms",
@@ -78,11 +82,18 @@ def broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:
 
 
 def reduce(xp: Any, out: Any, reduction: str, keepdims: bool = False) -> Any:
-    """Apply ``reduction`` ("none", "sum", "mean") over all remaining axes."""
+    """Apply ``reduction`` ("none", "sum", "mean") over all remaining axes.
+
+    ``"mean"`` over no elements (an empty batch) is NaN, with no warning.
+    """
     if reduction == "none" or out.ndim == 0:
         return out
     if reduction == "sum":
         return xp.sum(out, keepdims=keepdims)
+    if 0 in _args.shape_of(out):  # (unknown sizes, None, are not 0)
+        # The mean of no distributions is NaN, as torch.mean's, without NumPy's
+        # "Mean of empty slice" warning (an error under -W error).
+        return xp.sum(out, keepdims=keepdims) * math.nan
     return xp.mean(out, keepdims=keepdims)
 
 
@@ -94,23 +105,133 @@ def reduce_in_base(
     return out / log_base if log_base is not None else out
 
 
-def probs_terms(be: Any, p: Any, q: Any) -> Any:
-    """``p * log(p / q)`` with ``rel_entr``'s conventions and safe gradients.
+#: Nearly equal: ``|p - q| < NEAR * (p + q - TINY)``, i.e. ``p / q`` within about
+#: 4% of 1 and ``p + q`` above ``TINY`` (twice the square root of the smallest
+#: normal number: JAX differentiates ``d / s`` through ``s**-2``, which
+#: overflows below that, and ``p == q`` would then give ``0 * inf = NaN``).
+NEAR = 0.02
+_TINY = {64: 2.0**-510, 32: 2.0**-62}
 
-    Where ``p == 0`` both arguments are replaced by 1 *before* the logs, so
-    the discarded branch of the final ``where`` is finite and its gradient is
-    0 (not ``0 * inf = NaN``).  ``p * (log p - log q)`` rather than
-    ``p * log(p / q)`` makes autodiff return exactly ``-p / q`` for the
-    gradient with respect to ``q``; ``p / q`` would go through ``q**2``,
-    which underflows for small ``q``.
+
+def kl_parts(be: Any, p: Any, q: Any) -> tuple[Any, Any]:
+    """``(a, b)`` with ``a + b = p log(p / q)`` elementwise: see ``_parts``."""
+    a, b, _, _ = _parts(be, p, q)
+    return a, b
+
+
+def _parts(be: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
+    """``p log(p / q)`` split so that sums over an axis stay accurate.
+
+    Returns ``a``, ``b``, the nearly-equal mask and ``p - q`` (where
+    ``p == 0``: 0), with ``a + b = p log(p / q)`` and ``rel_entr``'s
+    conventions (0 where ``p == 0``, ``+inf`` where ``p > 0 = q``, NaN for
+    NaN, for a negative ``p`` and for a negative ``q`` under ``p > 0``):
+
+    * nearly equal (``|p - q| < NEAR * (p + q)``, ``p / q`` within about 4%
+      of 1): ``a = p log(p / q) - (p - q) >= 0``, the generalised KL term,
+      and ``b = p - q``, exact (Sterbenz).  With ``v = (p - q) / (p + q)``,
+      ``log(p / q) = 2 atanh(v)`` and
+      ``a = (p - q) v (1 + v (1 + v) B(v^2))``,
+      ``B(x) = 1/3 + x/5 + x^2/7 + x^3/9`` (the series of
+      ``((1 + v) atanh(v) - v - v^2) / v^3``; for ``|v| < NEAR`` the next
+      term is below ``1e-19`` relative), so ``a`` keeps its relative
+      accuracy however close ``p`` is to ``q``.  Summing ``a`` and ``b``
+      separately is what makes nearly equal distributions exact: summing
+      ``p log(p / q)`` directly loses ``eps * sum |p - q|`` to cancellation
+      (the terms are ``p - q`` to first order and sum to about 0), which is
+      the whole result when KL ~ ``sum (p - q)**2 / q`` is below
+      ``eps * sum |p - q|``.  The differences ``p - q`` of probabilities lie
+      on one fine binary grid, so their sum is exact in practice.
+    * otherwise ``a = p (log p - log q)`` (no ratio: ``p = 4, q = 2.2e-308``
+      is 2839.14, not an overflow) and ``b = 0``: accurate to
+      ``eps (|log p| + |log q|) / |log(p / q)|`` relative, with
+      ``|log(p / q)| > 0.04`` here.
+
+    The inputs of each branch are replaced by harmless values where it is
+    not taken (``p = q = 1`` where ``p == 0``; ``v = 0`` outside the nearly
+    equal region), so gradients are finite and exact: ``-p / q`` for ``q``,
+    ``log(p / q) + 1`` for ``p``, 0 where ``p == 0``.
     """
     xp = be.xp
     zero = p == 0
     one = scalar(be, 1, p)
-    p_safe = xp.where(zero, one, p)
-    q_safe = xp.where(zero, one, q)
-    terms = p_safe * (be.log(p_safe) - be.log(q_safe))
-    return xp.where(zero, scalar(be, 0, p), terms)
+    nought = scalar(be, 0, p)
+    p1 = xp.where(zero, one, p)
+    q1 = xp.where(zero, one, q)
+    d = p1 - q1
+    s = p1 + q1
+    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
+    near = xp.abs(d) < NEAR * (s - tiny)  # False for NaN, inf, negative inputs
+    b = xp.where(near, d, nought)  # where p == 0: 1 - 1 = 0
+    v = b / xp.where(near, s, one)
+    x = v * v
+    series = 1 / 3 + x * (1 / 5 + x * (1 / 7 + x * (1 / 9)))
+    general = b * v * (1 + v * (1 + v) * series)
+    far = p1 * (be.log(p1) - be.log(q1))
+    return xp.where(near, general, far), b, near, d
+
+
+def js_near(be: Any, p: Any, q: Any, far: Any) -> Any:
+    """Jensen-Shannon terms: the series below where ``p`` and ``q`` are nearly equal, else ``far``.
+
+    ``(s / 4) x (1 + x/6 + x^2/15 + x^3/28)`` with ``s = p + q``,
+    ``x = v^2``, ``v = (p - q) / s`` (next term ``x^4/45``: below ``1e-15``
+    relative for ``|v| < NEAR``); same region and substitutions as ``_parts``.
+    """
+    xp = be.xp
+    one = scalar(be, 1, p)
+    d = p - q
+    s = p + q
+    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
+    near = xp.abs(d) < NEAR * (s - tiny)
+    s_n = xp.where(near, s, one)
+    v = xp.where(near, d, scalar(be, 0, p)) / s_n
+    x = v * v
+    series = 0.25 * s_n * x * (1 + x * (1 / 6 + x * (1 / 15 + x * (1 / 28))))
+    return xp.where(near, series, far)
+
+
+def probs_terms(be: Any, p: Any, q: Any) -> Any:
+    """``p * log(p / q)`` elementwise, with ``rel_entr``'s conventions and safe gradients.
+
+    A term with ``p == 0`` is 0 (``q == 0`` included); ``p > 0`` with
+    ``q == 0`` (or ``-0.0``) is ``+inf``; NaN propagates; a negative ``p``, or
+    a negative ``q`` under ``p > 0``, gives NaN.  Where ``p == 0`` the
+    arguments are replaced by 1 *before* the logs, so the discarded branch
+    of the final ``where`` is finite and its gradient is 0 (not
+    ``0 * inf = NaN``).  Accurate to a few ulps relative for every ratio
+    (``kl_parts``); to sum terms over an axis, sum ``kl_parts``' two parts
+    separately, which also keeps nearly equal distributions accurate.
+    """
+    a, b = kl_parts(be, p, q)
+    return a + b
+
+
+def kl_sum(be: Any, p: Any, q: Any, axes: Any, keepdims: bool, weights: Any = None) -> Any:
+    """``sum(p log(p / q))`` over ``axes`` (times ``weights``), from ``kl_parts``' two sums."""
+    xp = be.xp
+    a, b = kl_parts(be, p, q)
+    if weights is not None:
+        a, b = a * weights, b * weights
+    return xp.sum(a, axis=axes, keepdims=keepdims) + xp.sum(b, axis=axes, keepdims=keepdims)
+
+
+def generalized_terms(be: Any, p: Any, q: Any) -> Any:
+    """``p log(p / q) - p + q`` elementwise, as ``scipy.special.kl_div``.
+
+    ``q`` where ``p == 0`` and ``q >= 0``; ``+inf`` where ``p > 0 = q`` and
+    wherever ``p`` or ``q`` is negative (``kl_div``'s convention: these
+    arguments are outside its domain); NaN where either is NaN, and for
+    ``inf - inf`` (``p = q = inf``, finite ``p`` against ``q = inf``).  Every term is >= 0
+    and keeps its relative accuracy when ``p`` is close to ``q``
+    (``kl_parts``' first part).
+    """
+    xp = be.xp
+    a, _, near, d = _parts(be, p, q)
+    terms = xp.where(near, a, a - d)  # a is p log(p/q) - (p - q) or p log(p/q)
+    terms = xp.where(p == 0, q, terms)
+    infinite = ((p < 0) | (q < 0) | ((q == 0) & (p > 0))) & ~(xp.isnan(p) | xp.isnan(q))
+    return xp.where(infinite, scalar(be, math.inf, p), terms)
 
 
 def log_probs_terms(be: Any, log_p: Any, log_q: Any) -> Any:

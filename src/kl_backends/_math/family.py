@@ -32,6 +32,7 @@ def _setup(
     for a in arrays[1:]:
         shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
     axes = _args.normalize_axis(axis, len(shape))
+    _args.check_event_axes(shape, axes, inputs)
     if inputs == "logits":
         with be.quiet():
             arrays = [
@@ -43,6 +44,7 @@ def _setup(
 def _end(
     xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
 ) -> Any:
+    keepdims = _args.check_bool("keepdims", keepdims)
     out = xp.sum(terms, axis=axes, keepdims=keepdims)
     out = _common.reduce_in_base(xp, out, reduction, keepdims, _args.log_of_base(base))
     return _common.finish(xp, out, dtype)
@@ -92,7 +94,8 @@ def cross_entropy(
 ) -> Any:
     r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
 
-    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf.
+    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
+    negative p, or a negative q under p > 0, gives NaN.
     With ``inputs="logits"`` this is softmax cross-entropy with soft targets
     ``softmax(p)``, computed in row blocks with a custom gradient
     (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature`` and
@@ -123,6 +126,8 @@ def cross_entropy(
                 _common.scalar(be, 0, a),
                 -xp.where(zero, one, a) * be.log(xp.where(zero, one, b)),
             )
+            # A negative probability is NaN, as in kl_divergence (not a finite number).
+            terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
         else:
             impossible = a == -math.inf
             zero = _common.scalar(be, 0, a)
@@ -149,6 +154,11 @@ def js_divergence(
 
     Symmetric, finite (at most log 2: 1 bit with ``base=2``, reached by
     disjoint supports), and the square of ``scipy.spatial.distance.jensenshannon``.
+    Where p and q are nearly equal (within about 4%) a term is
+    ``(p + q) / 4 * (v^2 + v^4/6 + v^6/15 + v^8/28)`` with
+    ``v = (p - q) / (p + q)`` (the series of
+    ``((1 + v) log(1 + v) + (1 - v) log(1 - v)) / 4``), which keeps its
+    relative accuracy where the midpoint form cancels.
 
     ``beta`` in [0, 1] gives the generalised JSD of on-policy distillation
     (GKD), scaled so that it is continuous in ``beta``:
@@ -191,7 +201,8 @@ def js_divergence(
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     with be.quiet():
         m = 0.5 * (a + b)
-        terms = 0.5 * (_common.probs_terms(be, a, m) + _common.probs_terms(be, b, m))
+        far = 0.5 * (_common.probs_terms(be, a, m) + _common.probs_terms(be, b, m))
+        terms = _common.js_near(be, a, b, far)
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
@@ -207,8 +218,13 @@ def generalized_kl(
 ) -> Any:
     r"""KL for unnormalised non-negative measures: sum p log(p / q) - p + q.
 
-    Elementwise this is ``scipy.special.kl_div`` (each term >= 0); for
-    normalised p and q it equals ``kl_divergence``.
+    Elementwise this is ``scipy.special.kl_div``, conventions included: a
+    term is ``q`` where ``p == 0``, ``+inf`` where ``p > 0 = q`` and
+    ``+inf`` wherever ``p`` or ``q`` is negative (outside the domain; unlike
+    ``kl_divergence``, which gives NaN there), NaN where either is NaN.  So
+    every term is >= 0, and nearly equal ``p`` and ``q`` keep their relative
+    accuracy (no cancellation between ``p log(p / q)`` and ``p - q``).  For
+    normalised p and q the sum equals ``kl_divergence``.
 
     Examples
     --------
@@ -218,5 +234,5 @@ def generalized_kl(
     """
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     with be.quiet():
-        terms = _common.probs_terms(be, a, b) - a + b
+        terms = _common.generalized_terms(be, a, b)
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)

@@ -37,6 +37,13 @@ def kl_from_counts(
     >>> print(f"{kl_from_counts([2, 2, 1], [5, 1, 4], base=2):.4f}")
     0.4712
     """
+    if (
+        isinstance(pseudocount, bool)
+        or not isinstance(pseudocount, (int, float))
+        or not math.isfinite(pseudocount)
+        or pseudocount < 0
+    ):
+        raise ValueError(f"pseudocount must be a finite number >= 0; got {pseudocount!r}")
     _, xp, (cp, cq), _ = _common.prepare(counts_p, counts_q, names=("counts_p", "counts_q"))
     shape = _args.broadcast_shape(_args.shape_of(cp), _args.shape_of(cq), ("counts_p", "counts_q"))
     axes = _args.normalize_axis(axis, len(shape))
@@ -134,9 +141,9 @@ def kl_knn(
     ``kl_from_samples``.  Written against the array API (sorting each chunk's
     distances: O(n (n + m) log(n + m)) time); it runs under ``jax.jit``.
     """
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     log_base = _args.log_of_base(base)
     be, xp, (a, b), dtype = _common.prepare(x_p, x_q, names=("x_p", "x_q"))

@@ -140,9 +140,15 @@ class Backend:
         """``x`` as the plain array the math expects (subclasses, byte order), or an error."""
         return x
 
-    @functools.cached_property
+    _xp: Any = None
+
+    @property
     def xp(self) -> Any:
-        return self._namespace()
+        # Loaded once; not functools.cached_property, whose lock torch.compile cannot trace.
+        xp = self._xp
+        if xp is None:
+            xp = self._xp = self._namespace()
+        return xp
 
     def _namespace(self) -> Any:
         raise NotImplementedError

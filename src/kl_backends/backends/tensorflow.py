@@ -24,9 +24,11 @@ list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``
 ``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators
 (``+ - * / == < >``) are TensorFlow's own, which are elementwise in TF 2.
 
-The kernel: ``select_free_terms`` (exact for every ratio, ``rel_entr``'s
-conventions without a special case) with a ``tf.custom_gradient`` giving the
-generic code's exact derivatives.
+The kernel: for small eager tensors ``xlogy(p, p) - xlogy(p, q)``; otherwise
+``multiply_no_nan(log(p / q), p)`` (0 where ``p == 0``, as fast as
+the naive formula), the rows it cannot be trusted with (NumPy's rule) recomputed
+by the generic code under ``tf.cond``, and a ``tf.custom_gradient`` giving the
+exact derivatives.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import functools
 import os
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled
+from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["TensorFlow", "namespace"]
 
@@ -250,10 +253,34 @@ def namespace() -> _Namespace:
 # --- the kernel -----------------------------------------------------------------
 
 
-def _kl(p: Any, q: Any) -> Any:
+def _small(p: Any, q: Any, exact: Any) -> Any:
+    """Small eager tensors: ``xlogy(p, p) - xlogy(p, q)``, two kernels fewer than ``_kl``
+    and no custom gradient (TensorFlow's own ``xlogy`` gradients are exact); ``rel_entr``'s
+    conventions built in, no ratio to overflow.  Nearly equal float64 rows (cancellation
+    between the two logs) go to ``exact``, PyTorch's rule (``backends/torch.py``)."""
+    a, b = tf.math.xlogy(p, p), tf.math.xlogy(p, q)
+    sums = tf.reduce_sum(a - b, axis=-1)
+    if p.dtype != tf.float64:
+        return sums
+    bad = tf.abs(sums) < 2.0**-52 * 1e12 * tf.reduce_sum(tf.abs(a) + tf.abs(b), axis=-1)
+    if bool(tf.reduce_any(bad)):
+        sums = tf.where(bad, exact(p, q), sums)
+    return sums
+
+
+def _kl(p: Any, q: Any, exact: Any) -> Any:
     @tf.custom_gradient
     def kl(p: Any, q: Any) -> Any:
-        value = tf.reduce_sum(select_free_terms(namespace(), p, q), axis=-1)
+        # multiply_no_nan(x, y) is 0 where y == 0, even for x = -inf or NaN: the zero
+        # fix in the multiply itself, as fast as the naive formula.
+        sums = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
+        low = tf.math.minimum(tf.reduce_min(p, axis=-1), tf.reduce_min(q, axis=-1))
+        bad = tf.logical_not(tf.math.is_finite(sums)) | (low < 0)
+        if p.dtype == tf.float64:
+            bad = bad | (tf.abs(sums) < EXACT_BELOW * tf.reduce_sum(p, axis=-1))
+        # The rows the fast form cannot be trusted with (numpy.py's rule) from the
+        # generic code; tf.cond runs one branch, so it costs nothing until one needs it.
+        value = tf.cond(tf.reduce_any(bad), lambda: tf.where(bad, exact(p, q), sums), lambda: sums)
 
         def grad(g: Any) -> Any:
             zero = tf.equal(p, 0)
@@ -389,7 +416,12 @@ class TensorFlow(Backend):
         return tf.linalg.triangular_solve(a, b, lower=True)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
-        return _kl(p, q)
+        if p.shape[-1] == 0:
+            return tf.reduce_sum(p, axis=-1)
+        size = p.shape.num_elements()
+        if size is not None and size <= SMALL and tf.executing_eagerly():
+            return _small(p, q, functools.partial(exact, self))
+        return _kl(p, q, functools.partial(exact, self))
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:
         dtype = p.dtype
@@ -402,7 +434,7 @@ class TensorFlow(Backend):
             or not fast_paths_enabled()
         ):
             return None
-        return _kl(p, q)
+        return self.kl_last_axis(p, q, exact)
 
     # -- harness -----------------------------------------------------------
     def load(self) -> Any:

@@ -7,7 +7,9 @@ the ``autograd.Function`` classes once.
 
 Forward of ``kl_last_axis``:
 
-* eagerly on CPU: ``p / q``, ``log``, ``* p`` and a row sum in one reused
+* eagerly on CPU, up to ``SMALL`` elements: ``xlogy(p, p) - xlogy(p, q)``,
+  three kernels (``_small``);
+* eagerly on CPU, larger: ``p / q``, ``log``, ``* p`` and a row sum in one reused
   buffer of at most ``BLOCK`` elements, the zero fix only for blocks whose
   sums hold a NaN, and the rows this fast form cannot be trusted with
   (non-finite sums, negative ``q``, nearly equal float64 distributions)
@@ -28,7 +30,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kl_backends.backends._base import Backend, Builtin, fast_paths_enabled, select_free_terms
+from kl_backends.backends._base import (
+    SMALL,
+    Backend,
+    Builtin,
+    fast_paths_enabled,
+    select_free_terms,
+)
 from kl_backends.backends.numpy import EXACT_BELOW
 
 __all__ = ["Torch"]
@@ -38,52 +46,18 @@ __all__ = ["Torch"]
 BLOCK = 1 << 18
 
 torch: Any = None  # bound by _load() once a tensor has arrived
-_EagerKL: Any = None
-_FusedKL: Any = None
+_functions: Any = None  # backends/_torch_functions.py, imported by _load()
 
 
 def _load() -> None:
-    global torch, _EagerKL, _FusedKL
-    if _FusedKL is not None:
-        return
-    import torch as torch_module
+    global torch, _functions
+    if _functions is None:
+        # Import statements, which torch.compile runs (it cannot trace a class definition).
+        import torch as torch_module
 
-    torch = torch_module
+        from kl_backends.backends import _torch_functions
 
-    class EagerKL(torch.autograd.Function):
-        """``_eager_sum`` forward, exact backward (used when a gradient is wanted)."""
-
-        @staticmethod
-        def forward(p: Any, q: Any, exact: Any) -> Any:
-            return _eager_sum(p, q, exact)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            _setup_context(ctx, inputs[:2], output)
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> tuple[Any, Any, None]:
-            return (*_backward(ctx, g), None)
-
-        @staticmethod
-        def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
-            return _jvp(ctx, dp, dq)
-
-    class FusedKL(torch.autograd.Function):
-        """One ``where`` that Inductor fuses into one loop and functorch can batch."""
-
-        generate_vmap_rule = True
-
-        @staticmethod
-        def forward(p: Any, q: Any) -> Any:
-            return _fused_sum(p, q)
-
-        setup_context = staticmethod(_setup_context)
-        backward = staticmethod(_backward)
-        jvp = staticmethod(_jvp)
-
-    _EagerKL, _FusedKL = EagerKL, FusedKL
-    _define_logits()
+        torch, _functions = torch_module, _torch_functions
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -140,11 +114,33 @@ def _eager_sum(p: Any, q: Any, exact: Any) -> Any:
     """
     if p.device.type != "cpu":
         return _fused_sum(p, q)
+    if p.numel() <= SMALL:
+        return _small(p, q, exact)
     n = p.shape[-1]
     if n == 0 or p.numel() == 0:
         return p.sum(-1)
     rows = p.numel() // n
     return _cpu_blocks(p.reshape(rows, n), q.reshape(rows, n), exact).reshape(p.shape[:-1])
+
+
+def _small(p: Any, q: Any, exact: Any) -> Any:
+    """Up to ``SMALL`` elements on CPU, where per-call overhead rules: ``xlogy(p, p) -
+    xlogy(p, q)``, three kernels, with ``rel_entr``'s conventions built in (0 where
+    ``p == 0``, ``+inf`` where ``q`` is 0 or ``-0.0`` under ``p > 0``, NaN for negative
+    values) and no ratio to over- or underflow.  Its weaknesses are cancellation between
+    the two logs for nearly equal distributions and subnormal results (each product
+    rounded to the subnormal grid): in float64 the rows whose sum is not above
+    ``1e12 eps`` times the terms' magnitudes, or is subnormal, go to ``exact``."""
+    a, b = torch.xlogy(p, p), torch.xlogy(p, q)
+    sums = (a - b).sum(-1)
+    if p.dtype != torch.float64:
+        return sums
+    size = sums.abs()
+    bad = size < 2.0**-52 * 1e12 * (a.abs() + b.abs()).sum(-1)
+    bad |= (size < torch.finfo(p.dtype).tiny) & (size > 0)  # subnormal: rounded twice
+    if bool(bad.any()):
+        sums[bad] = exact(p[bad], q[bad])
+    return sums
 
 
 def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
@@ -198,7 +194,7 @@ def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
 # KL, cross-entropy and generalised JSD between ``[N, V]`` logits
 # (``kl_backends._math.logits``):
 #
-# * eager, CPU, KL and cross-entropy (``_Rows``): each block's ``log_softmax``
+# * eager, CPU, KL and cross-entropy (``LogitsRows``): each block's ``log_softmax``
 #   (PyTorch's fused kernel) into reused buffers, the row values, and -- when an
 #   input needs a gradient -- that gradient (for the second input
 #   ``softmax(b/T) - softmax(a/T)``) written straight into the gradient tensor
@@ -210,15 +206,12 @@ def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
 # * elsewhere (JSD, GPUs, the ``meta`` device): the generic block functions
 #   forward, and their closed-form gradients recomputed block by block in the
 #   backward (no host synchronisation);
-# * under ``torch.compile`` (``_TracedRows``): the same in one block (Dynamo
+# * under ``torch.compile`` (``TracedLogitsRows``): the same in one block (Dynamo
 #   traces it into the graph; Inductor fuses the elementwise work).
 #
 # Gradients only for the inputs that need one; float16/bfloat16 blocks work in
 # float32 and the gradient comes back in the input dtype.  ``setup_context``
 # keeps ``torch.func`` transforms working.
-
-_Rows: Any = None
-_TracedRows: Any = None
 
 
 def _logits() -> Any:
@@ -329,140 +322,6 @@ def _fast_block(be: Any, kind: str, ab: Any, bb: Any, ga: Any, gb: Any, bufs: _B
     return vals
 
 
-def _define_logits() -> None:
-    """The ``autograd.Function`` classes of ``logits_rows`` (called by ``_load``)."""
-    global _Rows, _TracedRows
-
-    class Rows(torch.autograd.Function):
-        @staticmethod
-        def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
-            be, kind, beta, temperature, work = options
-            n = a.shape[0]
-            out = torch.empty((n,), dtype=work, device=a.device)
-            fast = kind in ("kl", "ce") and _eager_cpu(a)
-            ga = torch.empty_like(a) if fast and a.requires_grad else None
-            gb = torch.empty_like(b) if fast and b.requires_grad else None
-            blocks = _blocks(a)
-            if fast:
-                bufs = _Buffers(blocks[0][1] - blocks[0][0], a.shape[1], work, a.device)
-            for i, j in blocks:
-                if fast:
-                    ab = _block_into(a, i, j, mask, temperature, work, bufs.get(0, j - i))
-                    bb = _block_into(b, i, j, mask, temperature, work, bufs.get(1, j - i))
-                    vals = _fast_block(
-                        be,
-                        kind,
-                        ab,
-                        bb,
-                        None if ga is None else ga[i:j],
-                        None if gb is None else gb[i:j],
-                        bufs,
-                    )
-                else:
-                    ab = _block_in(a, i, j, mask, temperature, work)
-                    bb = _block_in(b, i, j, mask, temperature, work)
-                    vals = _logits().forward_block(be, kind, beta, ab, bb)
-                if mask is not None:
-                    vals = torch.where(mask[i:j], vals, 0.0)
-                if i == 0 and j == n:
-                    out = vals
-                    break
-                out[i:j] = vals
-            empty = torch.empty((0,), dtype=a.dtype, device=a.device)
-            return out, (empty if ga is None else ga), (empty if gb is None else gb)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            a, b, mask, options = inputs
-            vals, ga, gb = output
-            ctx.save_for_backward(a, b, mask, vals)
-            ctx.options = options
-            # The gradients computed in the forward (eager CPU), handed over once.
-            ctx.precomputed = [ga if ga.numel() else None, gb if gb.numel() else None]
-            ctx.mark_non_differentiable(ga, gb)
-            ctx.set_materialize_grads(False)  # no zero [N, V] cotangents for those two
-
-        @staticmethod
-        def backward(ctx: Any, g: Any, _ga: Any, _gb: Any) -> tuple[Any, ...]:
-            a, b, mask, vals = ctx.saved_tensors
-            be, kind, beta, temperature, work = ctx.options
-            if g is None:
-                g = torch.zeros_like(vals)
-            need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]))
-            scale = 1.0 if temperature is None else 1.0 / temperature
-            g = g.to(work)
-            if mask is not None:
-                g = torch.where(mask, g, 0.0)
-            if scale != 1.0:
-                g = g * scale
-            pre = ctx.precomputed
-            if not torch.compiler.is_compiling() and all(
-                p is not None for p, wanted in zip(pre, need) if wanted
-            ):
-                ctx.precomputed = [None, None]  # a second backward recomputes
-                out = [
-                    p.mul_(g[:, None].to(p.dtype)) if wanted and p is not None else None
-                    for p, wanted in zip(pre, need)
-                ]
-                return out[0], out[1], None, None
-            blocks = _blocks(a)
-            whole = len(blocks) == 1
-            ga = None if not need[0] or whole else torch.empty_like(a)
-            gb = None if not need[1] or whole else torch.empty_like(b)
-            for i, j in blocks:
-                ab = _block_in(a, i, j, mask, temperature, work)
-                bb = _block_in(b, i, j, mask, temperature, work)
-                da, db = _logits().backward_block(be, kind, beta, ab, bb, vals[i:j], g[i:j], need)
-                if whole:
-                    ga = None if da is None else da.to(a.dtype)
-                    gb = None if db is None else db.to(b.dtype)
-                    break
-                if ga is not None:
-                    ga[i:j] = da
-                if gb is not None:
-                    gb[i:j] = db
-            return ga, gb, None, None
-
-    class TracedRows(torch.autograd.Function):
-        """One block, the generic forward and the closed-form backward (torch.compile)."""
-
-        @staticmethod
-        def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
-            be, kind, beta, temperature, work = options
-            ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
-            bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
-            vals = _logits().forward_block(be, kind, beta, ab, bb)
-            return vals if mask is None else torch.where(mask, vals, 0.0)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            a, b, mask, options = inputs
-            ctx.save_for_backward(a, b, mask, output)
-            ctx.options = options
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> tuple[Any, ...]:
-            a, b, mask, vals = ctx.saved_tensors
-            be, kind, beta, temperature, work = ctx.options
-            need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
-            g = g.to(work)
-            if mask is not None:
-                g = torch.where(mask, g, 0.0)
-            if temperature is not None:
-                g = g / temperature
-            ab = _block_in(a, 0, a.shape[0], mask, temperature, work)
-            bb = _block_in(b, 0, b.shape[0], mask, temperature, work)
-            da, db = _logits().backward_block(be, kind, beta, ab, bb, vals, g, need)
-            return (
-                None if da is None else da.to(a.dtype),
-                None if db is None else db.to(b.dtype),
-                None,
-                None,
-            )
-
-    _Rows, _TracedRows = Rows, TracedRows
-
-
 class Torch(Backend):
     name = module = distribution = extra = "torch"
     array_types = ("Tensor",)
@@ -494,11 +353,13 @@ class Torch(Backend):
         return torch.linalg.solve_triangular(a, b, upper=False)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
-        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-            return _FusedKL.apply(p, q)
+        if torch.compiler.is_compiling():
+            return _functions.FusedKL.apply(p, q)
+        if torch._C._are_functorch_transforms_active():
+            return _functions.TransformedKL.apply(p, q)
         rows = functools.partial(exact, self)
         if torch.is_grad_enabled() and (p.requires_grad or q.requires_grad):
-            return _EagerKL.apply(p, q, rows)
+            return _functions.EagerKL.apply(p, q, rows)
         return _eager_sum(p, q, rows)
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:
@@ -520,8 +381,8 @@ class Torch(Backend):
     ) -> Any:
         options = (self, kind, beta, temperature, work)
         if torch.compiler.is_compiling():
-            return _TracedRows.apply(a, b, mask, options)
-        return _Rows.apply(a, b, mask, options)[0]
+            return _functions.TracedLogitsRows.apply(a, b, mask, options)
+        return _functions.LogitsRows.apply(a, b, mask, options)[0]
 
     def devices(self) -> list[str]:
         torch = self.load()

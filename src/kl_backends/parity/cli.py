@@ -19,6 +19,35 @@ from typing import Any
 
 __all__ = ["main"]
 
+#: The dtypes the parity matrix knows.
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+def _dtypes(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in DTYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dtype(s) {unknown or [text]}; known: {', '.join(DTYPES)}"
+        )
+    return names
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from kl_backends import __version__
+
+    return f"kl-backends {__version__}"
+
 
 def _parser() -> argparse.ArgumentParser:
     from kl_backends.backends import BACKENDS, ENV_VAR
@@ -27,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kl-backends",
         description="Kullback-Leibler divergence on every array library: checks and tools.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     parity = sub.add_parser(
         "parity",
@@ -44,14 +74,19 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {', '.join(BACKENDS)} "
         f"(default: ${ENV_VAR}, else every installed one)",
     )
-    parity.add_argument("--dtypes", default=None, help="comma-separated dtypes (default: all)")
+    parity.add_argument(
+        "--dtypes",
+        type=_dtypes,
+        default=None,
+        help=f"comma-separated subset of {', '.join(DTYPES)} (default: all)",
+    )
     parity.add_argument(
         "--no-compiled", action="store_true", help="skip the jax.jit and tf.function modes"
     )
     parity.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=_positive_int,
         default=min(2, os.cpu_count() or 1),
         help="backends checked in parallel processes (default: %(default)s)",
     )
@@ -97,6 +132,11 @@ def _parity(args: argparse.Namespace) -> int:
     if (args.function is None) != (args.args is None):
         print("kl-backends parity: --function and --args go together", file=sys.stderr)
         return 2
+    for option in ("json", "markdown", "plot"):
+        problem = _unwritable(getattr(args, option))
+        if problem:
+            print(f"kl-backends parity: --{option} {problem}", file=sys.stderr)
+            return 2
 
     print(
         f"kl_backends {__version__} parity on {platform.node() or 'this machine'} "
@@ -104,7 +144,7 @@ def _parity(args: argparse.Namespace) -> int:
     )
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
-    dtypes = args.dtypes.split(",") if args.dtypes else None
+    dtypes = args.dtypes
     start = time.perf_counter()
     if args.function:
         try:
@@ -155,6 +195,22 @@ def _parity(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _unwritable(path: str | None) -> str:
+    """Why ``path`` cannot be written (checked before the run), or ``""``."""
+    if path is None:
+        return ""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path}: is a directory"
+    if not os.path.isdir(folder):
+        return f"{path}: no such directory {folder}"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"{path}: not writable"
+    if not os.path.exists(path) and not os.access(folder, os.W_OK):
+        return f"{path}: directory {folder} is not writable"
+    return ""
+
+
 def _print_table(header: tuple[str, ...], table: Sequence[tuple[str, ...]]) -> None:
     widths = [
         max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(header)
@@ -177,8 +233,8 @@ def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None)
         "dtype",
         "mode",
         "checks",
+        "worst error, as judged (its bound; case)",
         "max abs err",
-        "max rel err",
         "built-ins",
         "status",
     )
@@ -194,8 +250,8 @@ def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None)
                 r.dtype,
                 r.mode,
                 str(r.checks),
+                r.judged,
                 _fmt(r.max_abs),
-                _fmt(r.max_rel),
                 builtins,
                 "OK" if r.ok else "FAIL",
             )
@@ -220,6 +276,7 @@ def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None)
             r.max_rel,
             r.ok,
             (r.error or "; ".join(r.failures[:1]))[:120],
+            r.judged,
         )
         for r in rows
     ]
@@ -243,19 +300,49 @@ def _load_function(spec: str) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
     import numpy as np
 
+    from kl_backends._dispatch import backend_of
     from kl_backends.parity.report import Cell
+
+    def library_name(x: Any) -> str:
+        be = backend_of(x)
+        return be.name if be is not None else type(x).__module__.split(".")[0]
+
     from kl_backends.testing import available_targets, check_backends, format_table
 
     fn = _load_function(args.function)
     with np.load(args.args) as data:
         arrays = [data[k] for k in data.files]
     targets = available_targets([b.name for b in chosen]) if chosen else []
-    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
+    if not args.quiet:
+        print(
+            f"  ... {args.function} on {len(targets)} target(s): "
+            f"{', '.join(str(t) for t in targets)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    seen: set[tuple[str, str]] = set()
+
+    def watched(*a: Any, **k: Any) -> Any:
+        inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
+        if inputs and not args.quiet:
+            key = (library_name(inputs[0]), str(inputs[0].dtype))
+            if key not in seen and key[0] != "numpy":  # NumPy runs the reference too
+                print(f"  ... {key[0]} {key[1]}", file=sys.stderr, flush=True)
+            seen.add(key)
+        return fn(*a, **k)
+
+    # check_backends fails a result that came back in another library than its inputs.
+    rows = check_backends(
+        watched, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64")
+    )
     print(format_table(rows))
-    cells = [Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120]) for r in rows]
+    cells = [
+        Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120], r.judged) for r in rows
+    ]
     from dataclasses import asdict
 
-    return cells, [asdict(r) for r in rows], f"{args.function} parity"
+    rows_json = [asdict(r) for r in rows]
+    return cells, rows_json, f"{args.function} parity"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

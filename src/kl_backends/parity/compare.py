@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,36 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True)
 class Comparison:
+    """The verdict, the largest errors, and the error that was judged.
+
+    ``used`` is the largest ``|got - ref| / (atol + rtol |ref|)`` (at most 1
+    passes; inf for misplaced NaN or inf).  At that element, ``bound`` is the
+    tolerance that dominates there (``"rtol"`` where ``rtol |ref| >= atol``,
+    else ``"atol"``), ``tol`` its value, and ``judged`` the error in its
+    units: relative for ``"rtol"``, absolute for ``"atol"``.  A large
+    ``max_abs`` beside OK is then explained (a large reference judged by
+    ``rtol``), and so is a zero result against a tiny reference (judged by
+    ``atol``, not by a relative error of 1).
+    """
+
     ok: bool
     max_abs: float
     max_rel: float
     message: str = ""
+    used: float = 0.0
+    judged: float = 0.0
+    bound: str = ""
+    tol: float = 0.0
+
+    def describe(self) -> str:
+        """``"2.10e-04 rel <= rtol 1e-02"``: the judged error and its bound."""
+        if not self.bound:
+            return "-"
+        if not math.isfinite(self.used):
+            return "NaN/inf misplaced"
+        kind = "rel" if self.bound == "rtol" else "abs"
+        sign = "<=" if self.used <= 1 else ">"
+        return f"{self.judged:.2e} {kind} {sign} {self.bound} {self.tol:g}"
 
 
 def compare(
@@ -49,7 +76,9 @@ def compare(
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
-        return Comparison(False, np.inf, np.inf, f"shape {got.shape} != reference {ref.shape}")
+        return Comparison(
+            False, np.inf, np.inf, f"shape {got.shape} != reference {ref.shape}", np.inf
+        )
     nan_got, nan_ref = np.isnan(got), np.isnan(ref)
     if (nan_got != nan_ref).any():
         return Comparison(
@@ -58,6 +87,7 @@ def compare(
             np.inf,
             f"NaN at {np.argwhere(nan_got).tolist()}, "
             f"reference NaN at {np.argwhere(nan_ref).tolist()}",
+            np.inf,
         )
     inf_got, inf_ref = np.isinf(got), np.isinf(ref)
     if (inf_got != inf_ref).any() or (got[inf_ref] != ref[inf_ref]).any():
@@ -67,6 +97,7 @@ def compare(
             np.inf,
             f"inf at {np.argwhere(inf_got).tolist()}, "
             f"reference inf at {np.argwhere(inf_ref).tolist()}",
+            np.inf,
         )
     finite = np.isfinite(ref)
     if not finite.any():
@@ -77,7 +108,14 @@ def compare(
     # Relative error only where the relative tolerance is the binding one.
     relevant = scale * rtol >= atol
     max_rel = float((err[relevant] / scale[relevant]).max()) if relevant.any() else 0.0
-    bad = err > atol + rtol * scale
+    allowed = atol + rtol * scale
+    ratio = err / allowed if (allowed > 0).all() else np.where(err == 0, 0.0, err / allowed)
+    k = int(np.argmax(ratio))
+    by_rtol = bool(rtol * scale[k] >= atol) and scale[k] > 0
+    used = float(ratio[k])
+    bound, tol = ("rtol", rtol) if by_rtol else ("atol", atol)
+    judged = float(err[k] / scale[k]) if by_rtol else float(err[k])
+    bad = err > allowed
     if bad.any():
         i = int(np.argmax(bad))
         return Comparison(
@@ -86,5 +124,9 @@ def compare(
             max_rel,
             f"got {got[finite][i]!r}, reference {ref[finite][i]!r} "
             f"(rtol={rtol}, atol={atol} for {dtype})",
+            used,
+            judged,
+            bound,
+            tol,
         )
-    return Comparison(True, max_abs, max_rel)
+    return Comparison(True, max_abs, max_rel, "", used, judged, bound, tol)

@@ -39,6 +39,10 @@ class Row:
     checks: int = 0
     max_abs: float = 0.0
     max_rel: float = 0.0
+    #: The check that used most of its tolerance: its ``Comparison.describe()``
+    #: and the fraction used (see ``compare.Comparison``).
+    judged: str = "-"
+    used: float = 0.0
     failures: list[str] = field(default_factory=list)
     builtins: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -160,6 +164,8 @@ def _record(
     if math.isfinite(cmp.max_abs):
         row.max_abs = max(row.max_abs, cmp.max_abs)
         row.max_rel = max(row.max_rel, cmp.max_rel)
+    if cmp.bound and (cmp.used > row.used or row.judged == "-"):
+        row.used, row.judged = cmp.used, f"{cmp.describe()} ({label})"
 
 
 def _builtin_cases() -> list[Case]:

@@ -1,0 +1,295 @@
+"""Issue 10, the framework-specific paths: every input a user can hand over, on every
+backend, with the fast paths and the quick front end ON (the defaults).
+
+Each case has an exact float64 reference (the issue's values, or a 60-digit ``decimal``
+sum of the very values the backend holds) or a documented behaviour.  Sizes cover the
+small (whole-array) paths and the large (blocked, threaded) ones: ``BIG`` elements.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import warnings
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pytest
+
+from conftest import need
+from kl_backends import kl_divergence
+
+#: More elements than any small-size threshold (NumPy's threaded blocks start at 2**18).
+BIG = (1 << 18) + 4
+
+
+def exact_row(p: list[float], q: list[float]) -> float:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        total = Decimal(0)
+        for a, b in zip(p, q):
+            if a:
+                total += Decimal(a) * (Decimal(a) / Decimal(b)).ln()
+        return float(total)
+
+
+def _rows(p: list[float], q: list[float], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` copies of the distribution pair, padded with (0, 1) pairs to a width of
+    ``max(len(p), BIG // rows)`` (padding terms are exactly 0)."""
+    width = max(len(p), -(-BIG // rows)) if rows > 1 else len(p)
+    pp = np.zeros((rows, width))
+    qq = np.ones((rows, width))
+    pp[:, : len(p)] = p
+    qq[:, : len(q)] = q
+    return pp, qq
+
+
+def _check(backend, p, q, want, compiled=False) -> None:
+    for rows in (1, 2):  # small, then large
+        pp, qq = _rows(p, q, rows)
+        fn = backend.impl.compile(kl_divergence) if compiled else kl_divergence
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = backend.to_numpy(fn(backend.asarray(pp), backend.asarray(qq)))
+        out = np.atleast_1d(out)
+        for got in out:
+            if math.isnan(want):
+                assert math.isnan(got), f"rows={rows}: got {got}, want NaN"
+            elif math.isinf(want):
+                assert got == want, f"rows={rows}: got {got}, want {want}"
+            else:
+                assert got == pytest.approx(want, rel=1e-13, abs=0), f"rows={rows}"
+
+
+# --- silent wrong numbers -------------------------------------------------------------------
+
+CASES = {
+    # 2. negative p with negative q: NaN, as README promises
+    "negative-p-negative-q": ([-0.5], [-1.0], math.nan),
+    "negative-p-negative-q-2": ([-1.0], [-0.5], math.nan),
+    # 9. a negative p with a negative q in one distribution
+    "negative-pair": ([-0.1, 1.1], [-0.2, 1.2], math.nan),
+    # 4. the ratio p / q overflows or underflows; the log difference does not
+    "ratio-overflow": ([4.0], [2.22e-308], 2839.139983229607),
+    "ratio-overflow-normal": ([1e10], [1e-300], exact_row([1e10], [1e-300])),
+    "ratio-underflow": ([1e-200], [1e200], -9.210340371976183e-198),
+    # 8. q = -0.0 under p > 0 is +inf, as q = 0
+    "minus-zero-q": ([0.5, 0.5], [-0.0, 1.0], math.inf),
+    # 10. subnormals: exact values, no overflow warning
+    "subnormal-q": ([1.0, 0.0], [1e-309, 1.0], exact_row([1.0, 0.0], [1e-309, 1.0])),
+    "subnormal-p": ([5e-324, 1.0], [3.0, 1.0], exact_row([5e-324, 1.0], [3.0, 1.0])),
+}
+
+
+#: Cases with a subnormal input (below 2.2250738585072014e-308).
+SUBNORMAL = {"ratio-overflow", "subnormal-q", "subnormal-p"}
+
+
+def _flushes_subnormals(on) -> bool:
+    """Whether the library's CPU arithmetic treats subnormals as 0 (XLA and TensorFlow
+    run with flush-to-zero): then a subnormal input is 0 there, for every formula."""
+    x = on.asarray([1e-309], "float64")
+    return bool(on.to_numpy(x * 1.0)[0] == 0.0)
+
+
+def _flushed(p: list[float]) -> list[float]:
+    return [0.0 if 0 < abs(v) < 2.2250738585072014e-308 else v for v in p]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_wrong_numbers_eager(backend, case) -> None:
+    p, q, want = CASES[case]
+    if case in SUBNORMAL and _flushes_subnormals(backend):
+        p, q = _flushed(p), _flushed(q)
+        want = exact_row(p, q) if 0.0 not in [b for a, b in zip(p, q) if a] else math.inf
+    _check(backend, p, q, want)
+
+
+@pytest.mark.parametrize("name", ["jax", "tensorflow"])
+@pytest.mark.parametrize("case", ["minus-zero-q", "negative-pair", "ratio-overflow-normal"])
+def test_wrong_numbers_compiled(name, case) -> None:
+    """The same under jax.jit and tf.function, float64, on every device."""
+    need(name)
+    from kl_backends.testing import available_targets
+
+    p, q, want = CASES[case]
+    for target in available_targets(name):
+        _check(target, p, q, want, compiled=True)
+
+
+def test_nearly_equal_distributions_fast_paths(backend) -> None:
+    """Item 3 with the fast paths on: SciPy's gh-20710 vectors to rtol 1e-13."""
+    p = np.array([[0.9456657713430001], [0.48066098564791515], [0.786048657854401]])
+    q = np.array([[0.9456657713430094], [0.48066098564794774], [0.7860486578542367]])
+    want = [-9.325873406851269e-15, -3.258504577274724e-14, 1.6431300764454033e-13]
+    out = backend.to_numpy(kl_divergence(backend.asarray(p), backend.asarray(q)))
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=0)
+    # And two 100-bin distributions 1e-6 apart, large batch: 1e-12 relative.
+    rng = np.random.default_rng(3)
+    q = rng.dirichlet(np.ones(100), size=3000)
+    e = rng.normal(size=q.shape) * 1e-6 * q
+    p = q + e - q * e.sum(-1, keepdims=True)
+    out = backend.to_numpy(kl_divergence(backend.asarray(p), backend.asarray(q)))
+    want = [exact_row(p[i].tolist(), q[i].tolist()) for i in (0, 1, 2999)]
+    np.testing.assert_allclose(out[[0, 1, 2999]], want, rtol=1e-12, atol=0)
+
+
+def test_numpy_masked_arrays_never_give_a_wrong_number() -> None:
+    """Item 1: refused with a clear error, or the mask honoured; never 1.2375 or 1.3148."""
+    ma = np.ma.masked_array
+    plain = exact_row([0.5, 0.3, 0.2], [0.9, 0.05, 0.05])  # 0.52089...
+    honoured = exact_row([0.5, 0.3], [0.9, 0.05])
+    for p, q, allowed in (
+        (ma([0.5, 0.3, 0.2], mask=[0, 0, 1]), ma([0.9, 0.05, 0.05]), honoured),
+        (ma([0.5, 0.3, 0.2]), ma([0.9, 0.05, 0.05]), plain),
+    ):
+        try:
+            out = kl_divergence(p, q)
+        except (TypeError, ValueError) as exc:
+            assert "mask" in str(exc)
+            continue
+        assert float(np.ma.getdata(out)) == pytest.approx(allowed, rel=1e-14)
+
+
+def test_array_like_objects_never_give_a_wrong_number() -> None:
+    class ArrayLike:
+        def __init__(self, a):
+            self.a = np.asarray(a)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.a
+
+    p, q = [0.5, 0.3, 0.2], [0.9, 0.05, 0.05]
+    try:
+        out = kl_divergence(ArrayLike(p), ArrayLike(q))
+    except TypeError as exc:
+        assert "ArrayLike" in str(exc)
+        return
+    assert float(out) == pytest.approx(exact_row(p, q), rel=1e-14)
+
+
+def test_torch_second_derivatives_at_p_zero() -> None:
+    """Item 11: Hessian-vector products through the fast path."""
+    torch = need("torch")
+    p = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    q = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(kl_divergence(p, q), q, create_graph=True)
+    (h,) = torch.autograd.grad(g[1], q)
+    assert h.tolist() == [0.0, 1.0]
+    # The full Hessian wrt q is diag(p / q**2) (0 where p == 0), also for a big tensor.
+    big_p = torch.zeros(BIG, dtype=torch.float64)
+    big_p[:2] = torch.tensor([0.25, 0.75])
+    big_q = torch.full((BIG,), 0.5, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(kl_divergence(big_p, big_q), big_q, create_graph=True)
+    (h,) = torch.autograd.grad(g[:3].sum(), big_q)
+    assert h[:3].tolist() == [1.0, 3.0, 0.0] and not h.isnan().any()
+
+
+# --- crashes and hangs ---------------------------------------------------------------------
+
+
+def _script(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_forked_pool_after_a_threaded_call_does_not_hang() -> None:
+    result = _script(
+        """
+        import multiprocessing as mp
+        import numpy as np
+        from kl_backends import kl_divergence
+
+        def work(seed):
+            rng = np.random.default_rng(seed)
+            p, q = rng.dirichlet(np.ones(8192), 64), rng.dirichlet(np.ones(8192), 64)
+            return float(kl_divergence(p, q).sum())
+
+        if __name__ == "__main__":
+            rng = np.random.default_rng(0)
+            big = rng.dirichlet(np.ones(1024), 512)  # 524288 elements: the threaded path
+            kl_divergence(big, big[::-1])
+            with mp.get_context("fork").Pool(2) as pool:
+                out = pool.map(work, [1, 2])
+            assert out == [work(1), work(2)], out
+            print("ok")
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_calls_at_interpreter_exit() -> None:
+    result = _script(
+        """
+        import atexit, threading
+        import numpy as np
+        from kl_backends import kl_divergence
+
+        big = np.random.default_rng(0).dirichlet(np.ones(1024), 512)
+        atexit.register(lambda: print(float(kl_divergence(big, big).sum())))
+
+        def late():
+            for _ in range(20):
+                kl_divergence(big, big[::-1])
+
+        threading.Thread(target=late).start()  # still running when the main thread ends
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeError" not in result.stderr and "0.0" in result.stdout
+
+
+# torch.func transforms: tests/test_robustness.py::test_torch_func_transforms.
+
+
+def test_empty_logits_axis_is_one_behaviour(backend) -> None:
+    a = backend.asarray(np.zeros((3, 0)))
+    with pytest.raises(ValueError, match="at least one logit per distribution"):
+        kl_divergence(a, a, inputs="logits")
+
+
+def test_result_is_native_byte_order() -> None:
+    for shape in ((10,), (BIG,), (2, 10_000), (4, BIG // 4)):
+        n = shape[-1]
+        p = np.full(shape, 1 / n, dtype=">f8")
+        out = kl_divergence(p, p[::-1].copy())
+        assert np.asarray(out).dtype.isnative, shape
+        assert np.asarray(out).dtype == np.float64
+
+
+# --- inputs to refuse, clearly ------------------------------------------------------------
+
+
+def test_pandas_is_refused_with_to_numpy_hint() -> None:
+    # pandas is no dependency: a stand-in with pandas' type identity and __array__.
+    Series = type("Series", (), {"__module__": "pandas.core.series"})
+    Series.__array__ = lambda self, dtype=None, copy=None: np.array([0.5, 0.5])
+    with pytest.raises(TypeError, match=r"\.to_numpy\(\)"):
+        kl_divergence(Series(), Series())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["0.5", "0.5"], np.array([0.5, 0.5], dtype=object), np.array(["0.5", "0.5"])],
+    ids=["str-list", "object-array", "str-array"],
+)
+def test_strings_and_objects_are_refused(bad) -> None:
+    with pytest.raises(TypeError):
+        kl_divergence(bad, [0.5, 0.5])
+
+
+def test_validate_with_requires_grad_emits_no_warning() -> None:
+    torch = need("torch")
+    p = torch.tensor([0.5, 0.5], requires_grad=True)
+    q = torch.tensor([0.25, 0.75], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = kl_divergence(p, q, validate=True)
+    assert out.item() == pytest.approx(exact_row([0.5, 0.5], [0.25, 0.75]), rel=1e-6)

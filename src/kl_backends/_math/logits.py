@@ -287,11 +287,6 @@ def _to_rows(
             )
         return x, batch
     width = math.prod([shape[i] for i in axes])  # type: ignore[misc]
-    if width == 0:
-        raise ValueError(
-            f"the event axis {axes} is empty (shape {shape}): a distribution needs at "
-            "least one event"
-        )
     rows = math.prod(batch)  # type: ignore[arg-type]
     if len(axes) != 1 or len(batch) != 1:
         x = xp.reshape(x, (rows, width))
@@ -348,6 +343,7 @@ def rows_divergence(
     """
     _args.check_choice("inputs", inputs, ("log_probs", "logits"))
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    keepdims = _args.check_bool("keepdims", keepdims)
     log_base = _args.log_of_base(base)
     temperature = check_temperature(temperature)
     beta = check_beta(beta)
@@ -366,11 +362,7 @@ def rows_divergence(
     axes = _args.normalize_axis(axis, len(shape))
     ndim = len(shape)
     kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
-    if any(shape[i] == 0 for i in axes):
-        raise ValueError(
-            f"the event axis {axes} is empty (shape {shape}): a distribution needs at "
-            "least one event"
-        )
+    _args.check_event_axes(shape, axes, inputs)  # logits over no events: an error
     if len(axes) == len(shape):  # one distribution: a batch axis of 1
         a, b = xp.expand_dims(a, axis=0), xp.expand_dims(b, axis=0)
         shape, axes = (1, *shape), tuple(i + 1 for i in axes)

@@ -17,6 +17,7 @@ from typing import Any
 from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
+from kl_backends._math import logits as _logits
 from kl_backends.backends._base import fast_paths_enabled
 
 __all__ = ["kl_divergence"]
@@ -36,6 +37,8 @@ def kl_divergence(
     dx: float | None = None,
     x: Any = None,
     normalize: bool = False,
+    temperature: float | None = None,
+    where: Any = None,
 ) -> Any:
     r"""Kullback-Leibler divergence KL(p || q) of categorical distributions.
 
@@ -94,6 +97,16 @@ def kl_divergence(
     normalize : bool, default False
         With a grid: divide each density by its trapezoid integral first
         (for densities that are truncated by the grid or unnormalised).
+    temperature : float, optional
+        Logits only: both sides are divided by ``temperature`` before the
+        softmax, giving the KL of the tempered distributions (multiply by
+        ``temperature**2`` for Hinton's distillation loss).
+    where : bool array, optional
+        With ``inputs="logits"`` or ``"log_probs"``: one flag per distribution,
+        broadcastable to the batch shape (e.g. ``labels != -100``).  Excluded
+        distributions give 0 with ``reduction="none"``, are left out of
+        ``"sum"`` and ``"mean"`` (which divides by the number included), get
+        exactly zero gradient, and pass no NaN or inf from their inputs on.
     validate : bool, default False
         Check the inputs' values first and raise ``ValueError`` for NaN,
         negative probabilities, log-probabilities above 0, or distributions
@@ -166,6 +179,17 @@ def kl_divergence(
             if result is not None:
                 return result
     _args.check_choice("inputs", inputs, _args.INPUTS)
+    if inputs != "probs" and dx is None and x is None and not validate:
+        # Rows of logits or log-probabilities: blocked, with custom gradients.
+        return _logits.rows_divergence(
+            "kl", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where,
+        )  # fmt: skip
+    if temperature is not None or where is not None:
+        raise ValueError(
+            "temperature= and where= apply to inputs='logits' or 'log_probs' without a "
+            f"grid (dx, x) or validate=True; got inputs={inputs!r}"
+        )
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     keepdims = _args.check_bool("keepdims", keepdims)
     validate = _args.check_bool("validate", validate)

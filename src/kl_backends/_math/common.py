@@ -31,12 +31,15 @@ def scalar(be: Any, value: float, like: Any) -> Any:
     return be.xp.asarray(value, dtype=like.dtype, device=be.device(like))
 
 
-def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, Any, list[Any], Any]:
+def prepare(
+    *args: Any, names: tuple[str, ...], upcast: bool = True
+) -> tuple[Any, Any, list[Any], Any]:
     """Backend, namespace, the arguments cast to the working dtype, and the output dtype.
 
     The backend is found once here (``_dispatch.resolve``) and handed on.  The
     output dtype is the arguments' floating result type (integers promote to
-    the library's default float); float16 and bfloat16 work in float32.
+    the library's default float); float16 and bfloat16 work in float32 (with
+    ``upcast=False`` they stay in their dtype: the caller upcasts blocks).
     """
     be, arrays = _dispatch.resolve(*args, names=names)
     xp = be.xp
@@ -53,7 +56,7 @@ def prepare(*args: Any, names: tuple[str, ...]) -> tuple[Any, Any, list[Any], An
         dtype = xp.__array_namespace_info__().default_dtypes(device=be.device(arrays[0]))[
             "real floating"
         ]
-    work = xp.float32 if is_half(xp, dtype) else dtype
+    work = xp.float32 if upcast and is_half(xp, dtype) else dtype
     # copy=False: no copy when the dtype is already right (the standard's default copies).
     return be, xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
+from kl_backends._math import logits as _logits
 
 __all__ = ["cross_entropy", "entropy", "generalized_kl", "js_divergence"]
 
@@ -88,13 +89,17 @@ def cross_entropy(
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
+    temperature: float | None = None,
+    where: Any = None,
 ) -> Any:
     r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
 
     A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
     negative p, or a negative q under p > 0, gives NaN.
     With ``inputs="logits"`` this is softmax cross-entropy with soft targets
-    ``softmax(p)``.
+    ``softmax(p)``, computed in row blocks with a custom gradient
+    (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature`` and
+    ``where`` (a row mask) are as in ``kl_divergence``.
 
     Examples
     --------
@@ -102,6 +107,15 @@ def cross_entropy(
     >>> print(f"{cross_entropy([1.0, 0.0], [0.5, 0.5]):.6f}")  # log 2
     0.693147
     """
+    if inputs != "probs":
+        return _logits.rows_divergence(
+            "ce", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where,
+        )  # fmt: skip
+    if temperature is not None or where is not None:
+        raise ValueError(
+            "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
+        )
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
     with be.quiet():
         if inputs == "probs":
@@ -128,9 +142,13 @@ def js_divergence(
     /,
     *,
     axis: int | tuple[int, ...] = -1,
+    inputs: str = "probs",
+    beta: float | None = None,
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
+    temperature: float | None = None,
+    where: Any = None,
 ) -> Any:
     r"""Jensen-Shannon divergence: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2.
 
@@ -142,6 +160,26 @@ def js_divergence(
     ``((1 + v) log(1 + v) + (1 - v) log(1 - v)) / 4``), which keeps its
     relative accuracy where the midpoint form cancels.
 
+    ``beta`` in [0, 1] gives the generalised JSD of on-policy distillation
+    (GKD), scaled so that it is continuous in ``beta``:
+
+    .. math::
+
+        J_\beta(p, q) = \frac{\beta\,\mathrm{KL}(p \| m) + (1 - \beta)\,
+        \mathrm{KL}(q \| m)}{\beta (1 - \beta)}, \qquad m = \beta p + (1 - \beta) q,
+
+    with its limits ``J_0 = KL(p || q)`` (forward KL, p the teacher) and
+    ``J_1 = KL(q || p)`` (reverse KL).  ``J_{1/2}`` is 4 times the JSD.
+    TRL's ``GKDTrainer.generalized_jsd_loss(student, teacher, beta=b)`` and
+    Liger-Kernel's ``LigerJSD(beta=b)(student_log_probs, teacher_log_probs)``
+    both equal ``b (1 - b) J_b(teacher, student)`` for ``0 < b < 1`` (a loss
+    that tends to 0 at both ends) and ``J_b`` itself at ``b = 0`` and ``b = 1``.
+    With ``beta=None`` (default) the ordinary JSD above.
+
+    ``inputs`` ("probs", "log_probs", "logits"), ``temperature`` and
+    ``where`` (a row mask) are as in ``kl_divergence``; logits are computed in
+    row blocks with a custom gradient.
+
     Examples
     --------
     >>> from kl_backends import js_divergence
@@ -150,6 +188,16 @@ def js_divergence(
     >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
     1.0
     """
+    if inputs != "probs" or beta is not None or where is not None:
+        if inputs == "probs":  # the rows path works on log-probabilities
+            be, xp, (a, b), dt, _ = _setup((p, q), ("p", "q"), axis, inputs, ("probs",), "none")
+            with be.quiet():
+                p, q = (xp.astype(be.log(x), dt, copy=False) for x in (a, b))
+            inputs = "log_probs"
+        return _logits.rows_divergence(
+            "js", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where, beta=beta,
+        )  # fmt: skip
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     with be.quiet():
         m = 0.5 * (a + b)

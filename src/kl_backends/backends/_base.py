@@ -36,6 +36,10 @@ so the framework is already imported):
   or ``None`` for the generic array-API one; ``read_distribution(obj)``: one
   of the framework's own distribution objects as a
   ``kl_backends.distributions`` container (its tensors, not copies), or ``None``.
+* ``logits_rows(kind, beta, a, b, mask, temperature, work)``: per-row values
+  ``[N]`` of KL / cross-entropy / generalised JSD between ``[N, V]`` logits
+  with a custom gradient (``kl_backends._math.logits``), or ``None`` to use
+  the generic blocked code.
 * ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
   compiled version of it for eager calls (JAX compiles each primitive on its
   own otherwise).
@@ -175,6 +179,11 @@ class Backend:
         return None
 
     def quick(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
+        return None
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any | None:
         return None
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:

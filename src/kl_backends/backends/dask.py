@@ -51,6 +51,36 @@ class Dask(Backend):
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return _batched(_np_solve, a, b)
 
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        """The generic NumPy row blocks per row chunk (``map_blocks``), lazily.
+
+        The event axis is made one chunk (a distribution needs all of its row);
+        rows keep their chunks.  No gradient (Dask has none).
+        """
+        import dask.array as da
+        import numpy as np
+
+        from kl_backends._math import logits as _logits
+
+        numpy_backend = _numpy_backend()
+        a = a.rechunk({1: -1})
+        b = b.rechunk({0: a.chunks[0], 1: -1})
+        args = [a, b]
+        if mask is not None:
+            args.append(da.asarray(mask)[:, None].rechunk((a.chunks[0], 1)))
+
+        def block(x: Any, y: Any, m: Any = None) -> Any:
+            with np.errstate(divide="ignore", invalid="ignore"):  # -inf, NaN: defined here
+                return _logits.generic_rows(
+                    numpy_backend, kind, beta, x, y, m, temperature, True, work, True
+                )
+
+        if mask is None:
+            return da.map_blocks(block, *args, drop_axis=1, dtype=work)
+        return da.map_blocks(lambda x, y, m: block(x, y, m[:, 0]), *args, drop_axis=1, dtype=work)
+
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any | None:
         """The NumPy kernel per block, where each block holds whole rows."""
         if len(p.chunks[-1]) != 1 or p.chunks != q.chunks:
@@ -116,3 +146,9 @@ def _batched(fn: Any, *arrays: Any) -> Any:
         args += [x.rechunk({ndim - 2: -1, ndim - 1: -1}), (*batch, row, ndim + i)]
     out_index = (*batch, row, ndim + len(arrays) - 1)
     return da.blockwise(fn, out_index, *args, dtype=arrays[0].dtype, concatenate=True)
+
+
+def _numpy_backend() -> Any:
+    from kl_backends.backends import BACKENDS
+
+    return BACKENDS["numpy"]

@@ -100,6 +100,82 @@ def _jitted(fn: Callable[..., Any], static: tuple[Any, ...], fast: bool) -> Any:
     return jax.jit(functools.partial(fn, *static))
 
 
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# A ``jax.custom_vjp`` around the generic block functions of
+# ``kl_backends._math.logits``.  The whole ``[N, V]`` array is one block (XLA
+# fuses the elementwise work into the row reductions); the forward keeps the
+# inputs, the per-row values and the row log-sum-exps as residuals, and the
+# backward is the closed form of ``backward_block`` (for KL wrt the second
+# argument ``softmax(b/T) - softmax(a/T)`` per row, scaled by the row cotangent
+# and ``1/T``; XLA drops the gradient nobody uses), so no ``[N, V]``
+# intermediate of the forward is kept.  float16/bfloat16 are computed in
+# float32 and the gradients returned in the inputs' dtype.  Eager calls go
+# through one cached ``jax.jit``.
+
+
+@functools.cache
+def _logits_rows_fn() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    from kl_backends._math import logits as _logits
+
+    def prep(x: Any, temperature: Any, work: Any) -> Any:
+        x = x.astype(work)
+        return x if temperature is None else x / temperature
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+    def rows(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any) -> Any:
+        return _logits.forward_block(
+            be, kind, beta, prep(a, temperature, work), prep(b, temperature, work)
+        )
+
+    def rows_fwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any):
+        vals, lse_a, lse_b = _logits.forward_block(
+            be, kind, beta, prep(a, temperature, work), prep(b, temperature, work), with_lse=True
+        )
+        return vals, (a, b, vals, lse_a, lse_b)
+
+    def rows_bwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, res: Any, g: Any):
+        a, b, vals, lse_a, lse_b = res
+        g = g.astype(work)
+        if temperature is not None:
+            g = g / temperature
+        ga, gb = _logits.backward_block(
+            be,
+            kind,
+            beta,
+            prep(a, temperature, work),
+            prep(b, temperature, work),
+            vals,
+            g,
+            (True, True),
+            (lse_a, lse_b),
+        )
+        return ga.astype(a.dtype), gb.astype(b.dtype)
+
+    rows.defvjp(rows_fwd, rows_bwd)
+
+    def masked(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a, b, mask) -> Any:
+        if mask is None:
+            return rows(be, kind, beta, temperature, work, a, b)
+        keep = mask[:, None]
+        a = jnp.where(keep, a, jnp.zeros((), a.dtype))
+        b = jnp.where(keep, b, jnp.zeros((), b.dtype))
+        vals = rows(be, kind, beta, temperature, work, a, b)
+        return jnp.where(mask, vals, jnp.zeros((), vals.dtype))
+
+    return masked
+
+
+@functools.lru_cache(maxsize=128)
+def _logits_rows_jitted(be: Any, kind: str, beta: Any, temperature: Any, work: Any) -> Any:
+    import jax
+
+    return jax.jit(functools.partial(_logits_rows_fn(), be, kind, beta, temperature, work))
+
+
 class Jax(Backend):
     name = module = distribution = extra = "jax"
     array_types = ("Array",)
@@ -155,6 +231,17 @@ class Jax(Backend):
             "i1e": "i1e",
         }
         return native_function("jax.scipy.special", names.get(name))
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        import jax
+        import jax.numpy as jnp
+
+        if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
+            return _logits_rows_fn()(self, kind, beta, temperature, work, a, b, mask)
+        jitted = _logits_rows_jitted(self, kind, beta, temperature, jnp.dtype(work))
+        return jitted(a, b, mask)
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return _jitted(fn, static, fast_paths_enabled())

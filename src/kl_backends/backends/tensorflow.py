@@ -298,6 +298,102 @@ def _kl(p: Any, q: Any, exact: Any) -> Any:
     return kl(p, q)
 
 
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+
+
+def _fused_kl_ce(kind: str, prep: Any, a: Any, b: Any, temperature: Any, work: Any) -> Any:
+    """KL and cross-entropy rows from TensorFlow's fused ``log_softmax``/``softmax`` kernels.
+
+    (TF runs each op as a pass over memory: the generic form's safe substitutions
+    cost a pass each.)  ``multiply_no_nan(x, p)`` is 0 where ``p == 0``, whatever
+    ``x`` is (``-inf`` logits on both sides), and ``p * inf = inf`` where only the
+    second side is ``-inf``.  One difference from the generic code: where
+    ``exp(lp)`` underflows to 0 but ``lq == -inf`` the term is 0, not ``+inf``.
+    Backward: ``(softmax(b) - softmax(a)) g / T`` for the second input; for the
+    first ``p (lp - lq - KL)`` (KL) or ``-p (lq + H)`` (cross-entropy).
+    """
+
+    @tf.custom_gradient
+    def inner(a: Any, b: Any) -> Any:
+        lp = tf.nn.log_softmax(prep(a))
+        lq = tf.nn.log_softmax(prep(b))
+        p = tf.exp(lp)
+        if kind == "kl":
+            vals = tf.reduce_sum(tf.math.multiply_no_nan(lp - lq, p), axis=-1)
+        else:
+            vals = -tf.reduce_sum(tf.math.multiply_no_nan(lq, p), axis=-1)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, work)
+            if temperature is not None:
+                g = g / temperature
+            g = g[:, None]
+            pa = tf.nn.softmax(prep(a))
+            gb = (tf.nn.softmax(prep(b)) - pa) * g
+            lqb = tf.nn.log_softmax(prep(b))
+            if kind == "kl":
+                inner_a = tf.nn.log_softmax(prep(a)) - lqb - vals[:, None]
+            else:
+                inner_a = -(lqb + vals[:, None])
+            ga = tf.math.multiply_no_nan(inner_a, pa) * g
+            return tf.cast(ga, a.dtype), tf.cast(gb, b.dtype)
+
+        return vals, grad
+
+    return inner(a, b)
+
+
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# A ``tf.custom_gradient`` around the generic block functions of
+# ``kl_backends._math.logits``: one block (the whole ``[N, V]`` array); the
+# gradient is the closed form of ``backward_block`` from the row log-sum-exps
+# kept by the forward (eagerly both inputs' gradients are formed; inside
+# ``tf.function`` Grappler prunes the one nobody uses), in float32 for
+# float16/bfloat16 and returned in the inputs' dtype.
+
+
+def _logits_rows(
+    be: Any, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+) -> Any:
+    from kl_backends._math import logits as _logits
+
+    if mask is not None:
+        keep = mask[:, None]
+        a = tf.where(keep, a, tf.zeros((), a.dtype))
+        b = tf.where(keep, b, tf.zeros((), b.dtype))
+
+    def prep(x: Any) -> Any:
+        x = tf.cast(x, work)
+        return x if temperature is None else x / temperature
+
+    if kind in ("kl", "ce"):
+        vals = _fused_kl_ce(kind, prep, a, b, temperature, work)
+        if mask is not None:
+            vals = tf.where(mask, vals, tf.zeros((), vals.dtype))
+        return vals
+
+    @tf.custom_gradient
+    def inner(a: Any, b: Any) -> Any:
+        vals, lse_a, lse_b = _logits.forward_block(be, kind, beta, prep(a), prep(b), with_lse=True)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, work)
+            if temperature is not None:
+                g = g / temperature
+            ga, gb = _logits.backward_block(
+                be, kind, beta, prep(a), prep(b), vals, g, (True, True), (lse_a, lse_b)
+            )
+            return tf.cast(ga, a.dtype), tf.cast(gb, b.dtype)
+
+        return vals, grad
+
+    vals = inner(a, b)
+    if mask is not None:
+        vals = tf.where(mask, vals, tf.zeros((), vals.dtype))
+    return vals
+
+
 class TensorFlow(Backend):
     name = module = distribution = extra = "tensorflow"
     array_types = ("Tensor", "Variable")
@@ -411,6 +507,11 @@ class TensorFlow(Backend):
         tf = _load()
         tf.get_logger().setLevel("ERROR")
         return tf
+
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        return _logits_rows(self, kind, beta, a, b, mask, temperature, work)
 
     def devices(self) -> list[str]:
         tf = self.load()

@@ -180,6 +180,139 @@ def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
     return out
 
 
+# --- rows of logits (``logits_rows``) ------------------------------------------------
+#
+# KL, cross-entropy and generalised JSD between ``[N, V]`` logits
+# (``kl_backends._math.logits``):
+#
+# * eager, CPU, KL and cross-entropy (``LogitsRows``): each block's ``log_softmax``
+#   (PyTorch's fused kernel) into reused buffers, the row values, and -- when an
+#   input needs a gradient -- that gradient (for the second input
+#   ``softmax(b/T) - softmax(a/T)``) written straight into the gradient tensor
+#   while the block is in cache.  The backward scales it by the row cotangent and
+#   ``1/T`` in place and hands it over (a second backward, with
+#   ``retain_graph=True``, recomputes it).  Peak extra memory: the gradient plus
+#   a few ``[block, V]`` float32 buffers.  Rows whose value comes out NaN
+#   (``-inf`` logits, invalid rows) are redone with the generic conventions;
+# * elsewhere (JSD, GPUs, the ``meta`` device): the generic block functions
+#   forward, and their closed-form gradients recomputed block by block in the
+#   backward (no host synchronisation);
+# * under ``torch.compile`` (``TracedLogitsRows``): the same in one block (Dynamo
+#   traces it into the graph; Inductor fuses the elementwise work).
+#
+# Gradients only for the inputs that need one; float16/bfloat16 blocks work in
+# float32 and the gradient comes back in the input dtype.  ``setup_context``
+# keeps ``torch.func`` transforms working.
+
+
+def _logits() -> Any:
+    from kl_backends._math import logits
+
+    return logits
+
+
+#: Elements per row block on CPU (16 MB of float32 per temporary): with many
+#: smaller blocks the per-kernel fork/join of the intra-op threads dominates on
+#: a busy 2-core machine (2^18: 7x slower than 2^22 at [256, 128256]).
+LOGITS_BLOCK = 1 << 22
+
+
+def _blocks(a: Any) -> list[tuple[int, int]]:
+    n, v = a.shape
+    if torch.compiler.is_compiling() or a.device.type == "meta":
+        return [(0, n)]
+    step = _logits().row_block(n, v, LOGITS_BLOCK) or n
+    return [(i, min(i + step, n)) for i in range(0, max(n, 1), step)]
+
+
+def _block_in(x: Any, i: int, j: int, mask: Any, temperature: float | None, work: Any) -> Any:
+    x = x[i:j].to(work)
+    if mask is not None:
+        x = torch.where(mask[i:j, None], x, 0.0)
+    if temperature is not None:
+        x = x / temperature
+    return x
+
+
+def _eager_cpu(a: Any) -> bool:
+    return a.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+class _Buffers:
+    """Reused ``[block, V]`` buffers, made on first use (a fresh large CPU temporary costs
+    page faults, and every kernel launch a fork/join of the intra-op threads)."""
+
+    def __init__(self, rows: int, width: int, work: Any, device: Any) -> None:
+        self.shape = (rows, width)
+        self.work = work
+        self.device = device
+        self._made: dict[int, Any] = {}
+
+    def get(self, k: int, n: int) -> Any:
+        buf = self._made.get(k)
+        if buf is None:
+            buf = self._made[k] = torch.empty(self.shape, dtype=self.work, device=self.device)
+        return buf[:n]
+
+
+def _block_into(
+    x: Any, i: int, j: int, mask: Any, temperature: float | None, work: Any, buf: Any
+) -> Any:
+    """``_block_in`` written into ``buf`` (no fresh temporary), or a view when nothing changes."""
+    x = x[i:j]
+    if x.dtype == work and mask is None and temperature is None:
+        return x
+    buf.copy_(x)
+    if mask is not None:
+        buf.masked_fill_(~mask[i:j, None], 0.0)
+    if temperature is not None:
+        buf.div_(temperature)
+    return buf
+
+
+def _fast_block(be: Any, kind: str, ab: Any, bb: Any, ga: Any, gb: Any, bufs: _Buffers) -> Any:
+    """KL or cross-entropy rows of one block; unscaled gradients into ``ga``/``gb`` slices."""
+    n = ab.shape[0]
+    lp = torch._log_softmax(ab, -1, False, out=bufs.get(2, n))
+    lq = torch._log_softmax(bb, -1, False, out=bufs.get(3, n))
+    p = torch.exp(lp, out=bufs.get(4, n))
+    if kind == "kl":
+        d = lp.sub_(lq)  # lp - lq, in lp's buffer
+        vals = torch.mul(p, d, out=bufs.get(5, n)).sum(-1)
+    else:
+        vals = torch.mul(p, lq, out=lp).sum(-1).neg_()
+    bad = torch.isnan(vals)
+    any_bad = bool(bad.any())
+    if any_bad:  # -inf logits or invalid rows: the generic conventions
+        vals[bad] = _logits().forward_block(be, kind, None, ab[bad], bb[bad])
+    if ga is not None:
+        # KL: p (lp - lq - KL); cross-entropy: -p (lq + H)
+        if kind == "kl":
+            inner = torch.sub(d, vals[:, None], out=bufs.get(5, n))
+            inner = torch.where(p == 0, 0.0, inner) if any_bad else inner
+        else:
+            inner = torch.add(lq, vals[:, None], out=lp).neg_()
+        if ga.dtype == inner.dtype:
+            torch.mul(inner, p, out=ga)
+        else:
+            ga.copy_(inner.mul_(p))
+    if gb is not None:
+        q = lq.exp_()
+        if gb.dtype == q.dtype:
+            torch.sub(q, p, out=gb)
+        else:
+            gb.copy_(q.sub_(p))
+    if any_bad and (ga is not None or gb is not None):
+        one = torch.ones_like(vals[bad])
+        need = (ga is not None, gb is not None)
+        da, db = _logits().backward_block(be, kind, None, ab[bad], bb[bad], vals[bad], one, need)
+        if ga is not None:
+            ga[bad] = da.to(ga.dtype)
+        if gb is not None:
+            gb[bad] = db.to(gb.dtype)
+    return vals
+
+
 class Torch(Backend):
     name = module = distribution = extra = "torch"
     array_types = ("Tensor",)
@@ -282,6 +415,14 @@ class Torch(Backend):
         return None
 
     # -- harness -----------------------------------------------------------
+    def logits_rows(
+        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
+    ) -> Any:
+        options = (self, kind, beta, temperature, work)
+        if torch.compiler.is_compiling():
+            return _functions.TracedLogitsRows.apply(a, b, mask, options)
+        return _functions.LogitsRows.apply(a, b, mask, options)[0]
+
     def devices(self) -> list[str]:
         torch = self.load()
         found = ["cpu"]

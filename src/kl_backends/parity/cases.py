@@ -12,6 +12,7 @@ Used by ``kl-backends parity`` and by the test suite.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -532,6 +533,34 @@ def _build_function_cases() -> list[FunctionCase]:
             reference=ref.reference_js,
         )
     )
+    # Rows of logits (distillation): -inf logits, a row of one possible event, a
+    # masked row holding NaN and +inf, temperature, beta (issue 11).
+    teacher, student = rng.normal(size=(6, 33)) * 3, rng.normal(size=(6, 33)) * 3
+    teacher[1, :4] = -np.inf
+    teacher[2, :], student[2, :] = -np.inf, -np.inf
+    teacher[2, 5], student[2, 5] = 1.0, -2.0
+    teacher[3, 2], student[3, 7] = np.nan, np.inf
+    rows = np.array([True, True, True, False, True, True])
+    for name, function, kind, extra in (
+        ("logits-kd-T2-mask", "kl_divergence", "kl", {"temperature": 2.0}),
+        ("logits-ce-mask", "cross_entropy", "ce", {}),
+        ("logits-gjsd-beta0.1-T2-mask", "js_divergence", "js", {"beta": 0.1, "temperature": 2.0}),
+        ("logits-gjsd-beta0.5-mask", "js_divergence", "js", {"beta": 0.5}),
+        ("logits-gjsd-beta0.9-mask", "js_divergence", "js", {"beta": 0.9}),
+        ("logits-jsd-mask", "js_divergence", "js", {}),
+    ):
+        for reduction in ("none", "mean"):
+            kwargs = {"inputs": "logits", "where": rows, "reduction": reduction, **extra}
+            add(
+                FunctionCase(
+                    f"{name}-{reduction}",
+                    function,
+                    (teacher, student),
+                    kwargs,
+                    reference=functools.partial(ref.reference_logits, kind=kind),
+                    source="float64 log-softmax formulas (parity/reference.py)",
+                )
+            )
     x = np.arange(-10, 10, 0.001)
     add(
         FunctionCase(

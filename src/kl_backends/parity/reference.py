@@ -147,3 +147,63 @@ def reference_grid(p: Any, q: Any, dx: float) -> np.ndarray:
     weights = np.full(np.shape(p)[-1], dx)
     weights[[0, -1]] = dx / 2  # the trapezoid rule
     return (terms * weights).sum(-1)
+
+
+def _log_softmax_rows(x: np.ndarray) -> np.ndarray:
+    m = np.max(x, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        return x - (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))
+
+
+def _rows_kl(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isneginf(lp), 0.0, np.exp(lp) * (lp - lq)).sum(-1)
+
+
+def reference_logits(
+    t: Any,
+    s: Any,
+    *,
+    kind: str,
+    inputs: str = "logits",
+    temperature: float | None = None,
+    where: Any = None,
+    beta: float | None = None,
+    reduction: str = "none",
+) -> np.ndarray:
+    """KL(t || s), H(t, s) or the generalised JSD J_beta(t, s) of rows of logits, float64.
+
+    ``J_beta = (beta KL(t || m) + (1 - beta) KL(s || m)) / (beta (1 - beta))`` with
+    ``m = beta t + (1 - beta) s`` (``J_0 = KL(t || s)``, ``J_1 = KL(s || t)``;
+    ``beta=None``: the ordinary JSD, ``J_{1/2} / 4``).  Rows where ``where`` is
+    False count 0 and are left out of the mean.
+    """
+    t, s = np.asarray(t, np.float64), np.asarray(s, np.float64)
+    keep = np.ones(t.shape[:-1], bool) if where is None else np.asarray(where).astype(bool)
+    t = np.where(keep[..., None], t, 0.0)
+    s = np.where(keep[..., None], s, 0.0)
+    if temperature is not None:
+        t, s = t / temperature, s / temperature
+    lp = _log_softmax_rows(t) if inputs == "logits" else t
+    lq = _log_softmax_rows(s) if inputs == "logits" else s
+    if kind == "kl":
+        vals = _rows_kl(lp, lq)
+    elif kind == "ce":
+        with np.errstate(invalid="ignore"):
+            vals = np.where(np.isneginf(lp), 0.0, -np.exp(lp) * lq).sum(-1)
+    elif beta == 0.0:
+        vals = _rows_kl(lp, lq)
+    elif beta == 1.0:
+        vals = _rows_kl(lq, lp)
+    else:
+        b = 0.5 if beta is None else beta
+        with np.errstate(divide="ignore"):
+            lm = np.log(b * np.exp(lp) + (1 - b) * np.exp(lq))
+        vals = (b * _rows_kl(lp, lm) + (1 - b) * _rows_kl(lq, lm)) / (b * (1 - b))
+        vals = vals / 4 if beta is None else vals
+    vals = np.where(keep, vals, 0.0)
+    if reduction == "sum":
+        return np.asarray(vals.sum())
+    if reduction == "mean":
+        return np.asarray(vals.sum() / keep.sum())
+    return vals

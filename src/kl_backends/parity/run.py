@@ -98,18 +98,28 @@ def check_function_case(
     """Run a closed-form / family case; return (native result, as float64, reference)."""
     import kl_backends
 
-    func = case.function if callable(case.function) else getattr(kl_backends, case.function)
+    # Python values are bound before compiling (static: temperature, beta, inputs...);
+    # arrays are passed, a boolean one (a row mask, where=) as the backend's bool.
+    func = functools.partial(
+        case.function if callable(case.function) else getattr(kl_backends, case.function),
+        **{k: v for k, v in case.kwargs.items() if not isinstance(v, np.ndarray)},
+    )
     args = [backend.asarray(a, dtype, device) for a in case.args]
     kwargs = {
-        k: backend.asarray(v, dtype, device) if isinstance(v, np.ndarray) else v
+        k: (
+            backend.asarray(v.astype(np.float64), "float64", device) > 0
+            if v.dtype == bool
+            else backend.asarray(v, dtype, device)
+        )
         for k, v in case.kwargs.items()
+        if isinstance(v, np.ndarray)
     }
     call = backend.compile(func) if compiled else func
     out = call(*args, **kwargs)
     held = [backend.to_numpy(a) for a in args]
     held_kw = {
-        k: backend.to_numpy(v) if isinstance(case.kwargs[k], np.ndarray) else v
-        for k, v in kwargs.items()
+        k: v if not isinstance(v, np.ndarray) or v.dtype == bool else backend.to_numpy(kwargs[k])
+        for k, v in case.kwargs.items()
     }
     return out, backend.to_numpy(out), np.asarray(case.reference(*held, **held_kw), np.float64)
 

@@ -1,0 +1,460 @@
+"""Divergences between rows of logits (or log-probabilities) with a wide event axis.
+
+KL, generalised Jensen-Shannon and cross-entropy between two models' outputs,
+``[N, V]`` with ``V`` a vocabulary (32K to 262K).  Written once against the
+array API; the framework hooks (``kl_backends._logits_<framework>``) only wrap
+the block functions below in a custom gradient.
+
+Memory: the rows are processed in blocks of about ``ROW_ELEMENTS`` elements,
+so that a bounded number of ``[block, V]`` temporaries exist at any time.
+One row of the widest vocabulary is about 1 MB in float32, so splitting the
+vocabulary too (an online log-sum-exp) would not lower the bound in a way
+that pays; rows are the unit.  float16 and bfloat16 blocks are computed in
+float32 and only the per-row results (and gradients) are cast back.
+
+Per row, with ``lp = log_softmax(a / T)``, ``lq = log_softmax(b / T)``
+(``p = exp(lp)``, ``q = exp(lq)``):
+
+* ``kl``:  ``sum p (lp - lq)``; gradient wrt ``b``: ``(q - p) / T``, wrt
+  ``a``: ``p (lp - lq - KL) / T``;
+* ``ce``:  ``-sum p lq``; gradient wrt ``b``: ``(q - p) / T``, wrt ``a``:
+  ``-p (lq + H) / T``;
+* ``js`` (generalised, ``0 < beta < 1``): with ``m = beta p + (1 - beta) q``,
+  ``J = (beta KL(p || m) + (1 - beta) KL(q || m)) / (beta (1 - beta))``;
+  gradient wrt ``b``: ``-q (u - sum q u) / (beta T)`` with ``u = log m - lq``,
+  wrt ``a``: ``-p (w - sum p w) / ((1 - beta) T)`` with ``w = log m - lp``.
+  ``beta=0`` is ``KL(p || q)`` and ``beta=1`` is ``KL(q || p)``, the limits.
+  ``beta=None`` is the ordinary JSD, ``J(1/2) / 4``.
+
+Impossible events (``-inf``): terms with ``p == 0`` are 0, ``p > 0`` with
+``q == 0`` gives ``+inf`` (as ``_common.log_probs_terms``); a row whose
+logits are all ``-inf``, or that holds NaN or ``+inf``, gives NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from kl_backends import _dispatch
+from kl_backends._math import args as _args
+from kl_backends._math import common as _common
+from kl_backends.backends._base import fast_paths_enabled
+
+__all__ = [
+    "KINDS",
+    "ROW_ELEMENTS",
+    "backward_block",
+    "check_beta",
+    "check_temperature",
+    "forward_block",
+    "rows_divergence",
+]
+
+#: Elements per row block (1 MB of float32): the bound on each temporary.
+ROW_ELEMENTS = 1 << 18
+KINDS = ("kl", "ce", "js")
+
+
+# --- argument checks ----------------------------------------------------------------
+
+
+def check_temperature(temperature: Any) -> float | None:
+    if temperature is None:
+        return None
+    if (
+        isinstance(temperature, numbers.Real)
+        and not isinstance(temperature, bool)
+        and math.isfinite(float(temperature))
+        and float(temperature) > 0
+    ):
+        return float(temperature)
+    raise ValueError(
+        f"temperature must be a finite positive Python number (or None); got {temperature!r}"
+    )
+
+
+def check_beta(beta: Any) -> float | None:
+    if beta is None:
+        return None
+    if isinstance(beta, numbers.Real) and not isinstance(beta, bool) and 0 <= float(beta) <= 1:
+        return float(beta)
+    raise ValueError(f"beta must be a Python number in [0, 1] (or None); got {beta!r}")
+
+
+# --- the block math (array API only) ----------------------------------------------
+
+
+def _lse(xp: Any, x: Any, axes: tuple[int, ...] = (-1,)) -> Any:
+    """Row log-sum-exp of a ``[B, V]`` block, shape ``[B, 1]`` (max-shifted)."""
+    m = xp.max(x, axis=axes, keepdims=True)
+    return m + xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True))
+
+
+def _logaddexp(xp: Any, x: Any, y: Any) -> Any:
+    """``log(exp x + exp y)`` from operations every adapter has."""
+    big = xp.where(x > y, x, y)
+    return big + xp.log1p(xp.exp(-xp.abs(x - y)))
+
+
+def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
+    """``w = log m - lp`` and ``u = log m - lq`` for ``m = beta p + (1 - beta) q``.
+
+    Computed from ``d = lp - lq`` so that ``u / beta`` and ``w / (1 - beta)``
+    stay accurate for ``beta`` near 0 and 1 (no cancellation of two logs).
+    Where ``p == 0``: ``u = log(1 - beta)``; where ``q == 0``: ``w = log beta``.
+    """
+    xp = be.xp
+    p_imp = lp == -math.inf
+    q_imp = lq == -math.inf
+    zero = _common.scalar(be, 0, lp)
+    d = xp.where(p_imp | q_imp, zero, lp - lq)
+    lb = _common.scalar(be, math.log(beta), lp)
+    l1b = _common.scalar(be, math.log1p(-beta), lp)
+    w = _logaddexp(xp, lb, l1b - d)
+    u = _logaddexp(xp, l1b, lb + d)
+    w = xp.where(q_imp, lb, w)
+    u = xp.where(p_imp, l1b, u)
+    return w, u
+
+
+def _weighted(be: Any, lx: Any, v: Any) -> Any:
+    """``exp(lx) * v``, 0 where ``lx == -inf`` (whatever ``v`` is)."""
+    xp = be.xp
+    imp = lx == -math.inf
+    zero = _common.scalar(be, 0, lx)
+    return xp.where(imp, zero, xp.exp(lx) * xp.where(imp, zero, v))
+
+
+def _js_scale(beta: float | None) -> tuple[float, float]:
+    """(beta used, factor on J): ``beta=None`` is the ordinary JSD = J(1/2) / 4."""
+    return (0.5, 0.25) if beta is None else (beta, 1.0)
+
+
+def forward_block(
+    be: Any,
+    kind: str,
+    beta: float | None,
+    a: Any,
+    b: Any,
+    normalize: bool = True,
+    axes: tuple[int, ...] = (-1,),
+    with_lse: bool = False,
+) -> Any:
+    """Per-row values ``[B]`` of a ``[B, V]`` block (working dtype, already tempered).
+
+    ``normalize=False``: ``a`` and ``b`` are log-probabilities already.
+    ``axes``: the event axes (other layouts than ``[B, V]``, in one piece).
+    ``with_lse``: also return both row log-sum-exps (``[B, 1]``), for
+    ``backward_block``.
+    """
+    xp = be.xp
+    lse_a = _lse(xp, a, axes) if normalize else None
+    lse_b = _lse(xp, b, axes) if normalize else None
+    lp = a - lse_a if normalize else a
+    lq = b - lse_b if normalize else b
+    if kind == "kl":
+        terms = _common.log_probs_terms(be, lp, lq)
+    elif kind == "ce":
+        inf = _common.scalar(be, math.inf, lq)
+        terms = _weighted(be, lp, xp.where(lq == -math.inf, inf, -lq))
+    else:
+        beta, factor = _js_scale(beta)
+        w, u = _js_logs(be, lp, lq, beta)
+        terms = -(_weighted(be, lp, w) / (1 - beta) + _weighted(be, lq, u) / beta)
+        if factor != 1.0:
+            terms = terms * factor
+    vals = xp.sum(terms, axis=axes)
+    return (vals, lse_a, lse_b) if with_lse else vals
+
+
+def backward_block(
+    be: Any,
+    kind: str,
+    beta: float | None,
+    a: Any,
+    b: Any,
+    values: Any,
+    g: Any,
+    need: tuple[bool, bool],
+    lse: tuple[Any, Any] | None = None,
+) -> tuple[Any, Any]:
+    """Gradients wrt the (tempered) logits ``a`` and ``b`` of ``sum(g * values)``.
+
+    ``values`` are ``forward_block``'s per-row results, ``g`` the per-row
+    cotangent (both ``[B]``); ``need`` says which of the two are wanted
+    (``None`` is returned for the other); ``lse``: the row log-sum-exps from
+    ``forward_block(..., with_lse=True)`` (else recomputed).  Divide by ``T``
+    for the raw logits.
+    """
+    xp = be.xp
+    lse_a, lse_b = (_lse(xp, a), _lse(xp, b)) if lse is None else lse
+    lp = a - lse_a
+    lq = b - lse_b
+    g = xp.expand_dims(g, axis=-1)
+    zero = _common.scalar(be, 0, lp)
+    p = xp.exp(lp)
+    ga = gb = None
+    if kind in ("kl", "ce"):
+        if need[1]:
+            gb = (xp.exp(lq) - p) * g
+        if need[0]:
+            v = xp.expand_dims(values, axis=-1)
+            if kind == "kl":
+                inner = xp.where(lp == -math.inf, zero, lp - lq) - v
+            else:
+                inner = -(lq + v)
+            ga = xp.where(lp == -math.inf, zero, p * inner) * g
+        return ga, gb
+    beta, factor = _js_scale(beta)
+    w, u = _js_logs(be, lp, lq, beta)
+    if need[1]:
+        wu = _weighted(be, lq, u)
+        su = xp.sum(wu, axis=-1, keepdims=True)
+        gb = -(wu - xp.exp(lq) * su) * (g * (factor / beta))
+    if need[0]:
+        ww = _weighted(be, lp, w)
+        sw = xp.sum(ww, axis=-1, keepdims=True)
+        ga = -(ww - p * sw) * (g * (factor / (1 - beta)))
+    return ga, gb
+
+
+# --- rows: blocks, masks, temperature ----------------------------------------------
+
+
+def row_block(n_rows: int | None, width: int | None, elements: int = 0) -> int | None:
+    """Rows per block: about ``elements`` (default ``ROW_ELEMENTS``); ``None``: one block."""
+    if n_rows is None or width is None:
+        return None
+    return max(1, (elements or ROW_ELEMENTS) // max(width, 1))
+
+
+def generic_rows(
+    be: Any,
+    kind: str,
+    beta: float | None,
+    a: Any,
+    b: Any,
+    mask: Any,
+    temperature: float | None,
+    normalize: bool,
+    work: Any,
+    blocked: bool,
+) -> Any:
+    """Per-row values ``[N]`` (working dtype) of ``[N, V]`` inputs, block by block.
+
+    Rows where ``mask`` is False are computed on zeros (so nothing of their
+    inputs reaches the result or the gradient) and their value is 0.
+    """
+    xp = be.xp
+    n, width = _args.shape_of(a)
+    step = row_block(n, width) if blocked else None
+    starts = [0] if step is None or n is None else list(range(0, max(n, 1), step))
+    outs = []
+    for start in starts:
+        stop = None if step is None or n is None else min(start + step, n)
+        ab = xp.astype(a[start:stop, ...], work, copy=False)
+        bb = xp.astype(b[start:stop, ...], work, copy=False)
+        mb = None if mask is None else mask[start:stop]
+        if mb is not None:
+            keep = xp.expand_dims(mb, axis=-1)
+            zero = _common.scalar(be, 0, ab)
+            ab, bb = xp.where(keep, ab, zero), xp.where(keep, bb, zero)
+        if temperature is not None:
+            ab, bb = ab / temperature, bb / temperature
+        out = forward_block(be, kind, beta, ab, bb, normalize)
+        if mb is not None:
+            out = xp.where(mb, out, _common.scalar(be, 0, out))
+        outs.append(out)
+    return outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
+
+
+def _to_rows(
+    xp: Any, x: Any, axes: tuple[int, ...], shape: tuple[int | None, ...]
+) -> tuple[Any, tuple[int | None, ...]]:
+    """``x`` as ``[N, V]`` with the event axes last; and the batch shape."""
+    ndim = len(shape)
+    batch_axes = tuple(i for i in range(ndim) if i not in axes)
+    batch = tuple(shape[i] for i in batch_axes)
+    if axes != tuple(range(ndim - len(axes), ndim)):
+        x = xp.permute_dims(x, batch_axes + axes)
+    if None in shape:
+        if len(axes) != 1 or len(batch) != 1:
+            raise ValueError(
+                "inputs with unknown sizes need one batch axis and one event axis "
+                f"for the logits path; got shape {shape} with axis={axes}"
+            )
+        return x, batch
+    width = math.prod([shape[i] for i in axes])  # type: ignore[misc]
+    rows = math.prod(batch)  # type: ignore[arg-type]
+    if len(axes) != 1 or len(batch) != 1:
+        x = xp.reshape(x, (rows, width))
+    return x, batch
+
+
+def _row_mask(be: Any, where: Any, batch: tuple[int | None, ...], like: Any) -> Any:
+    xp = be.xp
+    wbe, (mask,) = _dispatch.resolve(where, names=("where",))
+    if wbe.name != be.name and not isinstance(where, (bool, list, tuple)):
+        raise TypeError(
+            f"where must come from the inputs' library ({be.name}); "
+            f"got {type(where).__module__}.{type(where).__qualname__}"
+        )
+    mask = xp.asarray(mask, device=be.device(like))
+    if not xp.isdtype(mask.dtype, "bool"):
+        raise TypeError(
+            f"where must be a boolean array (one flag per distribution); got dtype "
+            f"{mask.dtype}. Use for example labels != -100"
+        )
+    mshape = _args.shape_of(mask)
+    try:
+        full = _args.broadcast_shape(mshape, batch, ("where", "the batch shape"))
+    except ValueError:
+        full = None
+    if full is None or full != batch:
+        raise ValueError(
+            f"where must broadcast to the batch shape {batch} (the inputs' shape without "
+            f"the event axes); got where.shape={mshape}"
+        )
+    if mshape != batch:
+        mask = xp.broadcast_to(mask, batch)
+    return mask
+
+
+def rows_divergence(
+    kind: str,
+    p: Any,
+    q: Any,
+    *,
+    axis: Any,
+    inputs: str,
+    base: Any,
+    reduction: str,
+    keepdims: bool,
+    temperature: Any = None,
+    where: Any = None,
+    beta: Any = None,
+) -> Any:
+    """``kind`` ("kl", "ce", "js") between logits or log-probabilities, per distribution.
+
+    The entry point of ``kl_divergence``, ``cross_entropy`` and
+    ``js_divergence`` for ``inputs="logits"`` and ``"log_probs"``.
+    """
+    _args.check_choice("inputs", inputs, ("log_probs", "logits"))
+    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    keepdims = _args.check_bool("keepdims", keepdims)
+    log_base = _args.log_of_base(base)
+    temperature = check_temperature(temperature)
+    beta = check_beta(beta)
+    if temperature is not None and inputs != "logits":
+        raise ValueError(
+            f"temperature applies to logits; got inputs={inputs!r}. "
+            "Pass inputs='logits' (divide log-probabilities by T and renormalise)"
+        )
+    if kind == "js" and beta in (0.0, 1.0):  # the limits: forward and reverse KL
+        kind = "kl"
+        if beta == 1.0:
+            p, q = q, p
+    be, xp, (a, b), out_dtype = _common.prepare(p, q, names=("p", "q"), upcast=False)
+    work = xp.float32 if _common.is_half(xp, out_dtype) else out_dtype
+    shape = _args.broadcast_shape(_args.shape_of(a), _args.shape_of(b))
+    axes = _args.normalize_axis(axis, len(shape))
+    ndim = len(shape)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    _args.check_event_axes(shape, axes, inputs)  # logits over no events: an error
+    if len(axes) == len(shape):  # one distribution: a batch axis of 1
+        a, b = xp.expand_dims(a, axis=0), xp.expand_dims(b, axis=0)
+        shape, axes = (1, *shape), tuple(i + 1 for i in axes)
+        squeeze = True
+    else:
+        squeeze = False
+    a, b = _common.broadcast_to(xp, a, shape), _common.broadcast_to(xp, b, shape)
+    batch = tuple(d for i, d in enumerate(shape) if i not in axes)
+    mask = None if where is None else _row_mask(be, where, batch, a)
+    trailing = axes == tuple(range(ndim - len(axes), ndim))
+    if not trailing and not hasattr(xp, "permute_dims"):
+        # (TensorFlow's adapter): the same math in one piece along the event axes.
+        with be.quiet():
+            vals = _in_place_axes(be, kind, beta, a, b, mask, temperature, inputs, work, axes)
+            out = _reduce(xp, vals, mask, batch, reduction, squeeze)
+        return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
+    a, _ = _to_rows(xp, a, axes, shape)
+    b, _ = _to_rows(xp, b, axes, shape)
+    if mask is not None and len(batch) != 1 and None not in batch:
+        mask = xp.reshape(mask, (math.prod(batch),))  # type: ignore[arg-type]
+
+    with be.quiet():
+        vals = None
+        if inputs == "logits" and fast_paths_enabled():
+            vals = be.logits_rows(kind, beta, a, b, mask, temperature, work)
+        if vals is None:
+            blocked = be.values_unavailable(a) is None
+            vals = generic_rows(
+                be, kind, beta, a, b, mask, temperature, inputs == "logits", work, blocked
+            )
+        out = _reduce(xp, vals, mask, batch, reduction, squeeze)
+    return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
+
+
+def _finish(
+    xp: Any,
+    out: Any,
+    log_base: float | None,
+    keepdims: bool,
+    reduction: str,
+    kept: tuple[int | None, ...],
+    ndim: int,
+    out_dtype: Any,
+) -> Any:
+    if log_base is not None:
+        out = out / log_base
+    if keepdims:
+        out = xp.reshape(out, kept if reduction == "none" else (1,) * ndim)
+    return _common.finish(xp, out, out_dtype)
+
+
+def _in_place_axes(
+    be: Any,
+    kind: str,
+    beta: float | None,
+    a: Any,
+    b: Any,
+    mask: Any,
+    temperature: float | None,
+    inputs: str,
+    work: Any,
+    axes: tuple[int, ...],
+) -> Any:
+    """Per-distribution values (batch shape) without moving the event axes, one piece."""
+    xp = be.xp
+    a, b = xp.astype(a, work, copy=False), xp.astype(b, work, copy=False)
+    if mask is not None:
+        keep = mask
+        for ax in axes:
+            keep = xp.expand_dims(keep, axis=ax)
+        zero = _common.scalar(be, 0, a)
+        a, b = xp.where(keep, a, zero), xp.where(keep, b, zero)
+    if temperature is not None:
+        a, b = a / temperature, b / temperature
+    vals = forward_block(be, kind, beta, a, b, inputs == "logits", axes)
+    return vals if mask is None else xp.where(mask, vals, _common.scalar(be, 0, vals))
+
+
+def _reduce(
+    xp: Any,
+    vals: Any,
+    mask: Any,
+    batch: tuple[int | None, ...],
+    reduction: str,
+    squeeze: bool,
+) -> Any:
+    if reduction == "none":
+        if squeeze:
+            return xp.reshape(vals, ())
+        return xp.reshape(vals, batch) if len(batch) != 1 else vals
+    if reduction == "sum":
+        return xp.sum(vals)
+    if mask is None:
+        return xp.mean(vals)
+    return xp.sum(vals) / xp.sum(xp.astype(mask, vals.dtype))

@@ -172,6 +172,8 @@ def kl_divergence(
         and dx is None
         and x is None
         and normalize is False
+        and temperature is None
+        and where is None
     ):
         quick = _dispatch.QUICK.get(type(p))
         if quick is not None and type(q) is type(p):

@@ -42,9 +42,11 @@ def _fast_sums(jnp: Any, p: Any, q: Any) -> Any:
 
 
 def _untrusted(jnp: Any, p: Any, q: Any, sums: Any) -> Any:
-    """NumPy's rule (``backends/numpy.py``): non-finite sums, a negative ``p`` or ``q``,
-    float64 sums small against ``sum p``."""
-    bad = ~jnp.isfinite(sums) | (jnp.minimum(jnp.min(p, axis=-1), jnp.min(q, axis=-1)) < 0)
+    """NumPy's rule (``backends/numpy.py``): non-finite sums, a negative ``q``, float64
+    sums small against ``sum p``."""
+    # A negative q is all the sign check needs: with p < 0 <= q the ratio is negative
+    # (NaN); only p < 0 with q < 0 gives a finite term (and p == 0 terms are 0 anyway).
+    bad = ~jnp.isfinite(sums) | (jnp.min(q, axis=-1) < 0)
     if p.dtype == jnp.float64:
         bad = bad | (jnp.abs(sums) < EXACT_BELOW * jnp.sum(p, axis=-1))
     return bad

@@ -168,14 +168,19 @@ def _untrusted(sums: Any, min_q: Any, *sum_p: Any, np: Any) -> Any:
 def _row_sums(p: Any, q: Any, np: Any, exact: Any) -> Any:
     """Small inputs in one go: the fast sums, the untrusted rows recomputed by ``exact``.
 
-    NumPy's floating-point warnings must be off (the caller's ``errstate``).
+    The common case (finite sums, no negative ``q``, float64 sums not small) is
+    decided with a few whole-array calls before any per-row work.  NumPy's
+    floating-point warnings must be off (the caller's ``errstate``).
     """
     sums = _fast_sums(p, q, None, np)
-    negative = q.size and np.minimum.reduce(q, axis=None) < 0
-    stats = [np.minimum.reduce(q, axis=-1) if negative else np.zeros(sums.shape, p.dtype)]
-    if p.dtype.itemsize == 8:
-        stats.append(np.add.reduce(p, axis=-1))
-    bad = _untrusted(sums, *stats, np=np)
+    negative = bool(q.size) and np.minimum.reduce(q, axis=None) < 0
+    float64 = p.dtype.itemsize == 8
+    sum_p = np.add.reduce(p, axis=-1) if float64 else None
+    if not negative and np.isfinite(np.add.reduce(sums, axis=None)):
+        if sum_p is None or (np.abs(sums) >= EXACT_BELOW * sum_p).all():
+            return sums
+    min_q = np.minimum.reduce(q, axis=-1) if negative else np.zeros(sums.shape, p.dtype)
+    bad = _untrusted(sums, min_q, *([] if sum_p is None else [sum_p]), np=np)
     if bad.any():
         if sums.ndim:
             sums[bad] = exact(p[bad], q[bad])

@@ -274,8 +274,8 @@ def _kl(p: Any, q: Any, exact: Any) -> Any:
         # multiply_no_nan(x, y) is 0 where y == 0, even for x = -inf or NaN: the zero
         # fix in the multiply itself, as fast as the naive formula.
         sums = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
-        low = tf.math.minimum(tf.reduce_min(p, axis=-1), tf.reduce_min(q, axis=-1))
-        bad = tf.logical_not(tf.math.is_finite(sums)) | (low < 0)
+        # A negative q is all the sign check needs (numpy.py's rule).
+        bad = tf.logical_not(tf.math.is_finite(sums)) | (tf.reduce_min(q, axis=-1) < 0)
         if p.dtype == tf.float64:
             bad = bad | (tf.abs(sums) < EXACT_BELOW * tf.reduce_sum(p, axis=-1))
         # The rows the fast form cannot be trusted with (numpy.py's rule) from the

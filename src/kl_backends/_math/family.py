@@ -117,22 +117,16 @@ def cross_entropy(
             "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
         )
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
-    with be.quiet():
-        if inputs == "probs":
-            zero = a == 0
-            one = _common.scalar(be, 1, a)
-            terms = xp.where(
-                zero,
-                _common.scalar(be, 0, a),
-                -xp.where(zero, one, a) * be.log(xp.where(zero, one, b)),
-            )
-            # A negative probability is NaN, as in kl_divergence (not a finite number).
-            terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
-        else:
-            impossible = a == -math.inf
-            zero = _common.scalar(be, 0, a)
-            lb = xp.where(impossible, zero, b)
-            terms = xp.where(impossible, zero, -xp.exp(xp.where(impossible, zero, a)) * lb)
+    with be.quiet():  # probabilities (log-probabilities and logits went to _logits above)
+        zero = a == 0
+        one = _common.scalar(be, 1, a)
+        terms = xp.where(
+            zero,
+            _common.scalar(be, 0, a),
+            -xp.where(zero, one, a) * be.log(xp.where(zero, one, b)),
+        )
+        # A negative probability is NaN, as in kl_divergence (not a finite number).
+        terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 

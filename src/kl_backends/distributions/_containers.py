@@ -36,6 +36,7 @@ __all__ = [
     "Laplace",
     "LogNormal",
     "LowRankMultivariateNormal",
+    "MixtureSameFamily",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
@@ -280,3 +281,32 @@ class Cauchy(Distribution):
 
     loc: Any
     scale: Any
+
+
+@dataclass(frozen=True)
+class MixtureSameFamily(Distribution):
+    """A mixture over the rightmost batch axis of ``component_distribution``.
+
+    ``mixture_distribution`` is a ``Categorical`` over K components (its
+    ``probs`` or ``logits`` have shape ``[..., K]``) and ``component_distribution``
+    any container whose batch shape ends in K, as ``torch.distributions`` and
+    TFP's ``MixtureSameFamily``.  No closed-form KL exists between mixtures:
+    ``kl_backends.distributions.monte_carlo_kl`` estimates it.
+    """
+
+    mixture_distribution: Any
+    component_distribution: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mixture_distribution, Categorical) or isinstance(
+            self.mixture_distribution, OneHotCategorical
+        ):
+            raise TypeError(
+                "MixtureSameFamily's mixture_distribution must be a Categorical; got "
+                f"{type(self.mixture_distribution).__name__}"
+            )
+        if not isinstance(self.component_distribution, Distribution):
+            raise TypeError(
+                "MixtureSameFamily's component_distribution must be a kl_backends "
+                f"distribution; got {type(self.component_distribution).__name__}"
+            )

@@ -104,6 +104,8 @@ def _leaves(*dists: Any) -> list[Any]:
     for d in dists:
         if isinstance(d, C.Independent):
             out += _leaves(d.base_dist)
+        elif isinstance(d, C.MixtureSameFamily):
+            out += _leaves(d.mixture_distribution, d.component_distribution)
         elif isinstance(d, C.Distribution):
             out += [v for v in d.params().values() if not isinstance(v, (int, float))]
     return out

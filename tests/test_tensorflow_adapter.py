@@ -11,9 +11,10 @@ COVERED = {
     "float16", "bfloat16", "float32", "float64", "int64",
     "asarray", "astype", "result_type", "isdtype", "finfo", "__array_namespace_info__",
     "where", "log", "log1p", "exp", "expm1", "sqrt", "abs", "isnan",
-    "minimum", "maximum", "zeros_like",
-    "broadcast_to", "expand_dims", "eye", "ones", "concat", "reshape",
-    "matrix_transpose", "sort", "unique_values", "sum", "max", "mean", "any", "linalg",
+    "minimum", "maximum", "zeros_like", "cos", "tan", "sign", "floor", "isfinite",
+    "broadcast_to", "broadcast_arrays", "expand_dims", "eye", "ones", "arange", "concat",
+    "reshape", "flip", "matrix_transpose", "sort", "unique_values", "argmax",
+    "sum", "max", "mean", "any", "all", "std", "linalg",
 }  # fmt: skip
 
 
@@ -63,3 +64,23 @@ def test_reductions_over_axis_tuples(tfx) -> None:
         xp.where(t > 5, t, xp.asarray(0.0, dtype=tf.float64)), np.where(a > 5, a, 0.0)
     )
     assert xp.asarray(1.0, dtype=tf.float16, device="CPU:0").dtype == tf.float16
+
+
+def test_monte_carlo_additions_match_numpy(tfx) -> None:
+    tf, xp = tfx
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4))
+    t = tf.constant(a)
+    for name in ("cos", "tan", "sign", "floor"):
+        np.testing.assert_allclose(getattr(xp, name)(t), getattr(np, name)(a), rtol=1e-15)
+    assert np.array_equal(xp.isfinite(tf.constant([1.0, np.inf, np.nan])), [True, False, False])
+    np.testing.assert_allclose(xp.flip(t, axis=-1), np.flip(a, axis=-1))
+    assert np.array_equal(xp.argmax(t, axis=-1), np.argmax(a, axis=-1))
+    assert np.array_equal(xp.arange(4, dtype=tf.float64), np.arange(4.0))
+    np.testing.assert_allclose(
+        xp.std(t, axis=0, correction=1), np.std(a, axis=0, ddof=1), rtol=1e-14
+    )
+    np.testing.assert_allclose(xp.std(t, axis=(0, 1)), np.std(a), rtol=1e-14)
+    assert np.array_equal(xp.all(t > -10, axis=1), np.all(a > -10, axis=1))
+    b = xp.broadcast_arrays(tf.constant([[1.0], [2.0]]), tf.constant([1.0, 2.0, 3.0]))
+    assert [tuple(x.shape) for x in b] == [(2, 3), (2, 3)]

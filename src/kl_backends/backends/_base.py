@@ -197,6 +197,53 @@ class Backend:
         """A ``kl_backends.distributions`` container for ``obj``, or ``None``."""
         return None
 
+    def stop_gradient(self, x: Any) -> Any:
+        """``x`` as a constant for autodiff (its value unchanged)."""
+        return x
+
+    # -- random numbers (Monte Carlo) ----------------------------------------
+    def rng(self, seed: Any, like: Any) -> Any:
+        """The random state for ``seed``: an int, or the library's own generator / key.
+
+        The default (NumPy, array-api-strict, CuPy, Dask) is a NumPy ``Generator``
+        on the host; ``draw`` moves its numbers to ``like``'s library and device.
+        """
+        import numpy as np
+
+        if isinstance(seed, np.random.Generator):
+            return seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(
+                f"seed must be an int or a numpy.random.Generator for {self.name}; "
+                f"got {type(seed).__name__}"
+            )
+        return np.random.default_rng(int(seed))
+
+    def draw(self, state: Any, kind: str, shape: tuple[int, ...], like: Any, *params: Any) -> Any:
+        """``(numbers, new state)``: ``kind`` is ``uniform`` ([0, 1)), ``normal``,
+        ``gamma`` (``params``: alpha, rate 1), ``poisson`` (rate) or ``binomial``
+        (count, probs), each of ``shape`` in ``like``'s dtype; ``params`` are
+        already broadcast to ``shape``."""
+        import numpy as np
+
+        host = [self.to_numpy(a) for a in params]
+        if kind == "uniform":
+            out = state.random(shape)
+        elif kind == "normal":
+            out = state.standard_normal(shape)
+        elif kind == "gamma":
+            out = state.standard_gamma(host[0], size=shape)
+        elif kind == "poisson":
+            out = state.poisson(host[0], size=shape)
+        elif kind == "binomial":
+            out = state.binomial(host[0].astype(np.int64), host[1], size=shape)
+        else:
+            raise ValueError(f"unknown kind of random numbers {kind!r}")
+        xp = self.xp
+        return xp.asarray(
+            np.asarray(out, dtype=np.float64), dtype=like.dtype, device=self.device(like)
+        ), state
+
     # -- the harness's hooks -----------------------------------------------
     def installed(self) -> bool:
         """Whether the library can be imported (without importing it)."""

@@ -224,6 +224,42 @@ class Jax(Backend):
             return None
         return _kl_jitted(exact, self)(p, q)
 
+    def stop_gradient(self, x: Any) -> Any:
+        import jax
+
+        return jax.lax.stop_gradient(x)
+
+    def rng(self, seed: Any, like: Any) -> Any:
+        """A JAX PRNG key: ``jax.random.key(seed)`` for an int, else the key given."""
+        import jax
+
+        if isinstance(seed, bool):
+            raise TypeError("seed must be an int or a JAX PRNG key; got bool")
+        if isinstance(seed, int):
+            return jax.random.key(seed)
+        if isinstance(seed, jax.Array):
+            return seed
+        raise TypeError(f"seed must be an int or a JAX PRNG key; got {type(seed).__name__}")
+
+    def draw(self, state: Any, kind: str, shape: tuple[int, ...], like: Any, *params: Any) -> Any:
+        import jax
+
+        state, key = jax.random.split(state)
+        dtype = like.dtype
+        if kind == "uniform":
+            out = jax.random.uniform(key, shape, dtype)
+        elif kind == "normal":
+            out = jax.random.normal(key, shape, dtype)
+        elif kind == "gamma":  # differentiable in alpha (implicit reparameterisation)
+            out = jax.random.gamma(key, params[0], shape, dtype)
+        elif kind == "poisson":
+            out = jax.random.poisson(key, params[0], shape).astype(dtype)
+        elif kind == "binomial":
+            out = jax.random.binomial(key, params[0], params[1], shape, dtype)
+        else:
+            raise ValueError(f"unknown kind of random numbers {kind!r}")
+        return out, state
+
     def special(self, name: str) -> Callable[[Any], Any] | None:
         names = {
             "lgamma": "gammaln",

@@ -17,10 +17,11 @@ list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,
 ``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``,
-``minimum``, ``maximum``, ``zeros_like``;
-``broadcast_to``, ``expand_dims``, ``reshape``, ``concat``, ``eye``,
-``ones``, ``matrix_transpose``, ``sort``, ``unique_values``; reductions ``sum``,
-``max``, ``mean``, ``any`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
+``minimum``, ``maximum``, ``zeros_like``, ``cos``, ``tan``, ``sign``, ``floor``,
+``isfinite``; ``broadcast_to``, ``broadcast_arrays``, ``expand_dims``, ``reshape``,
+``concat``, ``flip``, ``eye``, ``ones``, ``arange``, ``matrix_transpose``, ``sort``,
+``unique_values``, ``argmax``; reductions ``sum``, ``max``, ``mean``, ``any``,
+``all``, ``std`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
 ``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators
 (``+ - * / == < >``) are TensorFlow's own, which are elementwise in TF 2.
 
@@ -96,6 +97,8 @@ class _Namespace:
         self.sqrt, self.abs, self.isnan = tf.math.sqrt, tf.math.abs, tf.math.is_nan
         self.minimum, self.maximum = tf.math.minimum, tf.math.maximum
         self.zeros_like = tf.zeros_like
+        self.cos, self.tan, self.sign = tf.math.cos, tf.math.tan, tf.math.sign
+        self.floor, self.isfinite = tf.math.floor, tf.math.is_finite
         self.linalg = _Linalg()
         self._floating = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
         self._signed = (tf.int8, tf.int16, tf.int32, tf.int64)
@@ -206,6 +209,25 @@ class _Namespace:
     def broadcast_to(x: Any, /, shape: tuple[int, ...]) -> Any:
         return tf.broadcast_to(x, shape)
 
+    @staticmethod
+    def broadcast_arrays(*arrays: Any) -> list[Any]:
+        shape = tf.TensorShape([])
+        for a in arrays:
+            shape = tf.broadcast_static_shape(shape, a.shape)
+        return [tf.broadcast_to(a, shape) for a in arrays]
+
+    @staticmethod
+    def flip(x: Any, /, *, axis: int) -> Any:
+        return tf.reverse(x, [axis])
+
+    @staticmethod
+    def argmax(x: Any, /, *, axis: int) -> Any:
+        return tf.math.argmax(x, axis=axis)
+
+    @staticmethod
+    def arange(stop: int, /, *, dtype: Any = None, device: Any = None) -> Any:
+        return tf.range(stop, dtype=dtype or tf.int64)
+
     # -- reductions ---------------------------------------------------------
     @staticmethod
     def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
@@ -216,6 +238,17 @@ class _Namespace:
     @staticmethod
     def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
         return tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_all(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+        mean = tf.reduce_mean(x, axis=axis, keepdims=True)
+        sq = tf.reduce_sum(tf.math.square(x - mean), axis=axis, keepdims=keepdims)
+        n = tf.cast(tf.size(x) // tf.size(mean), x.dtype)
+        return tf.math.sqrt(sq / (n - correction))
 
     @staticmethod
     def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
@@ -404,6 +437,11 @@ class TensorFlow(Backend):
     def _namespace(self) -> Any:
         return namespace()
 
+    def coerce(self, name: str, x: Any) -> Any:
+        """A ``tf.Variable`` as the tensor of its value (read on the tape: gradients flow)."""
+        tf_ = _load()
+        return tf_.convert_to_tensor(x) if isinstance(x, tf_.Variable) else x
+
     def device(self, x: Any) -> Any:
         return x.device or None
 
@@ -435,6 +473,40 @@ class TensorFlow(Backend):
         ):
             return None
         return self.kl_last_axis(p, q, exact)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return tf.stop_gradient(x)
+
+    def rng(self, seed: Any, like: Any) -> Any:
+        """A stateless seed: ``[seed, 0]`` for an int, else the int tensor of shape [2] given."""
+        if isinstance(seed, bool):
+            raise TypeError("seed must be an int or a stateless seed of shape [2]; got bool")
+        if isinstance(seed, int):
+            return tf.constant([seed, 0], tf.int64)
+        seed = tf.convert_to_tensor(seed)
+        if seed.shape != (2,) or not seed.dtype.is_integer:
+            raise TypeError(
+                f"a TensorFlow stateless seed is an int tensor of shape [2]; got {seed!r}"
+            )
+        return tf.cast(seed, tf.int64)  # [5, 0] as int32 or int64: the same stream
+
+    def draw(self, state: Any, kind: str, shape: tuple[int, ...], like: Any, *params: Any) -> Any:
+        state, key = tf.unstack(tf.random.experimental.stateless_split(state, 2))
+        dtype = like.dtype
+        r = tf.random
+        if kind == "uniform":
+            out = r.stateless_uniform(shape, key, dtype=dtype)
+        elif kind == "normal":
+            out = r.stateless_normal(shape, key, dtype=dtype)
+        elif kind == "gamma":  # differentiable in alpha (implicit reparameterisation)
+            out = r.stateless_gamma(shape, key, alpha=params[0], dtype=dtype)
+        elif kind == "poisson":
+            out = r.stateless_poisson(shape, key, lam=params[0], dtype=dtype)
+        elif kind == "binomial":
+            out = r.stateless_binomial(shape, key, params[0], params[1], output_dtype=dtype)
+        else:
+            raise ValueError(f"unknown kind of random numbers {kind!r}")
+        return out, state
 
     # -- harness -----------------------------------------------------------
     def special(self, name: str) -> Any:
@@ -498,6 +570,10 @@ class TensorFlow(Backend):
                 return None
             n = params.get("reinterpreted_batch_ndims")
             return C.Independent(base, len(obj.distribution.batch_shape) if n is None else int(n))
+        if name == "MixtureSameFamily":
+            mix = self.read_distribution(obj.mixture_distribution)
+            comp = self.read_distribution(obj.components_distribution)
+            return None if mix is None or comp is None else C.MixtureSameFamily(mix, comp)
         return None
 
     def load(self) -> Any:

@@ -368,6 +368,31 @@ class Torch(Backend):
             return None
         return self.kl_last_axis(p, q, exact)
 
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def rng(self, seed: Any, like: Any) -> Any:
+        """A ``torch.Generator`` on ``like``'s device (one given is used as it is)."""
+        if isinstance(seed, torch.Generator):
+            return seed
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int or a torch.Generator; got {type(seed).__name__}")
+        return torch.Generator(device=like.device).manual_seed(seed)
+
+    def draw(self, state: Any, kind: str, shape: tuple[int, ...], like: Any, *params: Any) -> Any:
+        kw = {"generator": state}
+        if kind == "uniform":
+            return torch.rand(shape, dtype=like.dtype, device=like.device, **kw), state
+        if kind == "normal":
+            return torch.randn(shape, dtype=like.dtype, device=like.device, **kw), state
+        if kind == "gamma":  # differentiable in alpha (torch's implicit reparameterisation)
+            return torch._standard_gamma(params[0], **kw), state
+        if kind == "poisson":
+            return torch.poisson(params[0].contiguous(), **kw), state
+        if kind == "binomial":
+            return torch.binomial(params[0].contiguous(), params[1].contiguous(), **kw), state
+        raise ValueError(f"unknown kind of random numbers {kind!r}")
+
     def special(self, name: str) -> Any:
         _load()
         names = {
@@ -412,6 +437,10 @@ class Torch(Backend):
         if name == "Independent":
             base = self.read_distribution(obj.base_dist)
             return None if base is None else C.Independent(base, obj.reinterpreted_batch_ndims)
+        if name == "MixtureSameFamily":
+            mix = self.read_distribution(obj.mixture_distribution)
+            comp = self.read_distribution(obj.component_distribution)
+            return None if mix is None or comp is None else C.MixtureSameFamily(mix, comp)
         return None
 
     # -- harness -----------------------------------------------------------

@@ -22,6 +22,7 @@ from kl_backends.distributions import (  # noqa: F401  (importing registers the 
     _cross,
     _discrete,
     _multivariate,
+    _sampling,
 )
 from kl_backends.distributions._containers import (
     Bernoulli,
@@ -53,6 +54,7 @@ from kl_backends.distributions._containers import (
     VonMises,
     Weibull,
 )
+from kl_backends.distributions._monte_carlo import MonteCarloKL, monte_carlo_kl
 from kl_backends.distributions._registry import (
     cross_entropy,
     entropy,
@@ -61,6 +63,7 @@ from kl_backends.distributions._registry import (
     register_kl,
     registered_pairs,
 )
+from kl_backends.distributions._sampling import log_prob, sample
 
 __all__ = [
     "Bernoulli",
@@ -83,6 +86,7 @@ __all__ = [
     "LogNormal",
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
+    "MonteCarloKL",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
@@ -94,7 +98,10 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "kl",
+    "log_prob",
+    "monte_carlo_kl",
     "register_entropy",
     "register_kl",
     "registered_pairs",
+    "sample",
 ]

@@ -642,3 +642,32 @@ def test_import_reads_nothing(jax) -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_readme_block(jax, distrax, numpyro) -> None:
+    """README's distrax/numpyro block (skipped by test_docs.py) runs and says what it claims."""
+    import re
+    from pathlib import Path
+
+    blocks = re.findall(
+        r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.S
+    )
+    (code,) = [b for b in blocks if b.startswith("# needs: distrax, numpyro")]
+    before = bool(jax.config.read("jax_enable_x64"))
+    jax.config.update("jax_enable_x64", False)  # as in a fresh interpreter
+    try:
+        checked = 0
+        namespace: dict = {}
+        for line in code.splitlines():
+            statement, sep, comment = line.partition("  # ")
+            value = re.match(r"(\[[^\]]*\])", comment.strip()) if sep else None
+            if value:
+                got = eval(statement, namespace)
+                assert isinstance(got, jax.Array) and got.dtype == jax.numpy.float32, line
+                np.testing.assert_allclose(got, eval(value.group(1)), atol=5e-5, err_msg=line)
+                checked += 1
+            else:
+                exec(line, namespace)
+    finally:
+        jax.config.update("jax_enable_x64", before)
+    assert checked == 3

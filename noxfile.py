@@ -1,7 +1,14 @@
-"""Sessions: ``tests`` (every backend), ``minimal`` (NumPy alone), ``parity``, ``lint``.
+"""Sessions: ``tests`` (every backend), ``jax_distributions``, ``minimal`` (NumPy alone),
+``parity``, ``lint``.
 
 Every session installs with ``constraints.txt``, which pins ``torch==2.13.0``
 so that pip takes the CPU wheel instead of a multi-GB CUDA build.
+
+``jax_distributions`` (distrax and numpyro objects in ``kl_backends.distributions.kl``)
+has its own environment, without TensorFlow: distrax needs ``tfp-nightly``, which
+installs the same ``tensorflow_probability`` package as the ``tensorflow-probability``
+release that ``tests`` pins for TensorFlow (whose JAX substrate fails on the JAX
+pinned here).  ``tests`` queues it at its end, so README's single test command runs both.
 """
 
 from __future__ import annotations
@@ -25,6 +32,39 @@ def tests(session: nox.Session) -> None:
         "pytest",
         *session.posargs,
         env={"KL_BACKENDS_STRICT": "1", "KL_BACKENDS": os.environ.get("KL_BACKENDS", "all")},
+    )
+    # Its own environment (see the module docstring); not this session's pytest
+    # arguments, which may name files of the whole suite.
+    session.notify("jax_distributions", posargs=[])
+
+
+@nox.session(python=PYTHON)
+def jax_distributions(session: nox.Session) -> None:
+    """distrax and numpyro objects in ``kl``: tests/test_interop_jax.py, both required.
+
+    Extra arguments go to pytest (after the test file).
+    """
+    session.install(
+        *CONSTRAINTS,
+        "-e",
+        ".",
+        "pytest",
+        "scipy",
+        "jax==0.10.*",
+        "distrax==0.1.9",
+        "chex==0.1.92",
+        "numpyro==0.22.0",
+        "tfp-nightly==0.26.0.dev20261027",
+    )
+    session.run(
+        "pytest",
+        "tests/test_interop_jax.py",
+        *session.posargs,
+        env={
+            "KL_BACKENDS_STRICT": "1",
+            "KL_BACKENDS": "numpy,jax",
+            "KL_BACKENDS_REQUIRE": "distrax,numpyro",
+        },
     )
 
 

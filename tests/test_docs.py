@@ -51,6 +51,9 @@ def test_readme_examples_per_backend() -> None:
 
 #: A block whose first line is this comment needs a GPU; it runs only where one is present.
 NEEDS_GPU = "# needs: gpu"
+#: A block whose first line is this comment runs in tests/test_interop_jax.py (nox -s
+#: jax_distributions): distrax needs tfp-nightly, which the main environment cannot have.
+NEEDS_JAX_DISTRIBUTIONS = "# needs: distrax, numpyro"
 
 
 def _readme_blocks() -> list[str]:
@@ -76,6 +79,8 @@ def test_readme_block_runs_on_its_own(index, tmp_path) -> None:
     for module in ("torch", "tensorflow", "jax", "dask", "array_api_strict"):
         need(module)  # every backend is installed in CI: the blocks use them
     code = _readme_blocks()[index]
+    if code.startswith(NEEDS_JAX_DISTRIBUTIONS):
+        pytest.skip("README block of distrax and numpyro: runs in `nox -s jax_distributions`")
     if code.startswith(NEEDS_GPU) and not _has_gpu():
         pytest.skip("README block marked '# needs: gpu' and no GPU here")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "error"}

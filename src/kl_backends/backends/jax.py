@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -284,6 +285,29 @@ class Jax(Backend):
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return _jitted(fn, static, fast_paths_enabled())
 
+    def read_distribution(self, obj: Any) -> Any:
+        """A container for a distrax or numpyro distribution object, else ``None``.
+
+        Recognised through ``sys.modules`` (nothing is imported); a class defined
+        outside those libraries (a user's subclass) is not read.  The parameters
+        stay JAX arrays (tracers under ``jax.jit`` and ``jax.grad``).
+        """
+        distrax = sys.modules.get("distrax")
+        if (
+            distrax is not None
+            and isinstance(obj, distrax.Distribution)
+            and type(obj).__module__.startswith("distrax.")
+        ):
+            return _as_jax(_read_distrax(self, obj))
+        numpyro = sys.modules.get("numpyro.distributions")
+        if (
+            numpyro is not None
+            and isinstance(obj, numpyro.Distribution)
+            and type(obj).__module__.startswith("numpyro.")
+        ):
+            return _as_jax(_read_numpyro(self, obj))
+        return None
+
     # -- harness -----------------------------------------------------------
     @contextlib.contextmanager
     def harness(self) -> Iterator[None]:
@@ -344,3 +368,148 @@ def _rel_entr(p: Any, q: Any) -> Any:
     import jax.scipy.special as jss
 
     return jss.rel_entr(p, q).sum(axis=-1)
+
+
+# --- distrax and numpyro distributions (``read_distribution``) ------------------------
+#
+# Each reader maps a class, by name, to a container, reading the parameter the
+# object was built from where the library keeps it (``probs`` or ``logits``).
+# Parameterisations are checked against the libraries' ``log_prob`` and KL in
+# tests/test_interop_jax.py.
+
+
+def _as_jax(container: Any) -> Any:
+    """``container`` with its NumPy arrays and Python numbers as JAX arrays.
+
+    Both libraries keep some parameters as given (distrax a NumPy array, numpyro
+    also Python numbers, and a Binomial's ``total_count`` as a NumPy array): the
+    closed forms would compute in NumPy, or refuse to mix the two.
+    """
+    if container is None:
+        return None
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from kl_backends.distributions import _containers as C
+
+    changes = {}
+    for field in dataclasses.fields(container):
+        value = getattr(container, field.name)
+        if value is None or field.name == "reinterpreted_batch_ndims":
+            continue
+        if isinstance(value, C.Distribution):
+            changes[field.name] = _as_jax(value)
+        elif not isinstance(value, jax.Array):
+            changes[field.name] = jnp.asarray(value)
+    return dataclasses.replace(container, **changes) if changes else container
+
+
+def _read_distrax(backend: Backend, obj: Any) -> Any:
+    import jax.numpy as jnp
+
+    from kl_backends.distributions import _containers as C
+
+    name = type(obj).__name__
+    if name in ("Normal", "LogStddevNormal", "Laplace", "Gumbel"):
+        return getattr(C, name.replace("LogStddev", ""))(obj.loc, obj.scale)
+    if name == "Uniform":
+        return C.Uniform(obj.low, obj.high)
+    if name == "Gamma":
+        return C.Gamma(obj.concentration, obj.rate)
+    if name == "Beta":
+        return C.Beta(obj.alpha, obj.beta)  # alpha: the exponent of x, beta: of 1 - x
+    if name == "VonMises":
+        return C.VonMises(obj.loc, obj.concentration)
+    if name == "Dirichlet":
+        return C.Dirichlet(obj.concentration)
+    if name in ("Bernoulli", "Categorical", "OneHotCategorical"):
+        # The one given (the other is computed on each access).
+        given = {"logits": obj._logits} if obj._probs is None else {"probs": obj._probs}
+        return getattr(C, name)(**given)
+    if name in (
+        "MultivariateNormalDiag",
+        "MultivariateNormalTri",
+        "MultivariateNormalFullCovariance",
+    ):
+        if name == "MultivariateNormalDiag":
+            tril = jnp.vectorize(jnp.diag, signature="(d)->(d,d)")(obj.scale_diag)
+        elif obj.is_lower:  # FullCovariance keeps the Cholesky factor of its covariance
+            tril = obj.scale_tri
+        else:
+            return C.MultivariateNormal(obj.loc, covariance_matrix=obj.covariance())
+        return C.MultivariateNormal(obj.loc, scale_tril=tril)
+    if name in ("MultivariateNormalDiagPlusLowRank", "MultivariateNormalFromBijector"):
+        # scale = diag + U V^T (or any linear bijector): no triangular factor at hand.
+        return C.MultivariateNormal(obj.loc, covariance_matrix=obj.covariance())
+    if name == "Independent":
+        base = backend.read_distribution(obj.distribution)
+        return None if base is None else C.Independent(base, int(obj.reinterpreted_batch_ndims))
+    if name == "MixtureSameFamily":
+        return _mixture(backend, obj.mixture_distribution, obj.components_distribution)
+    return None
+
+
+#: numpyro classes whose parameter names are ours (``Pareto(scale, alpha)``,
+#: ``Weibull(scale, concentration)``; ``InverseGamma``'s ``rate`` is the scale of
+#: its density, as ours).
+_NUMPYRO_SAME = (
+    "Normal",
+    "LogNormal",
+    "HalfNormal",
+    "Laplace",
+    "Gumbel",
+    "Cauchy",
+    "Uniform",
+    "Exponential",
+    "Gamma",
+    "InverseGamma",
+    "Beta",
+    "Pareto",
+    "Weibull",
+    "VonMises",
+    "Poisson",
+    "Dirichlet",
+    "LowRankMultivariateNormal",
+)
+
+
+def _read_numpyro(backend: Backend, obj: Any) -> Any:
+    from kl_backends.distributions import _containers as C
+    from kl_backends.distributions._interop import fields_of
+
+    name = type(obj).__name__
+    if name == "Chi2":  # a Gamma subclass
+        return C.Chi2(obj.df)
+    if name == "BetaProportion":  # a Beta given by its mean and concentration
+        name = "Beta"
+    if name in _NUMPYRO_SAME:
+        cls = getattr(C, name)
+        return cls(**{f: getattr(obj, f) for f in fields_of(cls)})
+    for family in ("Bernoulli", "Geometric", "Categorical", "Binomial"):
+        for kind in ("Probs", "Logits"):
+            if name == family + kind:
+                given = {kind.lower(): getattr(obj, kind.lower())}
+                if family == "Binomial":
+                    return C.Binomial(obj.total_count, **given)
+                return getattr(C, family)(**given)
+    if name == "MultivariateNormal":
+        # numpyro computes scale_tril from whichever of the three forms it was given.
+        return C.MultivariateNormal(obj.loc, scale_tril=obj.scale_tril)
+    if name == "Independent":
+        base = backend.read_distribution(obj.base_dist)
+        return None if base is None else C.Independent(base, int(obj.reinterpreted_batch_ndims))
+    if name == "MixtureSameFamily":
+        return _mixture(backend, obj.mixing_distribution, obj.component_distribution)
+    return None
+
+
+def _mixture(backend: Backend, mixing: Any, components: Any) -> Any:
+    from kl_backends.distributions import _containers as C
+
+    mix = backend.read_distribution(mixing)
+    comp = backend.read_distribution(components)
+    if type(mix) is not C.Categorical or comp is None:
+        return None
+    return C.MixtureSameFamily(mixture_distribution=mix, component_distribution=comp)

@@ -5,7 +5,7 @@ concentration0)``, ... with ``torch.distributions``' parameter names) hold
 arrays of any supported library; ``kl(p, q)``, ``entropy(d)`` and
 ``cross_entropy(p, q)`` compute in that library, written once against the
 array API.  ``kl`` also takes ``torch.distributions`` and
-``tfp.distributions`` objects.  ``register_kl`` adds a pair.
+``tfp.distributions`` objects, and distrax and numpyro ones.  ``register_kl`` adds a pair.
 
 Examples
 --------

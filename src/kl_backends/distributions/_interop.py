@@ -2,7 +2,8 @@
 
 The converters are framework-specific and live in each framework's backend
 (``Backend.read_distribution`` in ``kl_backends/backends/torch.py`` for
-``torch.distributions``, ``backends/tensorflow.py`` for ``tfp.distributions``);
+``torch.distributions``, ``backends/tensorflow.py`` for ``tfp.distributions``,
+``backends/jax.py`` for distrax and numpyro);
 a framework is consulted only when it is already imported, so nothing here
 imports one.  The parameters stay tensors of their framework, so the closed
 forms compute there: the result, its dtype, device and gradient stay in that

@@ -579,11 +579,11 @@ def test_lowrank_large_d_matches_diagonal_limit() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    from kl_backends.distributions import _registry
+    from kl_backends.distributions import _monte_carlo, _registry
 
     saved = dict(_registry._KL)
     try:
-        for module in (D, _registry):
+        for module in (D, _registry, _monte_carlo):
             result = doctest.testmod(module)
             assert result.attempted >= 1 and result.failed == 0, module
     finally:  # the register_kl example registers a pair

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from kl_backends.distributions import _interop
 from kl_backends.distributions._helpers import backend, scalar
 from kl_backends.distributions._sampling import (
     _broadcast,
+    _readable,
     batch_shape,
     event_ndims,
     log_prob,
@@ -29,16 +29,6 @@ class MonteCarloKL(NamedTuple):
     standard_error: Any
     #: The number of samples n.
     num_samples: int
-
-
-def _container(d: Any, side: str) -> Any:
-    c = _interop.to_container(d)
-    if c is None:
-        raise TypeError(
-            f"monte_carlo_kl: {side} must be a kl_backends.distributions container or a "
-            f"torch.distributions / tfp.distributions object; got {type(d).__name__}"
-        )
-    return c
 
 
 def monte_carlo_kl(
@@ -110,14 +100,14 @@ def monte_carlo_kl(
     >>> mix = MixtureSameFamily(Categorical(probs=np.array([0.3, 0.7])),
     ...                         Normal(np.array([-1.0, 2.0]), np.array([0.5, 1.0])))
     >>> est = monte_carlo_kl(mix, Normal(1.0, 2.0), num_samples=100_000, seed=0)
-    >>> print(f"{est.estimate:.2f} +- {est.standard_error:.3f}")
-    0.30 +- 0.002
+    >>> print(f"{est.estimate:.2f} +- {est.standard_error:.3f}")  # quadrature: 0.187358
+    0.19 +- 0.001
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
         raise ValueError(f"num_samples must be an int >= 2; got {num_samples!r}")
-    cp, cq = _container(p, "p"), _container(q, "q")
+    cp, cq = _readable(p, "p"), _readable(q, "q")
     e_p, e_q = event_ndims(cp), event_ndims(cq)
     if e_p != e_q:
         raise ValueError(

@@ -80,9 +80,8 @@ class Stream:
         )
 
 
-def _register(*types: type) -> Callable[[Any], Any]:
+def _register(table: dict[type, Any], *types: type) -> Callable[[Any], Any]:
     def decorator(fn: Any) -> Any:
-        table = _LOG_PROB if fn.__name__.startswith("_lp") else _SAMPLE
         for t in types:
             table[t] = fn
         return fn
@@ -128,11 +127,11 @@ def sample_with_score(d: Any, n: int, seed: Any) -> tuple[Any, Any]:
         raise ValueError(f"the number of samples must be an int >= 1; got {n!r}")
     d = _readable(d)
     like = _first_array(d)
-    return _find(_SAMPLE, d, "sampler")(d, Stream(seed, like), n)
+    return _sample_from(d, Stream(seed, like), n)
 
 
-def _readable(d: Any) -> Any:
-    """A container for ``d`` (read from torch.distributions / TFP objects), or ``d``."""
+def _readable(d: Any, name: str = "d") -> Any:
+    """A container for ``d`` (read from a framework's own distribution object), or ``d``."""
     if isinstance(d, C.Distribution):
         return d
     from kl_backends.distributions import _interop
@@ -140,8 +139,8 @@ def _readable(d: Any) -> Any:
     c = _interop.to_container(d)
     if c is None:
         raise TypeError(
-            "expected a kl_backends.distributions container or a torch.distributions / "
-            f"tfp.distributions object; got {type(d).__name__}"
+            f"{name} must be a kl_backends.distributions container or a torch.distributions, "
+            f"tfp.distributions, distrax or numpyro object; got {type(d).__name__}"
         )
     return c
 
@@ -159,23 +158,11 @@ def sample(d: Any, n: int, seed: Any) -> Any:
 
 def _first_array(d: Any) -> Any:
     """A working-dtype array of ``d``'s library (NumPy float64 for Python numbers)."""
-    leaves: list[Any] = []
+    from kl_backends.distributions._registry import _leaves
 
-    def walk(e: Any) -> None:
-        if isinstance(e, (C.Independent, C.MixtureSameFamily)):
-            for f in (getattr(e, "base_dist", None), getattr(e, "mixture_distribution", None)):
-                if f is not None:
-                    walk(f)
-            if isinstance(e, C.MixtureSameFamily):
-                walk(e.component_distribution)
-        else:
-            leaves.extend(e.params().values())
-
-    walk(d)
+    leaves = _leaves(d) or [0.0]
     names = tuple(f"parameter{i}" for i in range(len(leaves)))
-    _, xp, arrays, _ = _common.prepare(*leaves, names=names)
-    floats = [a for a in arrays if _common.is_float(xp, a.dtype)]
-    return (floats or arrays)[0]
+    return _common.prepare(*leaves, names=names)[2][0]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -233,14 +220,14 @@ def _lp_normal_z(xp: Any, z: Any, log_scale: Any) -> Any:
     return -0.5 * z * z - log_scale - 0.5 * _LOG_2PI
 
 
-@_register(C.Normal)
+@_register(_LOG_PROB, C.Normal)
 def _lp_normal(d: Any, x: Any) -> Any:
     xp, (m, s), dtype = _params(d, "loc", "scale")
     x = _x(xp, x, m)
     return finish(xp, _lp_normal_z(xp, (x - m) / s, xp.log(s)), dtype)
 
 
-@_register(C.LogNormal)
+@_register(_LOG_PROB, C.LogNormal)
 def _lp_lognormal(d: Any, x: Any) -> Any:
     xp, (m, s), dtype = _params(d, "loc", "scale")
     x = _x(xp, x, m)
@@ -251,7 +238,7 @@ def _lp_lognormal(d: Any, x: Any) -> Any:
     )
 
 
-@_register(C.HalfNormal)
+@_register(_LOG_PROB, C.HalfNormal)
 def _lp_halfnormal(d: Any, x: Any) -> Any:
     xp, (s,), dtype = _params(d, "scale")
     x = _x(xp, x, s)
@@ -259,28 +246,28 @@ def _lp_halfnormal(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, x >= 0, lp), dtype)
 
 
-@_register(C.Laplace)
+@_register(_LOG_PROB, C.Laplace)
 def _lp_laplace(d: Any, x: Any) -> Any:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     x = _x(xp, x, m)
     return finish(xp, -xp.abs(x - m) / b - xp.log(2 * b), dtype)
 
 
-@_register(C.Gumbel)
+@_register(_LOG_PROB, C.Gumbel)
 def _lp_gumbel(d: Any, x: Any) -> Any:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     z = (_x(xp, x, m) - m) / b
     return finish(xp, -(z + xp.exp(-z)) - xp.log(b), dtype)
 
 
-@_register(C.Cauchy)
+@_register(_LOG_PROB, C.Cauchy)
 def _lp_cauchy(d: Any, x: Any) -> Any:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     z = (_x(xp, x, m) - m) / b
     return finish(xp, -math.log(math.pi) - xp.log(b) - xp.log1p(z * z), dtype)
 
 
-@_register(C.Uniform)
+@_register(_LOG_PROB, C.Uniform)
 def _lp_uniform(d: Any, x: Any) -> Any:
     xp, (lo, hi), dtype = _params(d, "low", "high")
     x = _x(xp, x, lo)
@@ -299,26 +286,26 @@ def _gamma_lp(xp: Any, a: Any, r: Any, x: Any) -> Any:
     return xp.where(pos, lp, xp.where(x == 0, at0, scalar(xp, -math.inf, lp)))
 
 
-@_register(C.Exponential)
+@_register(_LOG_PROB, C.Exponential)
 def _lp_exponential(d: Any, x: Any) -> Any:
     xp, (r,), dtype = _params(d, "rate")
     x = _x(xp, x, r)
     return finish(xp, _where_support(xp, x >= 0, xp.log(r) - r * x), dtype)
 
 
-@_register(C.Gamma)
+@_register(_LOG_PROB, C.Gamma)
 def _lp_gamma(d: Any, x: Any) -> Any:
     xp, (a, r), dtype = _params(d, "concentration", "rate")
     return finish(xp, _gamma_lp(xp, a, r, _x(xp, x, a)), dtype)
 
 
-@_register(C.Chi2)
+@_register(_LOG_PROB, C.Chi2)
 def _lp_chi2(d: Any, x: Any) -> Any:
     xp, (k,), dtype = _params(d, "df")
     return finish(xp, _gamma_lp(xp, k / 2, 0.0 * k + 0.5, _x(xp, x, k)), dtype)
 
 
-@_register(C.InverseGamma)
+@_register(_LOG_PROB, C.InverseGamma)
 def _lp_inversegamma(d: Any, x: Any) -> Any:
     xp, (a, b), dtype = _params(d, "concentration", "rate")
     x = _x(xp, x, a)
@@ -328,7 +315,7 @@ def _lp_inversegamma(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, pos, lp), dtype)
 
 
-@_register(C.Beta)
+@_register(_LOG_PROB, C.Beta)
 def _lp_beta(d: Any, x: Any) -> Any:
     xp, (a, b), dtype = _params(d, "concentration1", "concentration0")
     x = _x(xp, x, a)
@@ -338,7 +325,7 @@ def _lp_beta(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, inside, lp), dtype)
 
 
-@_register(C.Pareto)
+@_register(_LOG_PROB, C.Pareto)
 def _lp_pareto(d: Any, x: Any) -> Any:
     xp, (s, al), dtype = _params(d, "scale", "alpha")
     x = _x(xp, x, s)
@@ -348,7 +335,7 @@ def _lp_pareto(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, inside, lp), dtype)
 
 
-@_register(C.Weibull)
+@_register(_LOG_PROB, C.Weibull)
 def _lp_weibull(d: Any, x: Any) -> Any:
     xp, (lam, k), dtype = _params(d, "scale", "concentration")
     x = _x(xp, x, lam)
@@ -358,7 +345,7 @@ def _lp_weibull(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, inside, lp), dtype)
 
 
-@_register(C.VonMises)
+@_register(_LOG_PROB, C.VonMises)
 def _lp_vonmises(d: Any, x: Any) -> Any:
     xp, (m, k), dtype = _params(d, "loc", "concentration")
     x = _x(xp, x, m)
@@ -366,7 +353,7 @@ def _lp_vonmises(d: Any, x: Any) -> Any:
     return finish(xp, lp, dtype)
 
 
-@_register(C.ContinuousBernoulli)
+@_register(_LOG_PROB, C.ContinuousBernoulli)
 def _lp_cb(d: Any, x: Any) -> Any:
     xp, (a,), dtype = prep(probs=cb_param(d))
     lam = cb_lambda(xp, d, a)
@@ -376,7 +363,7 @@ def _lp_cb(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, (x >= 0) & (x <= 1), lp), dtype)
 
 
-@_register(C.Dirichlet)
+@_register(_LOG_PROB, C.Dirichlet)
 def _lp_dirichlet(d: Any, x: Any) -> Any:
     xp, (a,), dtype = prep(concentration=d.concentration)
     x = _x(xp, x, a)
@@ -393,7 +380,7 @@ def _integer_support(xp: Any, x: Any, low: Any = 0.0) -> Any:
     return (x >= low) & (x == xp.floor(x))
 
 
-@_register(C.Poisson)
+@_register(_LOG_PROB, C.Poisson)
 def _lp_poisson(d: Any, x: Any) -> Any:
     xp, (r,), dtype = _params(d, "rate")
     x = _x(xp, x, r)
@@ -415,7 +402,7 @@ def _probs_or_logits(d: Any) -> Any:
     return d.probs if d.probs is not None else d.logits
 
 
-@_register(C.Bernoulli)
+@_register(_LOG_PROB, C.Bernoulli)
 def _lp_bernoulli(d: Any, x: Any) -> Any:
     xp, (a,), dtype = prep(param=_probs_or_logits(d))
     x = _x(xp, x, a)
@@ -424,30 +411,32 @@ def _lp_bernoulli(d: Any, x: Any) -> Any:
     return finish(xp, lp, dtype)
 
 
-@_register(C.Geometric)
+@_register(_LOG_PROB, C.Geometric)
 def _lp_geometric(d: Any, x: Any) -> Any:
     xp, (a,), dtype = prep(param=_probs_or_logits(d))
     x = _x(xp, x, a)
     lp1, lp0 = _log_p_and_1mp(xp, d, a)
     ok = _integer_support(xp, x)
-    lp = _xlogy(xp, xp.where(ok, x, scalar(xp, 0.0, x)), xp.exp(lp0)) + lp1
+    k = xp.where(ok, x, scalar(xp, 0.0, x))
     if d.probs is None:  # k log(1 - p) from the logits, without rounding 1 - p
-        lp = xp.where(ok, x, scalar(xp, 0.0, x)) * lp0 + lp1
+        lp = k * lp0 + lp1
+    else:  # 0 log 0 = 0 at p = 1
+        lp = _xlogy(xp, k, 1 - a) + lp1
     return finish(xp, _where_support(xp, ok, lp), dtype)
 
 
-@_register(C.Binomial)
+@_register(_LOG_PROB, C.Binomial)
 def _lp_binomial(d: Any, x: Any) -> Any:
     xp, (n, a), dtype = prep(total_count=d.total_count, param=_probs_or_logits(d))
     x = _x(xp, x, a)
-    lp1, lp0 = _log_p_and_1mp(xp, d, a)
     ok = _integer_support(xp, x) & (x <= n)
     k = xp.where(ok, x, scalar(xp, 0.0, x))
     comb = S.lgamma(n + 1) - S.lgamma(k + 1) - S.lgamma(n - k + 1)
-    pr = xp.exp(lp1)
-    lp = comb + _xlogy(xp, k, pr) + _xlogy(xp, n - k, 1 - pr)
     if d.probs is None:
+        lp1, lp0 = _log_p_and_1mp(xp, d, a)
         lp = comb + k * lp1 + (n - k) * lp0
+    else:  # 0 log 0 = 0 at p = 0 and p = 1
+        lp = comb + _xlogy(xp, k, a) + _xlogy(xp, n - k, 1 - a)
     return finish(xp, _where_support(xp, ok, lp), dtype)
 
 
@@ -464,7 +453,7 @@ def _one_hot(xp: Any, index: Any, k: Any, like: Any) -> Any:
     return xp.expand_dims(xp.astype(index, like.dtype), axis=-1) == arange
 
 
-@_register(C.Categorical)
+@_register(_LOG_PROB, C.Categorical)
 def _lp_categorical(d: Any, x: Any) -> Any:
     xp, logp, dtype = _categorical_log_probs(d)
     k = _args.shape_of(logp)[-1]
@@ -475,7 +464,7 @@ def _lp_categorical(d: Any, x: Any) -> Any:
     return finish(xp, _where_support(xp, ok, lp), dtype)
 
 
-@_register(C.OneHotCategorical)
+@_register(_LOG_PROB, C.OneHotCategorical)
 def _lp_onehot(d: Any, x: Any) -> Any:
     xp, logp, dtype = _categorical_log_probs(d)
     x = _x(xp, x, logp)
@@ -500,7 +489,7 @@ def _col(xp: Any, x: Any) -> Any:
     return xp.expand_dims(x, axis=-1)
 
 
-@_register(C.MultivariateNormal)
+@_register(_LOG_PROB, C.MultivariateNormal)
 def _lp_mvn(d: Any, x: Any) -> Any:
     from kl_backends.distributions._multivariate import _solve
 
@@ -517,7 +506,7 @@ def _lp_mvn(d: Any, x: Any) -> Any:
     return finish(xp, lp, dtype)
 
 
-@_register(C.LowRankMultivariateNormal)
+@_register(_LOG_PROB, C.LowRankMultivariateNormal)
 def _lp_lowrank(d: Any, x: Any) -> Any:
     from kl_backends.distributions._multivariate import _q_lowrank
 
@@ -528,7 +517,7 @@ def _lp_lowrank(d: Any, x: Any) -> Any:
     return finish(xp, -0.5 * (maha + logdet + n * _LOG_2PI), dtype)
 
 
-@_register(C.Independent)
+@_register(_LOG_PROB, C.Independent)
 def _lp_independent(d: Any, x: Any) -> Any:
     lp = log_prob(d.base_dist, x)
     return sum_last(backend(lp).xp, lp, d.reinterpreted_batch_ndims)
@@ -539,7 +528,7 @@ def _mixture_log_weights(d: Any) -> tuple[Any, Any]:
     return xp, logw
 
 
-@_register(C.MixtureSameFamily)
+@_register(_LOG_PROB, C.MixtureSameFamily)
 def _lp_mixture(d: Any, x: Any) -> Any:
     xp, logw = _mixture_log_weights(d)
     e = event_ndims(d.component_distribution)
@@ -562,100 +551,100 @@ def _done(xp: Any, x: Any, dtype: Any, score: Any = None) -> tuple[Any, Any]:
     return finish(xp, x, dtype), score
 
 
-@_register(C.Normal)
+@_register(_SAMPLE, C.Normal)
 def _s_normal(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (m, s), dtype = _params(d, "loc", "scale")
     return _done(xp, m + s * rs.normal(_shape(n, m)), dtype)
 
 
-@_register(C.LogNormal)
+@_register(_SAMPLE, C.LogNormal)
 def _s_lognormal(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (m, s), dtype = _params(d, "loc", "scale")
     return _done(xp, xp.exp(m + s * rs.normal(_shape(n, m))), dtype)
 
 
-@_register(C.HalfNormal)
+@_register(_SAMPLE, C.HalfNormal)
 def _s_halfnormal(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (s,), dtype = _params(d, "scale")
     return _done(xp, s * xp.abs(rs.normal(_shape(n, s))), dtype)
 
 
-@_register(C.Laplace)
+@_register(_SAMPLE, C.Laplace)
 def _s_laplace(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     v = 2 * rs.uniform(_shape(n, m)) - 1  # (-1, 1)
     return _done(xp, m - b * xp.sign(v) * xp.log1p(-xp.abs(v)), dtype)
 
 
-@_register(C.Gumbel)
+@_register(_SAMPLE, C.Gumbel)
 def _s_gumbel(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     return _done(xp, m - b * xp.log(-xp.log(rs.uniform(_shape(n, m)))), dtype)
 
 
-@_register(C.Cauchy)
+@_register(_SAMPLE, C.Cauchy)
 def _s_cauchy(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (m, b), dtype = _params(d, "loc", "scale")
     return _done(xp, m + b * xp.tan(math.pi * (rs.uniform(_shape(n, m)) - 0.5)), dtype)
 
 
-@_register(C.Uniform)
+@_register(_SAMPLE, C.Uniform)
 def _s_uniform(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (lo, hi), dtype = _params(d, "low", "high")
     return _done(xp, lo + (hi - lo) * rs.uniform(_shape(n, lo)), dtype)
 
 
-@_register(C.Exponential)
+@_register(_SAMPLE, C.Exponential)
 def _s_exponential(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (r,), dtype = _params(d, "rate")
     return _done(xp, -xp.log(rs.uniform(_shape(n, r))) / r, dtype)
 
 
-@_register(C.Gamma)
+@_register(_SAMPLE, C.Gamma)
 def _s_gamma(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a, r), dtype = _params(d, "concentration", "rate")
     return _done(xp, rs.gamma(a, _shape(n, a)) / r, dtype)
 
 
-@_register(C.Chi2)
+@_register(_SAMPLE, C.Chi2)
 def _s_chi2(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (k,), dtype = _params(d, "df")
     return _done(xp, 2 * rs.gamma(k / 2, _shape(n, k)), dtype)
 
 
-@_register(C.InverseGamma)
+@_register(_SAMPLE, C.InverseGamma)
 def _s_inversegamma(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a, b), dtype = _params(d, "concentration", "rate")
     return _done(xp, b / rs.gamma(a, _shape(n, a)), dtype)
 
 
-@_register(C.Beta)
+@_register(_SAMPLE, C.Beta)
 def _s_beta(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a, b), dtype = _params(d, "concentration1", "concentration0")
     ga, gb = rs.gamma(a, _shape(n, a)), rs.gamma(b, _shape(n, b))
     return _done(xp, ga / (ga + gb), dtype)
 
 
-@_register(C.Dirichlet)
+@_register(_SAMPLE, C.Dirichlet)
 def _s_dirichlet(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a,), dtype = prep(concentration=d.concentration)
     g = rs.gamma(a, _shape(n, a))
     return _done(xp, g / xp.sum(g, axis=-1, keepdims=True), dtype)
 
 
-@_register(C.Pareto)
+@_register(_SAMPLE, C.Pareto)
 def _s_pareto(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (s, al), dtype = _params(d, "scale", "alpha")
     return _done(xp, s * xp.exp(-xp.log(rs.uniform(_shape(n, s))) / al), dtype)
 
 
-@_register(C.Weibull)
+@_register(_SAMPLE, C.Weibull)
 def _s_weibull(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (lam, k), dtype = _params(d, "scale", "concentration")
     return _done(xp, lam * (-xp.log(rs.uniform(_shape(n, lam)))) ** (1 / k), dtype)
 
 
-@_register(C.ContinuousBernoulli)
+@_register(_SAMPLE, C.ContinuousBernoulli)
 def _s_cb(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     """Inverse CDF: log1p(u (2 l - 1) / (1 - l)) / log(l / (1 - l)); u itself near l = 1/2."""
     xp, (a,), dtype = prep(probs=cb_param(d))
@@ -674,7 +663,7 @@ def _discrete(d: Any, xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
     return _done(xp, x, dtype, log_prob(d, x))
 
 
-@_register(C.Bernoulli)
+@_register(_SAMPLE, C.Bernoulli)
 def _s_bernoulli(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a,), dtype = prep(param=_probs_or_logits(d))
     pr = probs_of(d, xp, a)
@@ -682,7 +671,7 @@ def _s_bernoulli(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return _discrete(d, xp, x, dtype)
 
 
-@_register(C.Geometric)
+@_register(_SAMPLE, C.Geometric)
 def _s_geometric(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (a,), dtype = prep(param=_probs_or_logits(d))
     lp0 = _log_p_and_1mp(xp, d, a)[1]
@@ -691,13 +680,13 @@ def _s_geometric(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return _discrete(d, xp, x, dtype)
 
 
-@_register(C.Poisson)
+@_register(_SAMPLE, C.Poisson)
 def _s_poisson(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (r,), dtype = _params(d, "rate")
     return _discrete(d, xp, xp.astype(rs.poisson(r, _shape(n, r)), r.dtype), dtype)
 
 
-@_register(C.Binomial)
+@_register(_SAMPLE, C.Binomial)
 def _s_binomial(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (c, a), dtype = prep(total_count=d.total_count, param=_probs_or_logits(d))
     c, a = xp.broadcast_arrays(c, a)
@@ -712,7 +701,7 @@ def _gumbel_max(xp: Any, logp: Any, rs: Stream, n: int) -> Any:
     return xp.argmax(logp + g, axis=-1)
 
 
-@_register(C.Categorical)
+@_register(_SAMPLE, C.Categorical)
 def _s_categorical(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, logp, _ = _categorical_log_probs(d)
     index = _gumbel_max(xp, logp, rs, n)
@@ -720,7 +709,7 @@ def _s_categorical(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return x, log_prob(d, x)
 
 
-@_register(C.OneHotCategorical)
+@_register(_SAMPLE, C.OneHotCategorical)
 def _s_onehot(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, logp, dtype = _categorical_log_probs(d)
     k = _args.shape_of(logp)[-1]
@@ -728,7 +717,7 @@ def _s_onehot(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return _discrete(d, xp, x, dtype)
 
 
-@_register(C.MultivariateNormal)
+@_register(_SAMPLE, C.MultivariateNormal)
 def _s_mvn(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     from kl_backends.distributions._multivariate import _solve
 
@@ -744,7 +733,7 @@ def _s_mvn(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return _done(xp, loc + xp.sum(lower * xp.expand_dims(z, axis=-2), axis=-1), dtype)
 
 
-@_register(C.LowRankMultivariateNormal)
+@_register(_SAMPLE, C.LowRankMultivariateNormal)
 def _s_lowrank(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     xp, (loc, w, dg), dtype = prep(loc=d.loc, cov_factor=d.cov_factor, cov_diag=d.cov_diag)
     batch = _broadcast(_args.shape_of(loc)[:-1], _args.shape_of(w)[:-2], _args.shape_of(dg)[:-1])
@@ -754,19 +743,19 @@ def _s_lowrank(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return _done(xp, x, dtype)
 
 
-@_register(C.Independent)
+@_register(_SAMPLE, C.Independent)
 def _s_independent(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
-    x, score = _SAMPLER_OF(d.base_dist)(d.base_dist, rs, n)
+    x, score = _sample_from(d.base_dist, rs, n)
     if score is not None:
         score = sum_last(backend(score).xp, score, d.reinterpreted_batch_ndims)
     return x, score
 
 
-@_register(C.MixtureSameFamily)
+@_register(_SAMPLE, C.MixtureSameFamily)
 def _s_mixture(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     """Every component's sample, then the one the mixing Categorical picks (static shapes)."""
     xp, logw = _mixture_log_weights(d)
-    xs, score_c = _SAMPLER_OF(d.component_distribution)(d.component_distribution, rs, n)
+    xs, score_c = _sample_from(d.component_distribution, rs, n)
     e = event_ndims(d.component_distribution)
     shape = _args.shape_of(xs)
     logw = xp.broadcast_to(logw, shape[1 : len(shape) - e])  # [*batch, K]
@@ -784,8 +773,9 @@ def _s_mixture(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
     return x, score
 
 
-def _SAMPLER_OF(d: Any) -> Callable[[Any, Stream, int], tuple[Any, Any]]:
-    return _find(_SAMPLE, d, "sampler")  # type: ignore[no-any-return]
+def _sample_from(d: Any, rs: Stream, n: int) -> tuple[Any, Any]:
+    """``(samples, score)`` of a container from the stream ``rs``."""
+    return _find(_SAMPLE, d, "sampler")(d, rs, n)  # type: ignore[no-any-return]
 
 
 def batch_shape(d: Any) -> tuple[Any, ...]:

@@ -71,7 +71,7 @@ def jax_distributions(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def minimal(session: nox.Session) -> None:
     """NumPy alone: the library works and the framework-backed tests skip cleanly."""
-    session.install(*CONSTRAINTS, "-e", ".", "pytest", "scipy")
+    session.install(*CONSTRAINTS, "-e", ".", "pytest", "scipy", "hypothesis", "mpmath")
     session.run(
         "python",
         "-c",

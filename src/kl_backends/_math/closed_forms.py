@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
 
@@ -55,8 +56,22 @@ def _expm1_minus(xp: Any, s: Any) -> Any:
 
 
 def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
-    """``log(a / b)`` as ``log1p((a - b) / b)``: exact cancellation when a ~ b."""
-    return xp.log1p((a - b) / b)
+    """``log(a / b)`` for positive ``a``, ``b``, accurate to a few ulps for every ratio.
+
+    Near 1 (``b/2 < a < 2b``, where ``a - b`` is exact) as ``log1p((a - b) / b)``:
+    exact cancellation when a ~ b; elsewhere ``log(a / b)`` while the ratio is a
+    normal number, and ``log(a) - log(b)`` where it would overflow or underflow
+    (``log(1e-200 / 1e200)``).  Each branch is evaluated on an argument kept
+    inside its own domain, so the branches ``where`` discards have zero gradient.
+    """
+    bound = 1e300 if a.dtype == xp.float64 else 1e37
+    r = a / b
+    near = (r > 0.5) & (r < 2)
+    mid = (r > 1 / bound) & (r < bound)
+    one = _common.scalar(_dispatch.backend_of(r), 1.0, r)
+    d = xp.where(near, a - b, 0 * one)
+    out = xp.where(mid, xp.log(xp.where(mid, r, one)), xp.log(a) - xp.log(b))
+    return xp.where(near, xp.log1p(d / b), out)
 
 
 def kl_normal(

@@ -28,6 +28,7 @@ from kl_backends.distributions._helpers import (
     inf_where,
     log_ratio,
     prep,
+    scalar,
     zero_where_equal,
 )
 from kl_backends.distributions._registry import register_entropy, register_kl
@@ -303,10 +304,23 @@ def entropy_vonmises(d: Any) -> Any:
 
 @register_kl(C.Cauchy, C.Cauchy)
 def kl_cauchy_cauchy(p: Any, q: Any) -> Any:
-    """Cauchy: log(((s_p + s_q)^2 + (m_p - m_q)^2) / (4 s_p s_q)), as a log1p (exact 0 when equal)."""
+    """Cauchy: log(((s_p + s_q)^2 + (m_p - m_q)^2) / (4 s_p s_q)).
+
+    As ``log1p(x)``, ``x = ((ds/s_p)(ds/s_q) + (dm/s_p)(dm/s_q)) / 4`` (exact 0 when equal;
+    quotients before products, so scales of 1e30 in float32 neither overflow nor
+    underflow); where ``x`` itself overflows, from logs:
+    ``2 log M + log(((s_p + s_q)/M)^2 + (dm/M)^2) - log 4 - log s_p - log s_q``,
+    ``M = max(s_p + s_q, |dm|)``.
+    """
     xp, (mp, sp, mq, sq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
     ds, dm = sp - sq, mp - mq
-    return finish(xp, xp.log1p((ds * ds + dm * dm) / (4 * sp * sq)), dtype)
+    x = 0.25 * ((ds / sp) * (ds / sq) + (dm / sp) * (dm / sq))
+    small = x < 1e30  # also False for NaN
+    near = xp.log1p(xp.where(small, x, scalar(xp, 0.0, x)))
+    big = xp.maximum(sp + sq, xp.abs(dm))
+    h = ((sp + sq) / big) ** 2 + (dm / big) ** 2
+    far = 2 * xp.log(big) + xp.log(h) - math.log(4) - xp.log(sp) - xp.log(sq)
+    return finish(xp, xp.where(small, near, far), dtype)
 
 
 @register_entropy(C.Cauchy)

@@ -42,7 +42,15 @@ from kl_backends.distributions._continuous import (
     cb_stats,
 )
 from kl_backends.distributions._discrete import _param, probs_of
-from kl_backends.distributions._helpers import EULER, finish, inf_where, prep, scalar, xlogx
+from kl_backends.distributions._helpers import (
+    EULER,
+    finish,
+    inf_where,
+    log_ratio,
+    prep,
+    scalar,
+    xlogx,
+)
 from kl_backends.distributions._registry import register_kl
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -73,14 +81,30 @@ for _p, _qs in _INF_SOURCES.items():
 # --- p's moments against q's log-density --------------------------------------------------
 
 
-def _neg_log_normal(xp: Any, m1: Any, m2: Any, loc: Any, scale: Any) -> Any:
-    """-E[log N(x; loc, scale)] from E[x] = m1 and E[x^2] = m2."""
-    return 0.5 * _LOG_2PI + xp.log(scale) + (m2 - 2 * loc * m1 + loc * loc) / (2 * scale * scale)
+def _log_scale(xp: Any, scale: Any, s: Any) -> Any:
+    """log(scale / s); log(scale) where p has no scale (``s is None``)."""
+    return xp.log(scale) if s is None else log_ratio(xp, scale, s)
 
 
-def _neg_log_gumbel(xp: Any, m1: Any, mexp: Any, loc: Any, scale: Any) -> Any:
-    """-E[log Gumbel(x; loc, scale)] from E[x] = m1 and E[exp(-x/scale)] = mexp."""
-    return xp.log(scale) + (m1 - loc) / scale + xp.exp(loc / scale) * mexp
+def _kl_normal_q(xp: Any, h0: Any, s: Any, mean: Any, sd: Any, loc: Any, scale: Any) -> Any:
+    """KL(p || N(loc, scale^2)) for p with entropy ``h0 + log s``, mean and standard deviation.
+
+    ``-H(p) - E[log q] = -h0 + log(2 pi)/2 + log(scale / s) + (z^2 + v^2) / 2`` with
+    ``z = (mean - loc) / scale``, ``v = sd / scale``: ratios first, so that scales near
+    the ends of the float range (1e30 in float32) neither overflow nor cancel.
+    """
+    z = (mean - loc) / scale
+    v = sd / scale
+    return 0.5 * _LOG_2PI - h0 + _log_scale(xp, scale, s) + 0.5 * (z * z) + 0.5 * (v * v)
+
+
+def _kl_gumbel_q(xp: Any, h0: Any, s: Any, mean: Any, log_mexp: Any, loc: Any, scale: Any) -> Any:
+    """KL(p || Gumbel(loc, scale)) for p with entropy ``h0 + log s``, mean and ``log E[exp(-x/scale)]``.
+
+    ``-H(p) - E[log q] = -h0 + log(scale / s) + (mean - loc) / scale + exp(loc/scale + log_mexp)``
+    (the two exponentials joined, so neither overflows alone).
+    """
+    return -h0 + _log_scale(xp, scale, s) + (mean - loc) / scale + xp.exp(loc / scale + log_mexp)
 
 
 def _neg_log_gamma(xp: Any, m1: Any, mlog: Any, a: Any, b: Any) -> Any:
@@ -121,8 +145,8 @@ def kl_beta_normal(p: Any, q: Any) -> Any:
     xp, dtype, a, b, neg_h, (loc, scale) = _beta(p, loc=q.loc, scale=q.scale)
     s = a + b
     m = a / s
-    m2 = m * (1 - m) / (s + 1) + m * m
-    return finish(xp, neg_h + _neg_log_normal(xp, m, m2, loc, scale), dtype)
+    sd = xp.sqrt(m * (1 - m) / (s + 1))
+    return finish(xp, _kl_normal_q(xp, -neg_h, None, m, sd, loc, scale), dtype)
 
 
 @register_kl(C.Beta, C.Uniform)
@@ -161,7 +185,7 @@ def kl_cb_exponential(p: Any, q: Any) -> Any:
 @register_kl(C.ContinuousBernoulli, C.Normal)
 def kl_cb_normal(p: Any, q: Any) -> Any:
     xp, dtype, mean, var, neg_h, (loc, scale) = _cb(p, loc=q.loc, scale=q.scale)
-    return finish(xp, neg_h + _neg_log_normal(xp, mean, var + mean * mean, loc, scale), dtype)
+    return finish(xp, _kl_normal_q(xp, -neg_h, None, mean, xp.sqrt(var), loc, scale), dtype)
 
 
 @register_kl(C.ContinuousBernoulli, C.Uniform)
@@ -185,16 +209,16 @@ def kl_exponential_gamma(p: Any, q: Any) -> Any:
 @register_kl(C.Exponential, C.Gumbel)
 def kl_exponential_gumbel(p: Any, q: Any) -> Any:
     xp, (r, loc, scale), dtype = prep(rate=p.rate, loc=q.loc, scale=q.scale)
-    neg_h = xp.log(r) - 1
-    mexp = r * scale / (r * scale + 1)  # E[exp(-x/b)] = r / (r + 1/b)
-    return finish(xp, neg_h + _neg_log_gumbel(xp, 1 / r, mexp, loc, scale), dtype)
+    s = 1 / r  # H(p) = 1 + log s
+    log_mexp = -xp.log1p(s / scale)  # E[exp(-x/b)] = r / (r + 1/b)
+    return finish(xp, _kl_gumbel_q(xp, 1.0, s, s, log_mexp, loc, scale), dtype)
 
 
 @register_kl(C.Exponential, C.Normal)
 def kl_exponential_normal(p: Any, q: Any) -> Any:
     xp, (r, loc, scale), dtype = prep(rate=p.rate, loc=q.loc, scale=q.scale)
-    neg_h = xp.log(r) - 1
-    return finish(xp, neg_h + _neg_log_normal(xp, 1 / r, 2 / (r * r), loc, scale), dtype)
+    s = 1 / r  # H(p) = 1 + log s, mean = standard deviation = s
+    return finish(xp, _kl_normal_q(xp, 1.0, s, s, s, loc, scale), dtype)
 
 
 # --- Gamma p --------------------------------------------------------------------------------
@@ -213,16 +237,19 @@ def kl_gamma_exponential(p: Any, q: Any) -> Any:
 
 @register_kl(C.Gamma, C.Gumbel)
 def kl_gamma_gumbel(p: Any, q: Any) -> Any:
-    xp, dtype, a, b, neg_h, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
-    mexp = xp.exp(-a * xp.log1p(1 / (b * scale)))  # (1 + 1/(b s))^-a
-    return finish(xp, neg_h + _neg_log_gumbel(xp, a / b, mexp, loc, scale), dtype)
+    xp, dtype, a, b, _, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
+    s = 1 / b  # H(p) = h0 + log s
+    h0 = _entropy_gamma(xp, a, 1 + 0.0 * b)
+    log_mexp = -a * xp.log1p(s / scale)  # E[exp(-x/c)] = (1 + s/c)^-a
+    return finish(xp, _kl_gumbel_q(xp, h0, s, a * s, log_mexp, loc, scale), dtype)
 
 
 @register_kl(C.Gamma, C.Normal)
 def kl_gamma_normal(p: Any, q: Any) -> Any:
-    xp, dtype, a, b, neg_h, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
-    m2 = a * (a + 1) / (b * b)
-    return finish(xp, neg_h + _neg_log_normal(xp, a / b, m2, loc, scale), dtype)
+    xp, dtype, a, b, _, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
+    s = 1 / b  # H(p) = h0 + log s, mean a s, standard deviation sqrt(a) s
+    h0 = _entropy_gamma(xp, a, 1 + 0.0 * b)
+    return finish(xp, _kl_normal_q(xp, h0, s, a * s, xp.sqrt(a) * s, loc, scale), dtype)
 
 
 @register_kl(C.Chi2, C.Gamma)
@@ -244,10 +271,18 @@ def kl_weibull_gamma(p: Any, q: Any) -> Any:
     xp, (lam, k, a, b), dtype = prep(
         scale=p.scale, concentration=p.concentration, concentration_q=q.concentration, rate=q.rate
     )
-    neg_h = -(EULER * (1 - 1 / k) + xp.log(lam / k) + 1)
-    m1 = lam * xp.exp(S.lgamma(1 + 1 / k))
-    mlog = xp.log(lam) - EULER / k
-    return finish(xp, neg_h + _neg_log_gamma(xp, m1, mlog, a, b), dtype)
+    # -H(p) - E[log q] with the logs of lam and b joined into t = log(b lam) (scale-free)
+    t = log_ratio(xp, lam, 1 / b)
+    out = (
+        xp.log(k)
+        - EULER * (1 - 1 / k)
+        - 1
+        + S.lgamma(a)
+        - a * t
+        + (a - 1) * (EULER / k)
+        + xp.exp(t + S.lgamma(1 + 1 / k))
+    )
+    return finish(xp, out, dtype)
 
 
 # --- Gumbel, Laplace, Normal p ------------------------------------------------------------
@@ -256,17 +291,15 @@ def kl_weibull_gamma(p: Any, q: Any) -> Any:
 @register_kl(C.Gumbel, C.Normal)
 def kl_gumbel_normal(p: Any, q: Any) -> Any:
     xp, (m, s, loc, scale), dtype = prep(loc=p.loc, scale=p.scale, loc_q=q.loc, scale_q=q.scale)
-    neg_h = -(xp.log(s) + 1 + EULER)
-    mean = m + s * EULER
-    m2 = (math.pi * math.pi / 6) * s * s + mean * mean
-    return finish(xp, neg_h + _neg_log_normal(xp, mean, m2, loc, scale), dtype)
+    sd = (math.pi / math.sqrt(6)) * s
+    return finish(xp, _kl_normal_q(xp, 1 + EULER, s, m + s * EULER, sd, loc, scale), dtype)
 
 
 @register_kl(C.Laplace, C.Normal)
 def kl_laplace_normal(p: Any, q: Any) -> Any:
     xp, (m, s, loc, scale), dtype = prep(loc=p.loc, scale=p.scale, loc_q=q.loc, scale_q=q.scale)
-    neg_h = -(1 + math.log(2) + xp.log(s))
-    return finish(xp, neg_h + _neg_log_normal(xp, m, 2 * s * s + m * m, loc, scale), dtype)
+    h0 = 1 + math.log(2)
+    return finish(xp, _kl_normal_q(xp, h0, s, m, math.sqrt(2) * s, loc, scale), dtype)
 
 
 def _normal(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
@@ -276,10 +309,11 @@ def _normal(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 @register_kl(C.Normal, C.Gumbel)
 def kl_normal_gumbel(p: Any, q: Any) -> Any:
-    xp, dtype, m, s, neg_h, (loc, scale) = _normal(p, loc_q=q.loc, scale_q=q.scale)
+    xp, dtype, m, s, _, (loc, scale) = _normal(p, loc_q=q.loc, scale_q=q.scale)
     z = s / scale
-    mexp = xp.exp(0.5 * z * z - m / scale)  # E[exp(-x/b)] for x ~ N(m, s^2)
-    return finish(xp, neg_h + _neg_log_gumbel(xp, m, mexp, loc, scale), dtype)
+    log_mexp = 0.5 * (z * z) - m / scale  # E[exp(-x/b)] for x ~ N(m, s^2)
+    h0 = 0.5 * (1 + _LOG_2PI)
+    return finish(xp, _kl_gumbel_q(xp, h0, s, m, log_mexp, loc, scale), dtype)
 
 
 @register_kl(C.Normal, C.Laplace)
@@ -323,10 +357,11 @@ def kl_pareto_gamma(p: Any, q: Any) -> Any:
 
 @register_kl(C.Pareto, C.Normal)
 def kl_pareto_normal(p: Any, q: Any) -> Any:
-    xp, dtype, s, a, neg_h, (loc, scale) = _pareto(p, loc=q.loc, scale_q=q.scale)
+    xp, dtype, s, a, _, (loc, scale) = _pareto(p, loc=q.loc, scale_q=q.scale)
     a_safe = xp.where(a > 2, a, scalar(xp, 3.0, a))
-    m2 = a_safe * s * s / (a_safe - 2)
-    out = neg_h + _neg_log_normal(xp, _pareto_mean(xp, s, a_safe), m2, loc, scale)
+    h0 = 1 / a_safe + 1 - xp.log(a_safe)  # H(p) = h0 + log s
+    sd = s * (xp.sqrt(a_safe / (a_safe - 2)) / (a_safe - 1))
+    out = _kl_normal_q(xp, h0, s, _pareto_mean(xp, s, a_safe), sd, loc, scale)
     return finish(xp, inf_where(xp, a <= 2, out), dtype)
 
 
@@ -412,26 +447,35 @@ def kl_uniform_gamma(p: Any, q: Any) -> Any:
 
 @register_kl(C.Uniform, C.Gumbel)
 def kl_uniform_gumbel(p: Any, q: Any) -> Any:
-    xp, dtype, lo, hi, neg_h, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
-    # E[exp(-x/b)] = b (exp(-l/b) - exp(-h/b)) / (h - l)
-    mexp = scale * (xp.exp(-lo / scale) - xp.exp(-hi / scale)) / (hi - lo)
-    return finish(xp, neg_h + _neg_log_gumbel(xp, 0.5 * (lo + hi), mexp, loc, scale), dtype)
+    xp, dtype, lo, hi, _, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
+    w = hi - lo  # H(p) = log w
+    # E[exp(-x/b)] = exp(-l/b) g(w/b), g(u) = (1 - exp(-u)) / u (an expm1: no cancellation)
+    u = w / scale
+    zero = u == 0
+    u_safe = xp.where(zero, scalar(xp, 1.0, u), u)
+    log_g = xp.where(zero, scalar(xp, 0.0, u), xp.log(-xp.expm1(-u_safe) / u_safe))
+    log_mexp = log_g - lo / scale
+    mean = 0.5 * lo + 0.5 * hi
+    return finish(xp, _kl_gumbel_q(xp, 0.0, w, mean, log_mexp, loc, scale), dtype)
 
 
 @register_kl(C.Uniform, C.Normal)
 def kl_uniform_normal(p: Any, q: Any) -> Any:
-    xp, dtype, lo, hi, neg_h, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
-    m = 0.5 * (lo + hi)
-    w = hi - lo
-    return finish(xp, neg_h + _neg_log_normal(xp, m, w * w / 12 + m * m, loc, scale), dtype)
+    xp, dtype, lo, hi, _, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
+    w = hi - lo  # H(p) = log w, standard deviation w / sqrt(12)
+    m = 0.5 * lo + 0.5 * hi
+    return finish(xp, _kl_normal_q(xp, 0.0, w, m, w / math.sqrt(12), loc, scale), dtype)
 
 
 @register_kl(C.Uniform, C.Pareto)
 def kl_uniform_pareto(p: Any, q: Any) -> Any:
-    """-H(p) - log a - a log s + (a + 1) E[log x]; +inf where low < scale."""
-    xp, dtype, lo, hi, neg_h, (s, a) = _uniform(p, scale_q=q.scale, alpha=q.alpha)
+    """-H(p) - log a - a log s + (a + 1) E[log x]; +inf where low < scale.
+
+    In units of the scale s (scale-free): -log((high - low)/s) - log a + (a + 1) E[log(x/s)].
+    """
+    xp, dtype, lo, hi, _, (s, a) = _uniform(p, scale_q=q.scale, alpha=q.alpha)
     outside = lo < s
-    lo_c = xp.where(outside, s, lo)
-    hi_c = xp.where(outside, s + 1, hi)
-    out = neg_h - xp.log(a) - a * xp.log(s) + (a + 1) * _uniform_mean_log(xp, lo_c, hi_c)
+    lo_c = xp.where(outside, scalar(xp, 1.0, lo), lo / s)
+    hi_c = xp.where(outside, scalar(xp, 2.0, hi), hi / s)
+    out = -xp.log(hi_c - lo_c) - xp.log(a) + (a + 1) * _uniform_mean_log(xp, lo_c, hi_c)
     return finish(xp, inf_where(xp, outside, out), dtype)

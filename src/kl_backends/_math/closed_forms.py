@@ -206,13 +206,36 @@ def kl_bernoulli(
     be, xp, (a, b), dtype = _common.prepare(p, q, names=("p", "q"))
     with be.quiet():
         if inputs == "probs":
-            out = _common.probs_terms(be, a, b) + _common.probs_terms(be, 1 - a, 1 - b)
+            out = _bernoulli_probs(be, a, b)
             out = _nan_where(be, out, (a < 0) | (a > 1) | (b < 0) | (b > 1))
         else:
             out = _common.log_probs_terms(
                 be, -_softplus(be, -a), -_softplus(be, -b)
             ) + _common.log_probs_terms(be, -_softplus(be, a), -_softplus(be, b))
         return _finish(xp, out, dtype, base, reduction)
+
+
+def _bernoulli_probs(be: Any, p: Any, q: Any) -> Any:
+    r"""KL(Bernoulli(p) || Bernoulli(q)) as two terms >= 0, accurate for tiny probabilities.
+
+    .. math:: [p \log\tfrac{p}{q} - p + q] + [(1 - p) \log\tfrac{1 - p}{1 - q} - (1 - p) + (1 - q)]
+
+    (the linear parts cancel exactly), each a ``generalized_terms`` of its own.  The
+    second is computed from ``q - p`` rather than from the rounded ``1 - p``, ``1 - q``
+    where these are close (``kl_parts``' series in ``v = (q - p) / (2 - p - q)``), so
+    ``p = 1e-12`` against ``q = 1e-10`` keeps its relative accuracy (not 3e-7).
+    """
+    xp = be.xp
+    one = _common.scalar(be, 1.0, p)
+    d = q - p  # (1 - p) - (1 - q), exact where it matters
+    s = (1 - p) + (1 - q)
+    near = xp.abs(d) < _common.NEAR * s  # False for NaN
+    v = xp.where(near, d, 0 * one) / xp.where(near, s, one)
+    x = v * v
+    series = 1 / 3 + x * (1 / 5 + x * (1 / 7 + x * (1 / 9)))
+    close = xp.where(near, d, 0 * one) * v * (1 + v * (1 + v) * series)
+    complement = xp.where(near, close, _common.generalized_terms(be, 1 - p, 1 - q))
+    return _common.generalized_terms(be, p, q) + complement
 
 
 def _softplus(be: Any, x: Any) -> Any:

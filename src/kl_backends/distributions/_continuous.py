@@ -355,15 +355,16 @@ def cb_stats(xp: Any, lam: Any) -> tuple[Any, Any, Any, Any]:
     x = 1 - 2 * lam
     near = xp.abs(x) < _CB_NEAR
     xs = xp.where(near, 0.0 * x + 0.5, x)
-    two_atanh = xp.log1p(xs) - xp.log1p(-xs)
+    ls = xp.where(near, 0.0 * x + 0.25, lam)  # (1 - xs) / 2, from lam itself (tiny lam exact)
+    logit = xp.log(lam) - xp.log1p(-lam)
+    # 2 artanh(x) = log((1 + x) / (1 - x)) = log((1 - lam) / lam): no 1 - x rounding
+    two_atanh = xp.log1p(-ls) - xp.log(ls)
     x2 = x * x
     log_c = xp.where(near, math.log(2) + x2 * _poly(_CB_LOGC, x2), xp.log(two_atanh / xs))
-    mean = xp.where(near, 0.5 + x * _poly(_CB_MEAN, x2), -(1 - xs) / (2 * xs) + 1 / two_atanh)
-    ls = (1 - xs) / 2
+    mean = xp.where(near, 0.5 + x * _poly(_CB_MEAN, x2), -ls / xs + 1 / two_atanh)
     var = xp.where(
         near, _poly(_CB_VAR, x2), ls * (ls - 1) / (xs * xs) + 1 / (two_atanh * two_atanh)
     )
-    logit = xp.log(lam) - xp.log1p(-lam)
     return log_c, mean, var, logit
 
 

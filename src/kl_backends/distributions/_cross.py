@@ -49,6 +49,7 @@ from kl_backends.distributions._helpers import (
     log_ratio,
     prep,
     scalar,
+    xlog1mx,
     xlogx,
 )
 from kl_backends.distributions._registry import register_kl
@@ -375,7 +376,7 @@ def kl_bernoulli_poisson(p: Any, q: Any) -> Any:
     pr = probs_of(p, xp, a)
     zero = pr == 0
     log_r = xp.log(xp.where(zero, scalar(xp, 1.0, r), r))
-    out = xlogx(xp, pr) + xlogx(xp, 1 - pr) + r - xp.where(zero, scalar(xp, 0.0, pr), pr * log_r)
+    out = xlogx(xp, pr) + xlog1mx(xp, pr) + r - xp.where(zero, scalar(xp, 0.0, pr), pr * log_r)
     return finish(xp, out, dtype)
 
 

@@ -26,9 +26,9 @@ from kl_backends.distributions._helpers import (
     backend,
     finish,
     inf_where,
-    log_ratio,
     prep,
     scalar,
+    xlog1mx,
     xlogx,
 )
 from kl_backends.distributions._registry import register_entropy, register_kl
@@ -62,7 +62,7 @@ def kl_bernoulli_bernoulli(p: Any, q: Any) -> Any:
 def entropy_bernoulli(d: Any) -> Any:
     xp, (a,), dtype = prep(probs=_param(d))
     pr = probs_of(d, xp, a)
-    return finish(xp, -(xlogx(xp, pr) + xlogx(xp, 1 - pr)), dtype)
+    return finish(xp, -(xlogx(xp, pr) + xlog1mx(xp, pr)), dtype)
 
 
 @register_kl(C.Binomial, C.Binomial)
@@ -79,18 +79,21 @@ def kl_binomial_binomial(p: Any, q: Any) -> Any:
 
 @register_kl(C.Geometric, C.Geometric)
 def kl_geometric_geometric(p: Any, q: Any) -> Any:
-    """Geometric: log(p/q) + (1-p)/p log((1-p)/(1-q)); 0 log 0 = 0 at p = 1, +inf at q = 1 > p."""
+    """Geometric: log(p/q) + (1-p)/p log((1-p)/(1-q)) = KL(Bernoulli(p) || Bernoulli(q)) / p.
+
+    The Bernoulli form keeps tiny probabilities accurate; 0 log 0 = 0 at p = 1,
+    +inf at q = 1 > p.
+    """
     xp, (a, b), dtype = prep(p=_param(p), q=_param(q))
     pp, pq = probs_of(p, xp, a), probs_of(q, xp, b)
-    out = log_ratio(xp, pp, pq) + _common.probs_terms(backend(pp), 1 - pp, 1 - pq) / pp
-    return finish(xp, out, dtype)
+    return finish(xp, kl_bernoulli(pp, pq) / pp, dtype)
 
 
 @register_entropy(C.Geometric)
 def entropy_geometric(d: Any) -> Any:
     xp, (a,), dtype = prep(probs=_param(d))
     pr = probs_of(d, xp, a)
-    return finish(xp, -(xlogx(xp, pr) + xlogx(xp, 1 - pr)) / pr, dtype)
+    return finish(xp, -(xlogx(xp, pr) + xlog1mx(xp, pr)) / pr, dtype)
 
 
 @register_kl(C.Poisson, C.Poisson)

@@ -17,6 +17,7 @@ __all__ = [
     "inf_where",
     "log_ratio",
     "prep",
+    "xlog1mx",
     "xlogx",
     "zero_where_equal",
 ]
@@ -75,6 +76,13 @@ def xlogx(xp: Any, x: Any) -> Any:
     zero = x == 0
     safe = xp.where(zero, scalar(xp, 1.0, x), x)
     return xp.where(zero, scalar(xp, 0.0, x), safe * xp.log(safe))
+
+
+def xlog1mx(xp: Any, x: Any) -> Any:
+    """``(1 - x) log(1 - x)`` as ``(1 - x) log1p(-x)`` (tiny ``x`` keeps its accuracy); 0 at x = 1."""
+    one = x == 1
+    safe = xp.where(one, scalar(xp, 0.0, x), x)
+    return xp.where(one, scalar(xp, 0.0, x), (1 - safe) * xp.log1p(-safe))
 
 
 def sum_last(xp: Any, x: Any, n: int) -> Any:

@@ -27,6 +27,7 @@ from kl_backends.distributions._helpers import (
     finish,
     inf_where,
     log_ratio,
+    nonnegative,
     prep,
     scalar,
     zero_where_equal,
@@ -41,12 +42,14 @@ _LOG_2PI = math.log(2 * math.pi)
 
 @register_kl(C.Normal, C.Normal)
 @register_kl(C.LogNormal, C.LogNormal)
+@nonnegative
 def kl_normal_normal(p: Any, q: Any) -> Any:
     """Normal: log(s_q/s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2 (LogNormal: the same)."""
     return kl_normal(p.loc, p.scale, q.loc, q.scale)
 
 
 @register_kl(C.HalfNormal, C.HalfNormal)
+@nonnegative
 def kl_halfnormal_halfnormal(p: Any, q: Any) -> Any:
     """HalfNormal: log(s_q/s_p) + s_p^2 / (2 s_q^2) - 1/2."""
     return kl_normal(0.0, p.scale, 0.0, q.scale)
@@ -74,6 +77,7 @@ def entropy_halfnormal(d: Any) -> Any:
 
 
 @register_kl(C.Laplace, C.Laplace)
+@nonnegative
 def kl_laplace_laplace(p: Any, q: Any) -> Any:
     """Laplace: (r - 1 - log r) + |m_p - m_q| / b_q + r (exp(-|m_p - m_q| / b_p) - 1), r = b_p/b_q."""
     xp, (mp, bp, mq, bq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
@@ -89,6 +93,7 @@ def entropy_laplace(d: Any) -> Any:
 
 
 @register_kl(C.Gumbel, C.Gumbel)
+@nonnegative
 def kl_gumbel_gumbel(p: Any, q: Any) -> Any:
     """Gumbel: -log r + d + gamma (r - 1) + exp(-d + lgamma(1 + r)) - 1, r = b_p/b_q, d = (m_p - m_q)/b_q."""
     xp, (mp, bp, mq, bq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
@@ -106,6 +111,7 @@ def entropy_gumbel(d: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Uniform)
+@nonnegative
 def kl_uniform_uniform(p: Any, q: Any) -> Any:
     """Uniform: log((high_q - low_q) / (high_p - low_p)); +inf unless p's interval lies in q's."""
     xp, (lp, hp, lq, hq), dtype = prep(low_p=p.low, high_p=p.high, low_q=q.low, high_q=q.high)
@@ -138,6 +144,7 @@ def _entropy_gamma(xp: Any, a: Any, b: Any) -> Any:
 
 
 @register_kl(C.Gamma, C.Gamma)
+@nonnegative
 def kl_gamma_gamma(p: Any, q: Any) -> Any:
     """Gamma (concentration a, rate b): see ``_kl_gamma``."""
     xp, (ap, bp, aq, bq), dtype = prep(
@@ -150,12 +157,14 @@ def kl_gamma_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.InverseGamma, C.InverseGamma)
+@nonnegative
 def kl_inversegamma_inversegamma(p: Any, q: Any) -> Any:
     """InverseGamma: equal to the Gamma KL of the same parameters (x -> 1/x keeps the KL)."""
     return kl_gamma_gamma(p, q)
 
 
 @register_kl(C.Chi2, C.Chi2)
+@nonnegative
 def kl_chi2_chi2(p: Any, q: Any) -> Any:
     """Chi2(k) = Gamma(k/2, rate 1/2)."""
     xp, (kp, kq), dtype = prep(df_p=p.df, df_q=q.df)
@@ -164,6 +173,7 @@ def kl_chi2_chi2(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Exponential, C.Exponential)
+@nonnegative
 def kl_exponential_exponential(p: Any, q: Any) -> Any:
     """Exponential: r - 1 - log r, r = rate_q / rate_p."""
     from kl_backends._math.closed_forms import kl_exponential
@@ -199,6 +209,7 @@ def entropy_exponential(d: Any) -> Any:
 
 
 @register_kl(C.Beta, C.Beta)
+@nonnegative
 def kl_beta_beta(p: Any, q: Any) -> Any:
     r"""Beta:
 
@@ -238,6 +249,7 @@ def entropy_beta(d: Any) -> Any:
 
 
 @register_kl(C.Pareto, C.Pareto)
+@nonnegative
 def kl_pareto_pareto(p: Any, q: Any) -> Any:
     """Pareto: a_q log(s_p / s_q) + (r - 1 - log r), r = a_q / a_p; +inf where s_p < s_q."""
     xp, (sp, ap, sq, aq), dtype = prep(
@@ -254,6 +266,7 @@ def entropy_pareto(d: Any) -> Any:
 
 
 @register_kl(C.Weibull, C.Weibull)
+@nonnegative
 def kl_weibull_weibull(p: Any, q: Any) -> Any:
     r"""Weibull (scale l, concentration k):
 
@@ -280,6 +293,7 @@ def entropy_weibull(d: Any) -> Any:
 
 
 @register_kl(C.VonMises, C.VonMises)
+@nonnegative
 def kl_vonmises_vonmises(p: Any, q: Any) -> Any:
     r"""VonMises (loc m, concentration k), with A(k) = I1(k) / I0(k):
 
@@ -303,6 +317,7 @@ def entropy_vonmises(d: Any) -> Any:
 
 
 @register_kl(C.Cauchy, C.Cauchy)
+@nonnegative
 def kl_cauchy_cauchy(p: Any, q: Any) -> Any:
     """Cauchy: log(((s_p + s_q)^2 + (m_p - m_q)^2) / (4 s_p s_q)).
 
@@ -387,6 +402,7 @@ def cb_entropy(xp: Any, lam: Any) -> Any:
 
 
 @register_kl(C.ContinuousBernoulli, C.ContinuousBernoulli)
+@nonnegative
 def kl_cb_cb(p: Any, q: Any) -> Any:
     """ContinuousBernoulli: E_p[x](logit_p - logit_q) + log C_p - log C_q + log((1 - l_p)/(1 - l_q))."""
     xp, (a, b), dtype = prep(p=cb_param(p), q=cb_param(q))

@@ -47,6 +47,7 @@ from kl_backends.distributions._helpers import (
     finish,
     inf_where,
     log_ratio,
+    nonnegative,
     prep,
     scalar,
     xlog1mx,
@@ -129,12 +130,14 @@ def _beta(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 
 @register_kl(C.Beta, C.Exponential)
+@nonnegative
 def kl_beta_exponential(p: Any, q: Any) -> Any:
     xp, dtype, a, b, neg_h, (r,) = _beta(p, rate=q.rate)
     return finish(xp, neg_h + _neg_log_exponential(xp, a / (a + b), r), dtype)
 
 
 @register_kl(C.Beta, C.Gamma)
+@nonnegative
 def kl_beta_gamma(p: Any, q: Any) -> Any:
     xp, dtype, a, b, neg_h, (ca, rb) = _beta(p, concentration=q.concentration, rate=q.rate)
     mlog = S.digamma(a) - S.digamma(a + b)
@@ -142,6 +145,7 @@ def kl_beta_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Beta, C.Normal)
+@nonnegative
 def kl_beta_normal(p: Any, q: Any) -> Any:
     xp, dtype, a, b, neg_h, (loc, scale) = _beta(p, loc=q.loc, scale=q.scale)
     s = a + b
@@ -151,6 +155,7 @@ def kl_beta_normal(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Beta, C.Uniform)
+@nonnegative
 def kl_beta_uniform(p: Any, q: Any) -> Any:
     """-H(p) + log(high - low); +inf unless low <= 0 and 1 <= high."""
     xp, dtype, _, _, neg_h, (lo, hi) = _beta(p, low=q.low, high=q.high)
@@ -159,6 +164,7 @@ def kl_beta_uniform(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Beta, C.ContinuousBernoulli)
+@nonnegative
 def kl_beta_cb(p: Any, q: Any) -> Any:
     xp, dtype, a, b, neg_h, (x,) = _beta(p, lam=cb_param(q))
     lam = cb_lambda(xp, q, x)
@@ -178,18 +184,21 @@ def _cb(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 
 @register_kl(C.ContinuousBernoulli, C.Exponential)
+@nonnegative
 def kl_cb_exponential(p: Any, q: Any) -> Any:
     xp, dtype, mean, _, neg_h, (r,) = _cb(p, rate=q.rate)
     return finish(xp, neg_h + _neg_log_exponential(xp, mean, r), dtype)
 
 
 @register_kl(C.ContinuousBernoulli, C.Normal)
+@nonnegative
 def kl_cb_normal(p: Any, q: Any) -> Any:
     xp, dtype, mean, var, neg_h, (loc, scale) = _cb(p, loc=q.loc, scale=q.scale)
     return finish(xp, _kl_normal_q(xp, -neg_h, None, mean, xp.sqrt(var), loc, scale), dtype)
 
 
 @register_kl(C.ContinuousBernoulli, C.Uniform)
+@nonnegative
 def kl_cb_uniform(p: Any, q: Any) -> Any:
     """-H(p) + log(high - low); +inf unless low <= 0 and 1 <= high (torch: also at the bounds)."""
     xp, dtype, _, _, neg_h, (lo, hi) = _cb(p, low=q.low, high=q.high)
@@ -201,6 +210,7 @@ def kl_cb_uniform(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Exponential, C.Gamma)
+@nonnegative
 def kl_exponential_gamma(p: Any, q: Any) -> Any:
     """Exp(l) = Gamma(1, l): the Gamma-Gamma form."""
     xp, (r, a, b), dtype = prep(rate=p.rate, concentration=q.concentration, rate_q=q.rate)
@@ -208,6 +218,7 @@ def kl_exponential_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Exponential, C.Gumbel)
+@nonnegative
 def kl_exponential_gumbel(p: Any, q: Any) -> Any:
     xp, (r, loc, scale), dtype = prep(rate=p.rate, loc=q.loc, scale=q.scale)
     s = 1 / r  # H(p) = 1 + log s
@@ -216,6 +227,7 @@ def kl_exponential_gumbel(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Exponential, C.Normal)
+@nonnegative
 def kl_exponential_normal(p: Any, q: Any) -> Any:
     xp, (r, loc, scale), dtype = prep(rate=p.rate, loc=q.loc, scale=q.scale)
     s = 1 / r  # H(p) = 1 + log s, mean = standard deviation = s
@@ -231,12 +243,14 @@ def _gamma(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 
 @register_kl(C.Gamma, C.Exponential)
+@nonnegative
 def kl_gamma_exponential(p: Any, q: Any) -> Any:
     xp, dtype, a, b, _, (r,) = _gamma(p, rate_q=q.rate)
     return finish(xp, _kl_gamma(xp, a, b, 1 + 0.0 * r, r), dtype)
 
 
 @register_kl(C.Gamma, C.Gumbel)
+@nonnegative
 def kl_gamma_gumbel(p: Any, q: Any) -> Any:
     xp, dtype, a, b, _, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
     s = 1 / b  # H(p) = h0 + log s
@@ -246,6 +260,7 @@ def kl_gamma_gumbel(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Gamma, C.Normal)
+@nonnegative
 def kl_gamma_normal(p: Any, q: Any) -> Any:
     xp, dtype, a, b, _, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
     s = 1 / b  # H(p) = h0 + log s, mean a s, standard deviation sqrt(a) s
@@ -254,6 +269,7 @@ def kl_gamma_normal(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Chi2, C.Gamma)
+@nonnegative
 def kl_chi2_gamma(p: Any, q: Any) -> Any:
     """Chi2(k) = Gamma(k/2, rate 1/2) (TFP registers this pair)."""
     xp, (k, a, b), dtype = prep(df=p.df, concentration=q.concentration, rate=q.rate)
@@ -261,12 +277,14 @@ def kl_chi2_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Gamma, C.Chi2)
+@nonnegative
 def kl_gamma_chi2(p: Any, q: Any) -> Any:
     xp, (a, b, k), dtype = prep(concentration=p.concentration, rate=p.rate, df=q.df)
     return finish(xp, _kl_gamma(xp, a, b, k / 2, 0.5 + 0.0 * k), dtype)
 
 
 @register_kl(C.Weibull, C.Gamma)
+@nonnegative
 def kl_weibull_gamma(p: Any, q: Any) -> Any:
     """TFP's pair: E[log x] = log l - gamma/k, E[x] = l Gamma(1 + 1/k)."""
     xp, (lam, k, a, b), dtype = prep(
@@ -290,6 +308,7 @@ def kl_weibull_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Gumbel, C.Normal)
+@nonnegative
 def kl_gumbel_normal(p: Any, q: Any) -> Any:
     xp, (m, s, loc, scale), dtype = prep(loc=p.loc, scale=p.scale, loc_q=q.loc, scale_q=q.scale)
     sd = (math.pi / math.sqrt(6)) * s
@@ -297,6 +316,7 @@ def kl_gumbel_normal(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Laplace, C.Normal)
+@nonnegative
 def kl_laplace_normal(p: Any, q: Any) -> Any:
     xp, (m, s, loc, scale), dtype = prep(loc=p.loc, scale=p.scale, loc_q=q.loc, scale_q=q.scale)
     h0 = 1 + math.log(2)
@@ -309,6 +329,7 @@ def _normal(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 
 @register_kl(C.Normal, C.Gumbel)
+@nonnegative
 def kl_normal_gumbel(p: Any, q: Any) -> Any:
     xp, dtype, m, s, _, (loc, scale) = _normal(p, loc_q=q.loc, scale_q=q.scale)
     z = s / scale
@@ -318,6 +339,7 @@ def kl_normal_gumbel(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Normal, C.Laplace)
+@nonnegative
 def kl_normal_laplace(p: Any, q: Any) -> Any:
     """-H(p) + log(2 b) + E|x - loc| / b, E|x - loc| = s sqrt(2/pi) exp(-d^2/2s^2) + d erf(d / s sqrt 2)."""
     xp, dtype, m, s, neg_h, (loc, scale) = _normal(p, loc_q=q.loc, scale_q=q.scale)
@@ -342,6 +364,7 @@ def _pareto_mean(xp: Any, s: Any, a: Any) -> Any:
 
 
 @register_kl(C.Pareto, C.Exponential)
+@nonnegative
 def kl_pareto_exponential(p: Any, q: Any) -> Any:
     xp, dtype, s, a, neg_h, (r,) = _pareto(p, rate_q=q.rate)
     out = neg_h + _neg_log_exponential(xp, _pareto_mean(xp, s, a), r)
@@ -349,6 +372,7 @@ def kl_pareto_exponential(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Pareto, C.Gamma)
+@nonnegative
 def kl_pareto_gamma(p: Any, q: Any) -> Any:
     xp, dtype, s, a, neg_h, (ca, rb) = _pareto(p, concentration=q.concentration, rate_q=q.rate)
     mlog = xp.log(s) + 1 / a
@@ -357,6 +381,7 @@ def kl_pareto_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Pareto, C.Normal)
+@nonnegative
 def kl_pareto_normal(p: Any, q: Any) -> Any:
     xp, dtype, s, a, _, (loc, scale) = _pareto(p, loc=q.loc, scale_q=q.scale)
     a_safe = xp.where(a > 2, a, scalar(xp, 3.0, a))
@@ -370,6 +395,7 @@ def kl_pareto_normal(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Bernoulli, C.Poisson)
+@nonnegative
 def kl_bernoulli_poisson(p: Any, q: Any) -> Any:
     """sum over {0, 1}: (1-p) log((1-p) / e^-r) + p log(p / (r e^-r)) = -H(p) + r - p log r."""
     xp, (a, r), dtype = prep(p=_param(p), rate=q.rate)
@@ -399,6 +425,7 @@ def _uniform_mean_log1m(xp: Any, lo: Any, hi: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Beta)
+@nonnegative
 def kl_uniform_beta(p: Any, q: Any) -> Any:
     """-H(p) + log B(a, b) - (a-1) E[log x] - (b-1) E[log(1-x)]; +inf outside [0, 1].
 
@@ -420,6 +447,7 @@ def kl_uniform_beta(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.ContinuousBernoulli)
+@nonnegative
 def kl_uniform_cb(p: Any, q: Any) -> Any:
     """-H(p) - E[x] logit(l) - log(1 - l) - log C(l); +inf outside [0, 1] (finite on [0, 1] itself)."""
     xp, dtype, lo, hi, neg_h, (x,) = _uniform(p, lam=cb_param(q))
@@ -430,6 +458,7 @@ def kl_uniform_cb(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Exponential)
+@nonnegative
 def kl_uniform_exponential(p: Any, q: Any) -> Any:
     xp, dtype, lo, hi, neg_h, (r,) = _uniform(p, rate=q.rate)
     out = neg_h + _neg_log_exponential(xp, 0.5 * (lo + hi), r)
@@ -437,6 +466,7 @@ def kl_uniform_exponential(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Gamma)
+@nonnegative
 def kl_uniform_gamma(p: Any, q: Any) -> Any:
     xp, dtype, lo, hi, neg_h, (a, b) = _uniform(p, concentration=q.concentration, rate=q.rate)
     outside = lo < 0
@@ -447,6 +477,7 @@ def kl_uniform_gamma(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Gumbel)
+@nonnegative
 def kl_uniform_gumbel(p: Any, q: Any) -> Any:
     xp, dtype, lo, hi, _, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
     w = hi - lo  # H(p) = log w
@@ -461,6 +492,7 @@ def kl_uniform_gumbel(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Normal)
+@nonnegative
 def kl_uniform_normal(p: Any, q: Any) -> Any:
     xp, dtype, lo, hi, _, (loc, scale) = _uniform(p, loc=q.loc, scale=q.scale)
     w = hi - lo  # H(p) = log w, standard deviation w / sqrt(12)
@@ -469,6 +501,7 @@ def kl_uniform_normal(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Uniform, C.Pareto)
+@nonnegative
 def kl_uniform_pareto(p: Any, q: Any) -> Any:
     """-H(p) - log a - a log s + (a + 1) E[log x]; +inf where low < scale.
 

@@ -26,6 +26,7 @@ from kl_backends.distributions._helpers import (
     backend,
     finish,
     inf_where,
+    nonnegative,
     prep,
     scalar,
     xlog1mx,
@@ -50,6 +51,7 @@ def _param(d: Any) -> Any:
 
 
 @register_kl(C.Bernoulli, C.Bernoulli)
+@nonnegative
 def kl_bernoulli_bernoulli(p: Any, q: Any) -> Any:
     """Bernoulli: p log(p/q) + (1-p) log((1-p)/(1-q)), from logits when both have them."""
     if p.logits is not None and q.logits is not None:
@@ -66,6 +68,7 @@ def entropy_bernoulli(d: Any) -> Any:
 
 
 @register_kl(C.Binomial, C.Binomial)
+@nonnegative
 def kl_binomial_binomial(p: Any, q: Any) -> Any:
     """Binomial: n KL(Bernoulli) for equal n; +inf where n_p > n_q; NaN where n_p < n_q."""
     xp, (n_p, n_q, a, b), dtype = prep(
@@ -78,6 +81,7 @@ def kl_binomial_binomial(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.Geometric, C.Geometric)
+@nonnegative
 def kl_geometric_geometric(p: Any, q: Any) -> Any:
     """Geometric: log(p/q) + (1-p)/p log((1-p)/(1-q)) = KL(Bernoulli(p) || Bernoulli(q)) / p.
 
@@ -97,6 +101,7 @@ def entropy_geometric(d: Any) -> Any:
 
 
 @register_kl(C.Poisson, C.Poisson)
+@nonnegative
 def kl_poisson_poisson(p: Any, q: Any) -> Any:
     """Poisson: rate_p log(rate_p / rate_q) - rate_p + rate_q."""
     return kl_poisson(p.rate, q.rate)
@@ -111,6 +116,7 @@ def _log_probs(xp: Any, d: Any, x: Any) -> Any:
 
 @register_kl(C.Categorical, C.Categorical)
 @register_kl(C.OneHotCategorical, C.OneHotCategorical)
+@nonnegative
 def kl_categorical_categorical(p: Any, q: Any) -> Any:
     """Categorical over the last axis: sum p log(p / q) with rel_entr's conventions."""
     if p.logits is not None and q.logits is not None:

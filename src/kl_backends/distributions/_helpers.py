@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 from kl_backends import _dispatch
@@ -16,6 +18,7 @@ __all__ = [
     "finish",
     "inf_where",
     "log_ratio",
+    "nonnegative",
     "prep",
     "xlog1mx",
     "xlogx",
@@ -69,6 +72,22 @@ def zero_where_equal(xp: Any, out: Any, pairs: list[tuple[Any, Any]]) -> Any:
         eq = a == b
         same = eq if same is None else same & eq
     return xp.where(same, scalar(xp, 0.0, out), out)
+
+
+def nonnegative(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A closed-form KL that never returns a negative value.
+
+    Rounding leaves ~ -1e-16 where p is (nearly) q and the terms cancel; those
+    become 0 (their gradient too).  NaN and ``+inf`` pass through.
+    """
+
+    @functools.wraps(fn)
+    def kl(p: Any, q: Any) -> Any:
+        out = fn(p, q)
+        xp = backend(out).xp
+        return xp.where(out < 0, scalar(xp, 0.0, out), out)
+
+    return kl
 
 
 def xlogx(xp: Any, x: Any) -> Any:

@@ -22,7 +22,14 @@ from kl_backends._math import args as _args
 from kl_backends._math.closed_forms import kl_multivariate_normal
 from kl_backends.distributions import _containers as C
 from kl_backends.distributions import special as S
-from kl_backends.distributions._helpers import backend, finish, prep, sum_last
+from kl_backends.distributions._helpers import (
+    backend,
+    finish,
+    nonnegative,
+    prep,
+    scalar,
+    sum_last,
+)
 from kl_backends.distributions._registry import entropy, kl, register_entropy, register_kl
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -35,10 +42,26 @@ def _event_size(x: Any) -> int:
     return n
 
 
+def _zero_where_same(xp: Any, out: Any, vectors: list[Any], matrices: list[Any]) -> Any:
+    """Exactly 0 where p's parameters equal q's (rounding leaves ~1e-15 in the factorizations).
+
+    ``vectors``/``matrices``: pairs compared over their last one / two axes.
+    """
+    same = None
+    for a, b in vectors:
+        eq = xp.all(a == b, axis=-1)
+        same = eq if same is None else same & eq
+    for a, b in matrices:
+        eq = xp.all(a == b, axis=(-2, -1))
+        same = eq if same is None else same & eq
+    return xp.where(same, scalar(xp, 0.0, out), out)
+
+
 # --- Dirichlet --------------------------------------------------------------------------
 
 
 @register_kl(C.Dirichlet, C.Dirichlet)
+@nonnegative
 def kl_dirichlet_dirichlet(p: Any, q: Any) -> Any:
     r"""Dirichlet over the last axis, with :math:`a_0 = \sum_j a_j`:
 
@@ -85,9 +108,20 @@ def _mvn_spec(d: Any, side: str) -> dict[str, Any]:
 
 
 @register_kl(C.MultivariateNormal, C.MultivariateNormal)
+@nonnegative
 def kl_mvn_mvn(p: Any, q: Any) -> Any:
-    """Full-covariance normals: ``kl_backends.kl_multivariate_normal`` (Cholesky, triangular solves)."""
-    return kl_multivariate_normal(p.loc, q.loc, **_mvn_spec(p, "p"), **_mvn_spec(q, "q"))
+    """Full-covariance normals: ``kl_backends.kl_multivariate_normal`` (Cholesky, triangular solves).
+
+    Exactly 0 where both are given the same way with equal parameters.
+    """
+    out = kl_multivariate_normal(p.loc, q.loc, **_mvn_spec(p, "p"), **_mvn_spec(q, "q"))
+    (kind_p, m_p), (kind_q, m_q) = _mvn_tril(p), _mvn_tril(q)
+    if kind_p != kind_q:
+        return out
+    xp, (lp, lq, m_p, m_q, out), dtype = prep(
+        loc_p=p.loc, loc_q=q.loc, matrix_p=m_p, matrix_q=m_q, kl=out
+    )
+    return finish(xp, _zero_where_same(xp, out, [(lp, lq)], [(m_p, m_q)]), dtype)
 
 
 def _tril(xp: Any, d: Any, x: Any, kind: str) -> Any:
@@ -155,6 +189,7 @@ def _q_lowrank(xp: Any, wq: Any, dq: Any, delta: Any) -> tuple[Any, Any, Any]:
 
 
 @register_kl(C.LowRankMultivariateNormal, C.LowRankMultivariateNormal)
+@nonnegative
 def kl_lowrank_lowrank(p: Any, q: Any) -> Any:
     r"""Low-rank normals, without d x d matrices:
 
@@ -176,10 +211,13 @@ def kl_lowrank_lowrank(p: Any, q: Any) -> Any:
         - _sumsq(xp, a @ wp)
     )
     n = _event_size(mp)
-    return finish(xp, 0.5 * (logdet_q - logdet_p + trace + maha - n), dtype)
+    out = 0.5 * (logdet_q - logdet_p + trace + maha - n)
+    out = _zero_where_same(xp, out, [(mp, mq), (dp, dq)], [(wp, wq)])
+    return finish(xp, out, dtype)
 
 
 @register_kl(C.MultivariateNormal, C.LowRankMultivariateNormal)
+@nonnegative
 def kl_mvn_lowrank(p: Any, q: Any) -> Any:
     """Full p, low-rank q: tr = ||D_q^-1/2 L_p||^2 - ||A L_p||^2."""
     kind, m = _mvn_tril(p)
@@ -195,6 +233,7 @@ def kl_mvn_lowrank(p: Any, q: Any) -> Any:
 
 
 @register_kl(C.LowRankMultivariateNormal, C.MultivariateNormal)
+@nonnegative
 def kl_lowrank_mvn(p: Any, q: Any) -> Any:
     """Low-rank p, full q: tr = ||L_q^-1 W_p||^2 + ||L_q^-1 D_p^1/2||^2 (O(d^2 (d + k)))."""
     kind, m = _mvn_tril(q)

@@ -54,7 +54,7 @@ from kl_backends.distributions._containers import (
     VonMises,
     Weibull,
 )
-from kl_backends.distributions._monte_carlo import MonteCarloKL, monte_carlo_kl
+from kl_backends.distributions._monte_carlo import MonteCarloKL, MonteCarloWarning, monte_carlo_kl
 from kl_backends.distributions._registry import (
     cross_entropy,
     entropy,
@@ -87,6 +87,7 @@ __all__ = [
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
     "MonteCarloKL",
+    "MonteCarloWarning",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",

@@ -35,7 +35,15 @@ from kl_backends.distributions._continuous import cb_lambda, cb_param, cb_stats
 from kl_backends.distributions._discrete import probs_of
 from kl_backends.distributions._helpers import backend, finish, prep, scalar, sum_last
 
-__all__ = ["Stream", "batch_shape", "event_ndims", "log_prob", "sample", "sample_with_score"]
+__all__ = [
+    "Stream",
+    "batch_shape",
+    "event_ndims",
+    "log_prob",
+    "sample",
+    "sample_with_score",
+    "supported_families",
+]
 
 _LOG_2PI = math.log(2 * math.pi)
 _LOG_PROB: dict[type, Callable[[Any, Any], Any]] = {}
@@ -138,11 +146,28 @@ def _readable(d: Any, name: str = "d") -> Any:
 
     c = _interop.to_container(d)
     if c is None:
+        t = type(d)
+        if callable(getattr(d, "log_prob", None)) and callable(getattr(d, "sample", None)):
+            # A distribution object of some library, but of a family not read here.
+            raise NotImplementedError(
+                f"{name} is a {t.__module__}.{t.__qualname__}: its family is not supported "
+                "(no sampler and log-density here; a subclass defined outside its library is "
+                f"not read either). Supported families: {', '.join(supported_families())}, "
+                "as kl_backends.distributions containers or the same families of "
+                "torch.distributions, tfp.distributions, distrax or numpyro. For another family "
+                "use its library's own sample and log_prob; register a closed-form KL with "
+                "@kl_backends.distributions.register_kl(TypeP, TypeQ)."
+            )
         raise TypeError(
             f"{name} must be a kl_backends.distributions container or a torch.distributions, "
-            f"tfp.distributions, distrax or numpyro object; got {type(d).__name__}"
+            f"tfp.distributions, distrax or numpyro object; got {t.__name__}"
         )
     return c
+
+
+def supported_families() -> list[str]:
+    """The names of the families with both a sampler and a log-density, sorted."""
+    return sorted(t.__name__ for t in _SAMPLE if t in _LOG_PROB)
 
 
 def sample(d: Any, n: int, seed: Any) -> Any:

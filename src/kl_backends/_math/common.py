@@ -105,12 +105,27 @@ def reduce_in_base(
     return out / log_base if log_base is not None else out
 
 
-#: Nearly equal: ``|p - q| < NEAR * (p + q - TINY)``, i.e. ``p / q`` within about
-#: 4% of 1 and ``p + q`` above ``TINY`` (twice the square root of the smallest
-#: normal number: JAX differentiates ``d / s`` through ``s**-2``, which
-#: overflows below that, and ``p == q`` would then give ``0 * inf = NaN``).
+#: Nearly equal: ``|p - q| < NEAR * (p + q)``, i.e. ``p / q`` within about 4% of 1.
 NEAR = 0.02
-_TINY = {64: 2.0**-510, 32: 2.0**-62}
+#: Below ``small`` the series' ``v = (p - q) / (p + q)`` divides ``(p - q) * big`` by
+#: ``(p + q) * big`` (powers of two: exact), so that its derivative, which JAX forms
+#: through ``(p + q)**-2``, neither overflows nor gives ``0 * inf = NaN``, down to the
+#: smallest subnormal ``p + q``.  Keyed by the dtype's bits.
+_SCALE = {64: (2.0**-500, 2.0**600), 32: (2.0**-60, 2.0**90)}
+
+
+def _ratio_v(be: Any, near: Any, d: Any, s: Any) -> tuple[Any, Any]:
+    """``(v, s_n)``: ``v = d / s`` where ``near`` (else 0) and ``s_n`` (``s`` there, else 1).
+
+    Small sums are scaled by a power of two first (``_SCALE``), which changes no digit.
+    """
+    xp = be.xp
+    one = scalar(be, 1, d)
+    small, big = _SCALE[64 if int(xp.finfo(d.dtype).bits) >= 64 else 32]
+    s_n = xp.where(near, s, one)
+    c = xp.where(s_n < small, scalar(be, big, d), one)
+    v = (xp.where(near, d, scalar(be, 0, d)) * c) / (s_n * c)
+    return v, s_n
 
 
 def kl_parts(be: Any, p: Any, q: Any) -> tuple[Any, Any]:
@@ -160,10 +175,10 @@ def _parts(be: Any, p: Any, q: Any) -> tuple[Any, Any, Any, Any]:
     q1 = xp.where(zero, one, q)
     d = p1 - q1
     s = p1 + q1
-    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
-    near = xp.abs(d) < NEAR * (s - tiny)  # False for NaN, inf, negative inputs
+    # False for NaN, inf, negative inputs, s == 0 and s overflowing (p = 1e308, q = 0.99e308)
+    near = (xp.abs(d) < NEAR * s) & (s < math.inf)
     b = xp.where(near, d, nought)  # where p == 0: 1 - 1 = 0
-    v = b / xp.where(near, s, one)
+    v, _ = _ratio_v(be, near, d, s)
     x = v * v
     series = 1 / 3 + x * (1 / 5 + x * (1 / 7 + x * (1 / 9)))
     general = b * v * (1 + v * (1 + v) * series)
@@ -179,13 +194,10 @@ def js_near(be: Any, p: Any, q: Any, far: Any) -> Any:
     relative for ``|v| < NEAR``); same region and substitutions as ``_parts``.
     """
     xp = be.xp
-    one = scalar(be, 1, p)
     d = p - q
     s = p + q
-    tiny = _TINY[64 if int(xp.finfo(p.dtype).bits) >= 64 else 32]
-    near = xp.abs(d) < NEAR * (s - tiny)
-    s_n = xp.where(near, s, one)
-    v = xp.where(near, d, scalar(be, 0, p)) / s_n
+    near = (xp.abs(d) < NEAR * s) & (s < math.inf)
+    v, s_n = _ratio_v(be, near, d, s)
     x = v * v
     series = 0.25 * s_n * x * (1 + x * (1 / 6 + x * (1 / 15 + x * (1 / 28))))
     return xp.where(near, series, far)

@@ -5,8 +5,8 @@ Nothing here imports JAX until one of its arrays has arrived.
 
 The kernel: the select-free ``p log(max(p, tiny) / max(q, tiny - p))``, which
 XLA fuses into one loop, and the rows it cannot be trusted with (negative
-values, ``q = -0.0``, ratios beyond the dtype's range, nearly equal float64
-distributions) recomputed by the generic code under ``lax.cond`` (one branch
+``p`` or ``q``, ``q = -0.0``, ratios beyond the dtype's normal range, nearly
+equal float64 distributions) recomputed by the generic code under ``lax.cond`` (one branch
 runs: nothing is spent until a row needs it), with a ``jax.custom_jvp`` giving
 the exact derivatives.  Eager calls
 go through ``jax.jit`` (one dispatch, one compile per shape, instead of one
@@ -36,18 +36,29 @@ def _fast_sums(jnp: Any, p: Any, q: Any) -> Any:
     vectorised loop; a ``where`` or a comparison in the loop is a separate pass
     (measured 1.5x to 10x slower).  The sums are wrong (and flagged by
     ``_untrusted``) for negative values, ``q = -0.0``, a ratio beyond the
-    dtype's range and nearly equal float64 distributions.
+    dtype's normal range and nearly equal float64 distributions.
     """
     tiny = float(jnp.finfo(p.dtype).tiny)
     return jnp.sum(p * jnp.log(jnp.maximum(p, tiny) / jnp.maximum(q, tiny - p)), axis=-1)
 
 
 def _untrusted(jnp: Any, p: Any, q: Any, sums: Any) -> Any:
-    """NumPy's rule (``backends/numpy.py``): non-finite sums, a negative ``q``, float64
-    sums small against ``sum p``."""
-    # A negative q is all the sign check needs: with p < 0 <= q the ratio is negative
-    # (NaN); only p < 0 with q < 0 gives a finite term (and p == 0 terms are 0 anyway).
-    bad = ~jnp.isfinite(sums) | (jnp.min(q, axis=-1) < 0)
+    """NumPy's rule (``backends/numpy.py``): non-finite sums, a negative value, a ratio
+    below the normal range, float64 sums small against ``sum p``.
+
+    One fused ``min`` per row covers three things: both signs (``max(p, tiny)``
+    turns a negative ``p`` into ``tiny``: ``p = -0.5, q = 0`` would give 353.85,
+    not NaN; with ``p < 0`` and ``q < 0`` the term is finite), and the kernel's
+    ratio below ``tiny`` (``max(p / tiny, 1) < q``, scaled by a power of two:
+    exact): subnormal, with fewer digits, where ``log p - log q`` in the generic
+    code is exact.  (Where subnormals are flushed to zero, XLA on CPU, such a
+    ratio is 0 and its ``-inf`` term makes the sum non-finite anyway.  The check
+    also takes ``p == 0`` under ``q > 1``, which only unnormalised inputs have, to
+    the generic code.)  Written with other operations than the kernel's, so that
+    XLA does not share (and store) its intermediate arrays.
+    """
+    scaled = jnp.maximum(p * (1 / float(jnp.finfo(p.dtype).tiny)), 1.0) - q
+    bad = ~jnp.isfinite(sums) | (jnp.min(jnp.minimum(jnp.minimum(p, q), scaled), axis=-1) < 0)
     if p.dtype == jnp.float64:
         bad = bad | (jnp.abs(sums) < EXACT_BELOW * jnp.sum(p, axis=-1))
     return bad
@@ -80,7 +91,12 @@ def _kl(exact: Callable[..., Any], backend: Backend) -> Any:
         dp, dq = tangents
         zero = p == 0
         p_s, q_s = jnp.where(zero, 1, p), jnp.where(zero, 1, q)
-        d = jnp.where(zero, 0, dp * (jnp.log(p_s / q_s) + 1) - dq * (p_s / q_s))
+        ratio = p_s / q_s
+        # log p - log q where the ratio leaves the normal range (subnormal, or 0 when
+        # flushed: log(p / q) would be -inf for p = 1e-300, q = 1e15).
+        normal = (ratio >= jnp.finfo(ratio.dtype).tiny) & (ratio < jnp.inf)
+        log_ratio = jnp.where(normal, jnp.log(ratio), jnp.log(p_s) - jnp.log(q_s))
+        d = jnp.where(zero, 0, dp * (log_ratio + 1) - dq * ratio)
         return kl(p, q), jnp.sum(d, axis=-1)
 
     return kl

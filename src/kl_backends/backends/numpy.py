@@ -2,8 +2,9 @@
 
 The kernel (``kl_rows``) computes the sums of ``p log(p / q)`` over the last
 axis in cache-sized blocks, in place, on two threads (NumPy's ufuncs release
-the GIL): one division, one log, one multiply per element and the zero fix
-only where a block's sums are NaN, with peak extra memory of a few blocks
+the GIL): one division, one log, one ``min``, one multiply per element and
+the zero fix only where a block's log ratios reach below the normal range (zeros
+in ``p``), with peak extra memory of a few blocks
 instead of whole-array temporaries.  Dask's blocks use the same kernel.  It
 is tested to agree with the generic array-API code (``tests/test_fastpaths.py``).
 """
@@ -102,7 +103,7 @@ def kl_rows(p: Any, q: Any, exact: Callable[[Any, Any], Any]) -> Any:
         left, stats = (f.result() for f in futures)
         for mine, theirs in zip(stats[:1] + stats[2:], left[:1] + left[2:]):
             np.add(mine, theirs, out=mine)  # sums, sum p
-        np.minimum(stats[1], left[1], out=stats[1])  # min q
+        np.logical_or(stats[1], left[1], out=stats[1])  # suspect rows
     sums = stats[0]
     with np.errstate(all="ignore"):
         redo = np.flatnonzero(_untrusted(*stats, np=np))
@@ -112,54 +113,67 @@ def kl_rows(p: Any, q: Any, exact: Callable[[Any, Any], Any]) -> Any:
 
 
 def _blocks(p: Any, q: Any, tasks: list, np: Any) -> list[Any]:
-    """Per row: the fast sums, ``min q`` and, in float64, ``sum p`` (for ``_untrusted``)."""
+    """Per row: the fast sums, whether the row is suspect and, in float64, ``sum p``
+    (for ``_untrusted``)."""
     rows, float64 = p.shape[0], p.dtype.itemsize == 8
-    stats = [np.zeros(rows, p.dtype), np.zeros(rows, p.dtype)]
+    stats = [np.zeros(rows, p.dtype), np.zeros(rows, bool)]
     stats += [np.zeros(rows, p.dtype)] if float64 else []
     buf = np.empty(max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tasks), dtype=p.dtype)
     with np.errstate(all="ignore"):
         for r0, r1, c0, c1 in tasks:
             pb, qb = p[r0:r1, c0:c1], q[r0:r1, c0:c1]
-            stats[0][r0:r1] += _fast_sums(pb, qb, buf[: pb.size].reshape(pb.shape), np)
-            if np.minimum.reduce(qb, axis=None) < 0:  # rare: then per row
-                np.minimum(stats[1][r0:r1], np.minimum.reduce(qb, axis=-1), out=stats[1][r0:r1])
+            sums, suspect = _fast_sums(pb, qb, buf[: pb.size].reshape(pb.shape), np)
+            stats[0][r0:r1] += sums
+            if suspect is not None:
+                stats[1][r0:r1] |= suspect
+            # fmin ignores NaN (minimum would let a NaN hide a negative q).
+            if np.fmin.reduce(qb, axis=None) < 0:  # rare: then per row
+                stats[1][r0:r1] |= np.fmin.reduce(qb, axis=-1) < 0
             if float64:
                 stats[2][r0:r1] += np.add.reduce(pb, axis=-1)
     return stats
 
 
-def _fast_sums(p: Any, q: Any, t: Any, np: Any) -> Any:
-    """``sum p log(p / q)`` over the last axis in three in-place passes and a reduction.
+def _fast_sums(p: Any, q: Any, t: Any, np: Any) -> tuple[Any, Any]:
+    """``sum p log(p / q)`` over the last axis in four in-place passes and a reduction.
 
-    Every ``p == 0`` term is NaN here (``0 * -inf``, ``0 / 0``): only where a
-    sum is NaN are those terms set to 0 (``0 log(0 / q) = 0``, ``q = 0``
-    included) and the sums taken again.
+    Returns the sums and the rows (a boolean array, or ``None`` for none) where some
+    ``p > 0`` has a ratio ``p / q`` below the smallest normal number: there the
+    ratio is subnormal (rounded to fewer digits, ``p = 2.2e-308, q = 1e15``) or 0
+    (a ``-inf`` term), and only ``log p - log q`` is exact.  The logs are
+    checked with one ``min`` pass; only where it is below ``log(tiny)`` (zeros
+    in ``p``, whose log ratios are ``-inf`` or NaN, or a NaN) are the ``p == 0``
+    log ratios set to 0 (``0 log(0 / q) = 0``, ``q = 0`` included) and the
+    rows with a log ratio still below ``log(tiny)`` picked out.
     """
     t = np.divide(p, q, out=t)
     np.log(t, out=t)
-    np.multiply(t, p, out=t)
-    sums = np.add.reduce(t, axis=-1)
-    if np.isnan(sums).any():
+    suspect = None
+    low = math.log(np.finfo(p.dtype).tiny)
+    if t.size and not np.minimum.reduce(t, axis=None) >= low:  # NaN: taken too
         np.copyto(t, 0, where=p == 0)
-        sums = np.add.reduce(t, axis=-1)
-    return sums
+        suspect = np.fmin.reduce(t, axis=-1) < low
+        if not suspect.any():
+            suspect = None
+    np.multiply(t, p, out=t)
+    return np.add.reduce(t, axis=-1), suspect
 
 
-def _untrusted(sums: Any, min_q: Any, *sum_p: Any, np: Any) -> Any:
+def _untrusted(sums: Any, suspect: Any, *sum_p: Any, np: Any) -> Any:
     """Rows whose fast sums may differ from the exact value.
 
     * a NaN or infinite sum: ``q == 0`` or ``-0.0`` under ``p > 0``, a NaN, a
-      negative ratio, or ``p / q`` over- or underflowing;
-    * a negative ``q`` (``min_q < 0``; with a negative ``p`` too, the ratio is
-      positive and the term finite);
+      negative ratio, or ``p / q`` overflowing;
+    * ``suspect`` rows: a negative ``q`` (with a negative ``p`` too, the ratio
+      is positive and the term finite), or a ratio ``p / q`` below the
+      smallest normal number under ``p > 0`` (``_fast_sums``);
     * in float64 (``sum_p`` given), a sum so small that the rounding of
       ``p / q`` (about ``eps p`` per term) could move it by more than 1e-12 of
       itself: nearly equal distributions, whose terms are first order in
       ``p - q`` and whose sum is second order.  The bound takes ``sum q`` to be
       about ``sum p``, as for distributions.
     """
-    bad = ~np.isfinite(sums)
-    bad |= min_q < 0
+    bad = ~np.isfinite(sums) | suspect
     if sum_p:
         bad |= np.abs(sums) < EXACT_BELOW * sum_p[0]
     return bad
@@ -168,19 +182,23 @@ def _untrusted(sums: Any, min_q: Any, *sum_p: Any, np: Any) -> Any:
 def _row_sums(p: Any, q: Any, np: Any, exact: Any) -> Any:
     """Small inputs in one go: the fast sums, the untrusted rows recomputed by ``exact``.
 
-    The common case (finite sums, no negative ``q``, float64 sums not small) is
-    decided with a few whole-array calls before any per-row work.  NumPy's
-    floating-point warnings must be off (the caller's ``errstate``).
+    The common case (finite sums, no negative ``q``, no ratio below the normal
+    range, float64 sums not small) is decided with a few whole-array calls before
+    any per-row work.  NumPy's floating-point warnings must be off (the caller's
+    ``errstate``).
     """
-    sums = _fast_sums(p, q, None, np)
-    negative = bool(q.size) and np.minimum.reduce(q, axis=None) < 0
+    sums, suspect = _fast_sums(p, q, None, np)
+    negative = bool(q.size) and np.fmin.reduce(q, axis=None) < 0  # fmin: NaN ignored
     float64 = p.dtype.itemsize == 8
     sum_p = np.add.reduce(p, axis=-1) if float64 else None
-    if not negative and np.isfinite(np.add.reduce(sums, axis=None)):
+    if suspect is None and not negative and np.isfinite(np.add.reduce(sums, axis=None)):
         if sum_p is None or (np.abs(sums) >= EXACT_BELOW * sum_p).all():
             return sums
-    min_q = np.minimum.reduce(q, axis=-1) if negative else np.zeros(sums.shape, p.dtype)
-    bad = _untrusted(sums, min_q, *([] if sum_p is None else [sum_p]), np=np)
+    if suspect is None:
+        suspect = np.zeros(sums.shape, bool)
+    if negative:
+        suspect = suspect | (np.fmin.reduce(q, axis=-1) < 0)
+    bad = _untrusted(sums, suspect, *([] if sum_p is None else [sum_p]), np=np)
     if bad.any():
         if sums.ndim:
             sums[bad] = exact(p[bad], q[bad])

@@ -307,8 +307,11 @@ def _kl(p: Any, q: Any, exact: Any) -> Any:
         # multiply_no_nan(x, y) is 0 where y == 0, even for x = -inf or NaN: the zero
         # fix in the multiply itself, as fast as the naive formula.
         sums = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
-        # A negative q is all the sign check needs (numpy.py's rule).
-        bad = tf.logical_not(tf.math.is_finite(sums)) | (tf.reduce_min(q, axis=-1) < 0)
+        # A negative q is all the sign check needs (numpy.py's rule): a negative p gives a
+        # NaN or infinite term otherwise.  A comparison, as reduce_min would let a NaN
+        # (zeroed under p == 0) hide a negative q.  A ratio below the normal range is
+        # 0 here (TensorFlow flushes subnormals on CPU): a -inf term, so a non-finite sum.
+        bad = tf.logical_not(tf.math.is_finite(sums)) | tf.reduce_any(q < 0, axis=-1)
         if p.dtype == tf.float64:
             bad = bad | (tf.abs(sums) < EXACT_BELOW * tf.reduce_sum(p, axis=-1))
         # The rows the fast form cannot be trusted with (numpy.py's rule) from the
@@ -319,10 +322,15 @@ def _kl(p: Any, q: Any, exact: Any) -> Any:
             zero = tf.equal(p, 0)
             nought = tf.zeros((), p.dtype)
             one = tf.ones((), p.dtype)
-            ratio = tf.where(zero, one, p) / tf.where(zero, one, q)
+            p_s, q_s = tf.where(zero, one, p), tf.where(zero, one, q)
+            ratio = p_s / q_s
+            # log p - log q where the ratio leaves the normal range (flushed to 0 on CPU:
+            # log(p / q) would be -inf for p = 1e-300, q = 1e15).
+            normal = (ratio >= _finfo(p.dtype).tiny) & (ratio < float("inf"))
+            log_ratio = tf.where(normal, tf.math.log(ratio), tf.math.log(p_s) - tf.math.log(q_s))
             g = tf.expand_dims(g, -1)
             return (
-                tf.where(zero, nought, tf.math.log(ratio) + 1) * g,
+                tf.where(zero, nought, log_ratio + 1) * g,
                 tf.where(zero, nought, -ratio) * g,
             )
 

@@ -69,13 +69,25 @@ def _safe(p: Any, q: Any) -> tuple[Any, Any, Any]:
     return zero, torch.where(zero, 1.0, p), torch.where(zero, 1.0, q)
 
 
+def _log_ratio(p: Any, q: Any) -> Any:
+    """``log(p / q)``; ``log p - log q`` where the ratio leaves the normal range.
+
+    A subnormal ``p / q`` (``p = 1e-300, q = 1e15``) keeps fewer digits, and one
+    that underflows to 0 would give ``-inf``: there the difference of the logs is
+    exact.
+    """
+    r = p / q
+    normal = (r >= torch.finfo(r.dtype).tiny) & (r < float("inf"))
+    return torch.where(normal, torch.log(r), torch.log(p) - torch.log(q))
+
+
 def _jvp(ctx: Any, dp: Any, dq: Any) -> Any:
     """Forward mode (``torch.func.jvp``, ``hessian``): the exact directional derivative."""
     p, q = ctx.saved_tensors
     zero, p_s, q_s = _safe(p, q)
     d = 0.0
     if dp is not None:
-        d = d + dp * (torch.log(p_s / q_s) + 1)
+        d = d + dp * (_log_ratio(p_s, q_s) + 1)
     if dq is not None:
         d = d - dq * (p_s / q_s)
     return torch.where(zero, 0.0, d).sum(-1)
@@ -93,7 +105,7 @@ def _backward(ctx: Any, g: Any) -> tuple[Any, Any]:
     g = g.unsqueeze(-1)
     gp = gq = None
     if ctx.needs_input_grad[0]:
-        gp = torch.where(zero, 0.0, torch.log(p_s / q_s) + 1) * g
+        gp = torch.where(zero, 0.0, _log_ratio(p_s, q_s) + 1) * g
     if ctx.needs_input_grad[1]:
         gq = torch.where(zero, 0.0, -p_s / q_s) * g
     return gp, gq
@@ -118,18 +130,25 @@ def _small(p: Any, q: Any, exact: Any) -> Any:
     """Up to ``SMALL`` elements on CPU, where per-call overhead rules: ``xlogy(p, p) -
     xlogy(p, q)``, three kernels, with ``rel_entr``'s conventions built in (0 where
     ``p == 0``, ``+inf`` where ``q`` is 0 or ``-0.0`` under ``p > 0``, NaN for negative
-    values) and no ratio to over- or underflow.  Its weaknesses are cancellation between
-    the two logs for nearly equal distributions and subnormal results (each product
-    rounded to the subnormal grid): in float64 the rows whose sum is not above
-    ``1e12 eps`` times the terms' magnitudes, or is subnormal, go to ``exact``."""
+    values) and no ratio to over- or underflow.  Its weaknesses go to ``exact``:
+    ``xlogy(0, nan)`` is NaN (a row sum that is NaN: the generic code's term is 0 where
+    ``p == 0``), subnormal results (each product rounded to the subnormal grid) and, in
+    float64, cancellation between the two logs for nearly equal distributions (a sum
+    not above ``1e12 eps`` times the terms' magnitudes)."""
     a, b = torch.xlogy(p, p), torch.xlogy(p, q)
     sums = (a - b).sum(-1)
-    if p.dtype != torch.float64:
+    if not sums.numel():
         return sums
     size = sums.abs()
-    bad = size < 2.0**-52 * 1e12 * (a.abs() + b.abs()).sum(-1)
-    bad |= (size < torch.finfo(p.dtype).tiny) & (size > 0)  # subnormal: rounded twice
-    if bool(bad.any()):
+    tiny = torch.finfo(p.dtype).tiny
+    bad = None
+    if not float(size.amin()) >= tiny:  # (amin is NaN if a sum is)
+        # A NaN, or a subnormal sum (rounded twice); 0 and inf are exact.
+        bad = ~(size >= tiny) & (size != 0)
+    if p.dtype == torch.float64:
+        near = size < 2.0**-52 * 1e12 * (a.abs() + b.abs()).sum(-1)
+        bad = near if bad is None else bad | near
+    if bad is not None and bool(bad.any()):
         sums[bad] = exact(p[bad], q[bad])
     return sums
 
@@ -137,19 +156,25 @@ def _small(p: Any, q: Any, exact: Any) -> Any:
 def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
     """``[rows, n]`` on CPU: blocks of at most ``BLOCK`` elements in one reused buffer.
 
-    Per block ``p / q``, ``log``, ``* p`` in place and a row sum: four passes,
-    the block staying in cache; where a sum is NaN the ``p == 0`` terms (NaN
-    here) are set to 0 and the block summed again.  Then the rows this form
-    cannot be trusted with (NumPy's rule: ``kl_backends.backends.numpy``'s
-    ``_untrusted``: non-finite sums, a negative ``q``, float64 sums small
-    against ``sum p``) are recomputed by ``exact``.  CPU values are read here:
+    Per block ``p / q``, ``log``, a ``min``, ``* p`` in place and a row sum: five
+    passes, the block staying in cache.  Where the log ratios reach below
+    ``log(tiny)`` (zeros in ``p``, whose log ratios are ``-inf`` or NaN, a NaN, or a
+    ratio below the normal range) the ``p == 0`` log ratios are set to 0 (``0 log(0/q)
+    = 0``, ``q = 0`` included) and the rows with one still below are marked.  Then
+    the rows this form cannot be trusted with (NumPy's rule:
+    ``kl_backends.backends.numpy``'s ``_untrusted``: non-finite sums, a negative
+    ``q``, a ratio ``p / q`` below the normal range under ``p > 0``, float64 sums
+    small against ``sum p``) are recomputed by ``exact``.  CPU values are read here:
     no device synchronisation.
     """
+    import math
+
     rows, n = p.shape
     float64 = p.dtype == torch.float64
+    low = math.log(torch.finfo(p.dtype).tiny)
     out = torch.zeros(rows, dtype=p.dtype)
+    suspect = torch.zeros(rows, dtype=torch.bool)
     sum_p = torch.zeros(rows, dtype=p.dtype) if float64 else None
-    negative = False
     width = min(n, BLOCK)
     height = max(1, BLOCK // width)
     buf = torch.empty(min(height, rows) * width, dtype=p.dtype)
@@ -159,20 +184,16 @@ def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
             pb, qb = p[r0:r1, c0 : c0 + width], q[r0:r1, c0 : c0 + width]
             t = buf[: pb.numel()].view(pb.shape)
             torch.div(pb, qb, out=t)
-            t.log_().mul_(pb)
-            sums = t.sum(1)
-            if sums.isnan().any():
-                t.masked_fill_(pb == 0, 0.0)  # 0 log(0/q) = 0, q = 0 included
-                sums = t.sum(1)
-            out[r0:r1] += sums
-            negative = negative or bool(qb.amin() < 0)
+            t.log_()
+            if not bool(t.amin() >= low):  # NaN propagates: taken then too
+                t.masked_fill_(pb == 0, 0.0)
+                suspect[r0:r1] |= (t < low).any(1)
+            out[r0:r1] += t.mul_(pb).sum(1)
+            if not bool(qb.amin() >= 0):  # rare (a NaN too, which could hide a negative q)
+                suspect[r0:r1] |= (qb < 0).any(1)
             if sum_p is not None:
                 sum_p[r0:r1] += pb.sum(1)
-    if bool(out.sum().isfinite()) and not negative and sum_p is None:
-        return out
-    bad = ~out.isfinite()
-    if negative:
-        bad |= q.amin(1) < 0
+    bad = suspect | ~out.isfinite()
     if sum_p is not None:
         bad |= out.abs() < EXACT_BELOW * sum_p
     if bool(bad.any()):

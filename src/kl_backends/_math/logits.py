@@ -109,7 +109,8 @@ def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     p_imp = lp == -math.inf
     q_imp = lq == -math.inf
     zero = _common.scalar(be, 0, lp)
-    d = xp.where(p_imp | q_imp, zero, lp - lq)
+    # (-inf - -inf is never formed: Dask computes outside our errstate, and warns.)
+    d = xp.where(p_imp | q_imp, zero, xp.where(p_imp, zero, lp) - xp.where(q_imp, zero, lq))
     lb = _common.scalar(be, math.log(beta), lp)
     l1b = _common.scalar(be, math.log1p(-beta), lp)
     w = _logaddexp(xp, lb, l1b - d)
@@ -261,10 +262,10 @@ def mixed_block(
       (JS: finite); NaN stays NaN; a negative probability of ``p`` (of ``q``
       under ``p > 0``; JS: either) gives NaN;
     * gradients with respect to probabilities at ``p == 0``: cross-entropy's is
-      ``-log q`` (it is linear in ``p``); a KL term ``p log(p / r)`` contributes
-      0 there (``torch.nn.functional.kl_div``'s convention: the exact
-      derivative is ``-inf``), while the rest stays exact (in JS, the
-      ``q log(q / m)`` term's dependence on ``p`` through ``m``).
+      ``-log q`` (it is linear in ``p``); a KL term ``p log(p / r)``, whose
+      derivative there is ``-inf``, contributes 0 (as ``kl_divergence`` on
+      probabilities), while the rest stays exact (in JS, the ``q log(q / m)``
+      term's dependence on ``p`` through ``m``).
     """
     xp = be.xp
     p, lp, p_zero = _side(be, a, kinds[0], temperature, axes)

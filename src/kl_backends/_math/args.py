@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 Inputs = Literal["probs", "log_probs", "logits"]
+#: ``inputs=`` of a two-distribution function: one kind for both, or ``(of p, of q)``.
+InputsPair = Inputs | tuple[Inputs, Inputs]
 Reduction = Literal["none", "sum", "mean"]
 
 INPUTS: tuple[str, ...] = ("probs", "log_probs", "logits")
@@ -23,6 +25,34 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
         choices = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"{name} must be one of {choices}; got {value!r}")
     return value
+
+
+def check_inputs_pair(inputs: Any, allowed: Sequence[str] = INPUTS) -> tuple[str, str]:
+    """``inputs`` of ``p`` and of ``q``: a single kind applies to both, a pair to each.
+
+    ``ValueError`` (naming the allowed values) for an unknown kind, or a
+    pair that is not a tuple or list of exactly two kinds.
+    """
+    if isinstance(inputs, str):
+        check_choice("inputs", inputs, allowed)
+        return inputs, inputs
+    choices = ", ".join(repr(a) for a in allowed)
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+        got = (
+            f"{type(inputs).__name__} of length {len(inputs)}"
+            if isinstance(inputs, (tuple, list))
+            else type(inputs).__name__
+        )
+        raise ValueError(
+            f"inputs must be one of {choices} (for both p and q), or a pair of them "
+            f"(inputs of p, inputs of q) such as ('probs', 'logits'); got {inputs!r} ({got})"
+        )
+    for i, (side, kind) in enumerate(zip("pq", inputs)):
+        if not isinstance(kind, str) or kind not in allowed:
+            raise ValueError(
+                f"inputs[{i}] (the inputs of {side}) must be one of {choices}; got {kind!r}"
+            )
+    return inputs[0], inputs[1]
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -37,14 +67,16 @@ def check_bool(name: str, value: Any) -> bool:
     raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
 
 
-def check_event_axes(shape: tuple[int | None, ...], axes: tuple[int, ...], inputs: str) -> None:
+def check_event_axes(
+    shape: tuple[int | None, ...], axes: tuple[int, ...], inputs: str | tuple[str, ...]
+) -> None:
     """``ValueError`` for logits with an empty event axis (known from the shape alone).
 
     A softmax over no logits is no distribution: there is no KL to return.
     Probabilities and log-probabilities over an empty axis give the empty
     sum, 0 (``validate=True`` reports that they do not sum to 1).
     """
-    if inputs != "logits":
+    if "logits" not in ((inputs,) if isinstance(inputs, str) else inputs):
         return
     empty = [a for a in axes if shape[a] == 0]
     if empty:

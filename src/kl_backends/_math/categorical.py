@@ -29,7 +29,7 @@ def kl_divergence(
     /,
     *,
     axis: int | tuple[int, ...] = -1,
-    inputs: _args.Inputs = "probs",
+    inputs: _args.InputsPair = "probs",
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
@@ -180,13 +180,21 @@ def kl_divergence(
             result = quick(p, q, _exact_sums)
             if result is not None:
                 return result
-    _args.check_choice("inputs", inputs, _args.INPUTS)
-    if inputs != "probs" and dx is None and x is None and not validate:
-        # Rows of logits or log-probabilities: blocked, with custom gradients.
+    kinds = _args.check_inputs_pair(inputs)  # of p, of q
+    mixed = kinds[0] != kinds[1]
+    inputs = kinds[0]
+    grid = dx is not None or x is not None
+    if (mixed or inputs != "probs") and not grid and not validate:
+        # Rows of logits or log-probabilities (blocked, with custom gradients), and
+        # pairs of two kinds (the generic blocks).
         return _logits.rows_divergence(
-            "kl", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
-            keepdims=keepdims, temperature=temperature, where=where,
+            "kl", p, q, axis=axis, inputs=kinds if mixed else inputs, base=base,
+            reduction=reduction, keepdims=keepdims, temperature=temperature, where=where,
         )  # fmt: skip
+    if mixed and grid and "logits" in kinds:
+        raise ValueError(
+            f"with a grid, inputs must be 'probs' (densities) or 'log_probs'; got {kinds!r}"
+        )
     if temperature is not None or where is not None:
         raise ValueError(
             "temperature= and where= apply to inputs='logits' or 'log_probs' without a "
@@ -197,10 +205,21 @@ def kl_divergence(
     validate = _args.check_bool("validate", validate)
     normalize = _args.check_bool("normalize", normalize)
     log_base = _args.log_of_base(base)
+    p_in, q_in = p, q
     be, xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))
     axes = _args.normalize_axis(axis, len(shape))
-    _args.check_event_axes(shape, axes, inputs)
+    _args.check_event_axes(shape, axes, kinds)
+    if mixed and validate:
+        p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
+        _validate(be, p, q, kinds, axes, out_dtype)
+        return kl_divergence(
+            p_in, q_in, axis=axis, inputs=kinds, base=base, reduction=reduction,
+            keepdims=keepdims,
+        )  # fmt: skip
+    if mixed:  # densities and log densities on a grid: both as densities
+        p, q = (xp.exp(v) if k == "log_probs" else v for k, v in zip(kinds, (p, q)))
+        inputs = "probs"
     if inputs == "logits" or validate:
         # Normalising (and checking sums) is over the *broadcast* event axes.
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
@@ -353,8 +372,12 @@ def _exact_sums(be: Any, p: Any, q: Any) -> Any:
         return _common.kl_sum(be, p, q, -1, False)
 
 
-def _validate(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype: Any) -> None:
+def _validate(
+    be: Any, p: Any, q: Any, inputs: str | tuple[str, str], axes: tuple[int, ...], dtype: Any
+) -> None:
     """Raise ``ValueError`` for inputs that are not distributions of ``inputs`` kind.
+
+    ``inputs``: one kind for both, or ``(of p, of q)``.
 
     Reads values: only called with ``validate=True``.  The tolerance on the
     sums is ``sqrt(eps)`` of the inputs' dtype (before any upcast).
@@ -368,7 +391,8 @@ def _validate(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], dtype
             )
     xp = be.xp
     tol = math.sqrt(float(xp.finfo(dtype).eps))
-    for name, x in (("p", be.detach(p)), ("q", be.detach(q))):
+    kinds = (inputs, inputs) if isinstance(inputs, str) else inputs
+    for name, x, inputs in (("p", be.detach(p), kinds[0]), ("q", be.detach(q), kinds[1])):
         if bool(xp.any(xp.isnan(x))):
             raise ValueError(f"{name} contains NaN")
         if inputs == "probs":

@@ -85,7 +85,7 @@ def cross_entropy(
     /,
     *,
     axis: int | tuple[int, ...] = -1,
-    inputs: str = "probs",
+    inputs: _args.InputsPair = "probs",
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
@@ -107,11 +107,14 @@ def cross_entropy(
     >>> print(f"{cross_entropy([1.0, 0.0], [0.5, 0.5]):.6f}")  # log 2
     0.693147
     """
-    if inputs != "probs":
+    kinds = _args.check_inputs_pair(inputs)  # of p, of q
+    if kinds != ("probs", "probs"):
         return _logits.rows_divergence(
-            "ce", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
-            keepdims=keepdims, temperature=temperature, where=where,
+            "ce", p, q, axis=axis, inputs=kinds[0] if kinds[0] == kinds[1] else kinds,
+            base=base, reduction=reduction, keepdims=keepdims, temperature=temperature,
+            where=where,
         )  # fmt: skip
+    inputs = "probs"
     if temperature is not None or where is not None:
         raise ValueError(
             "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
@@ -136,7 +139,7 @@ def js_divergence(
     /,
     *,
     axis: int | tuple[int, ...] = -1,
-    inputs: str = "probs",
+    inputs: _args.InputsPair = "probs",
     beta: float | None = None,
     base: float | None = None,
     reduction: _args.Reduction = "none",
@@ -182,15 +185,15 @@ def js_divergence(
     >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
     1.0
     """
-    if inputs != "probs" or beta is not None or where is not None:
-        if inputs == "probs":  # the rows path works on log-probabilities
-            be, xp, (a, b), dt, _ = _setup((p, q), ("p", "q"), axis, inputs, ("probs",), "none")
-            with be.quiet():
-                p, q = (xp.astype(be.log(x), dt, copy=False) for x in (a, b))
-            inputs = "log_probs"
+    kinds = _args.check_inputs_pair(inputs)  # of p, of q
+    if kinds != ("probs", "probs") or beta is not None or where is not None:
+        # Probabilities (with beta or where) go as the pair ("probs", "probs") to the
+        # generic blocks, which keep gradients finite where a probability is 0.
+        one = kinds[0] == kinds[1] and kinds[0] != "probs"
         return _logits.rows_divergence(
-            "js", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
-            keepdims=keepdims, temperature=temperature, where=where, beta=beta,
+            "js", p, q, axis=axis, inputs=kinds[0] if one else kinds, base=base,
+            reduction=reduction, keepdims=keepdims, temperature=temperature, where=where,
+            beta=beta,
         )  # fmt: skip
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     with be.quiet():

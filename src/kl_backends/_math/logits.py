@@ -109,7 +109,8 @@ def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     p_imp = lp == -math.inf
     q_imp = lq == -math.inf
     zero = _common.scalar(be, 0, lp)
-    d = xp.where(p_imp | q_imp, zero, lp - lq)
+    # (-inf - -inf is never formed: Dask computes outside our errstate, and warns.)
+    d = xp.where(p_imp | q_imp, zero, xp.where(p_imp, zero, lp) - xp.where(q_imp, zero, lq))
     lb = _common.scalar(be, math.log(beta), lp)
     l1b = _common.scalar(be, math.log1p(-beta), lp)
     w = _logaddexp(xp, lb, l1b - d)
@@ -220,6 +221,92 @@ def backward_block(
     return ga, gb
 
 
+def _side(be: Any, x: Any, kind: str, temperature: Any, axes: tuple[int, ...]) -> tuple:
+    """One distribution in its own ``kind``: (probabilities, log-probabilities, zero mask).
+
+    ``"probs"``: ``x`` itself, and its log with ``x == 0`` replaced by 1 (so the
+    log and its gradient stay finite there; the zero mask decides the terms).
+    ``"logits"``: tempered (if ``temperature``) and log-softmax-normalised over
+    ``axes``.  ``"log_probs"``: as given.  The zero mask is ``x == 0`` for
+    probabilities and ``log-probability == -inf`` otherwise.
+    """
+    xp = be.xp
+    if kind == "probs":
+        zero = x == 0
+        return x, be.log(xp.where(zero, _common.scalar(be, 1, x), x)), zero
+    if kind == "logits":
+        if temperature is not None:
+            x = x / temperature
+        x = x - _lse(xp, x, axes)
+    return xp.exp(x), x, x == -math.inf
+
+
+def mixed_block(
+    be: Any,
+    kind: str,
+    beta: float | None,
+    a: Any,
+    b: Any,
+    kinds: tuple[str, str],
+    temperature: Any,
+    axes: tuple[int, ...] = (-1,),
+) -> Any:
+    """Per-row values of ``kind`` with ``a`` and ``b`` each given as ``kinds`` says.
+
+    The generic code of ``inputs=(of p, of q)`` pairs (mixed kinds, and
+    probabilities on both sides for the generalised JSD), differentiated by the
+    framework's autodiff; ``temperature`` divides the logits sides only.
+    Conventions, with ``p`` and ``q`` the probabilities of each side:
+
+    * a term with ``p == 0`` is 0; ``p > 0`` against ``q == 0`` is ``+inf``
+      (JS: finite); NaN stays NaN; a negative probability of ``p`` (of ``q``
+      under ``p > 0``; JS: either) gives NaN;
+    * gradients with respect to probabilities at ``p == 0``: cross-entropy's is
+      ``-log q`` (it is linear in ``p``); a KL term ``p log(p / r)``, whose
+      derivative there is ``-inf``, contributes 0 (as ``kl_divergence`` on
+      probabilities), while the rest stays exact (in JS, the ``q log(q / m)``
+      term's dependence on ``p`` through ``m``).
+    """
+    xp = be.xp
+    p, lp, p_zero = _side(be, a, kinds[0], temperature, axes)
+    q, lq, q_zero = _side(be, b, kinds[1], temperature, axes)
+    zero = _common.scalar(be, 0, lp)
+    inf = _common.scalar(be, math.inf, lp)
+    lq0 = xp.where(q_zero, zero, lq)
+    if kind in ("kl", "ce"):
+        # p > 0 (or underflowed to 0 from a finite log) against q == 0; not NaN.
+        infinite = q_zero & ~p_zero & ~xp.isnan(lp)
+        if kind == "kl":
+            terms = xp.where(p_zero, zero, p * (xp.where(p_zero, zero, lp) - lq0))
+        else:
+            terms = -p * lq0  # linear in p: the gradient -log q holds at p == 0 too
+        terms = xp.where(infinite, inf, terms)
+        bad = (p < 0) if kinds[0] == "probs" else None
+    else:
+        beta, factor = _js_scale(beta)
+        w, u = _js_logs(be, xp.where(p_zero, -inf, lp), xp.where(q_zero, -inf, lq), beta)
+        wp = xp.where(p_zero, zero, p * xp.where(p_zero, zero, w))
+        uq = xp.where(q_zero, zero, q * xp.where(q_zero, zero, u))
+        # Where one side's probability is 0, ``p w`` (``q u``) is 0 but its
+        # derivative wrt the other side is not: ``p w = p log(m / p)`` has
+        # derivative ``(1 - beta) / beta`` wrt ``q`` at ``q = 0``.  Terms that
+        # are 0 there carry it to probabilities (logits sides get it through exp).
+        if kinds[1] == "probs":
+            wp = wp + xp.where(q_zero & ~p_zero, q * ((1 - beta) / beta), zero)
+        if kinds[0] == "probs":
+            uq = uq + xp.where(p_zero & ~q_zero, p * (beta / (1 - beta)), zero)
+        terms = -(wp / (1 - beta) + uq / beta)
+        if factor != 1.0:
+            terms = terms * factor
+        bad = None
+        for k, x in zip(kinds, (p, q)):
+            if k == "probs":
+                bad = (x < 0) if bad is None else (bad | (x < 0))
+    if bad is not None:
+        terms = xp.where(bad, _common.scalar(be, math.nan, lp), terms)
+    return xp.sum(terms, axis=axes)
+
+
 # --- rows: blocks, masks, temperature ----------------------------------------------
 
 
@@ -241,11 +328,14 @@ def generic_rows(
     normalize: bool,
     work: Any,
     blocked: bool,
+    kinds: tuple[str, str] | None = None,
 ) -> Any:
     """Per-row values ``[N]`` (working dtype) of ``[N, V]`` inputs, block by block.
 
     Rows where ``mask`` is False are computed on zeros (so nothing of their
     inputs reaches the result or the gradient) and their value is 0.
+    ``kinds``: the inputs of ``a`` and of ``b`` (``mixed_block``), else both
+    are logits (``normalize``) or log-probabilities.
     """
     xp = be.xp
     n, width = _args.shape_of(a)
@@ -261,9 +351,12 @@ def generic_rows(
             keep = xp.expand_dims(mb, axis=-1)
             zero = _common.scalar(be, 0, ab)
             ab, bb = xp.where(keep, ab, zero), xp.where(keep, bb, zero)
-        if temperature is not None:
-            ab, bb = ab / temperature, bb / temperature
-        out = forward_block(be, kind, beta, ab, bb, normalize)
+        if kinds is not None:
+            out = mixed_block(be, kind, beta, ab, bb, kinds, temperature)
+        else:
+            if temperature is not None:
+                ab, bb = ab / temperature, bb / temperature
+            out = forward_block(be, kind, beta, ab, bb, normalize)
         if mb is not None:
             out = xp.where(mb, out, _common.scalar(be, 0, out))
         outs.append(out)
@@ -328,7 +421,7 @@ def rows_divergence(
     q: Any,
     *,
     axis: Any,
-    inputs: str,
+    inputs: str | tuple[str, str],
     base: Any,
     reduction: str,
     keepdims: bool,
@@ -339,30 +432,43 @@ def rows_divergence(
     """``kind`` ("kl", "ce", "js") between logits or log-probabilities, per distribution.
 
     The entry point of ``kl_divergence``, ``cross_entropy`` and
-    ``js_divergence`` for ``inputs="logits"`` and ``"log_probs"``.
+    ``js_divergence`` for ``inputs="logits"`` and ``"log_probs"``, and for
+    pairs ``inputs=(of p, of q)`` of two different kinds (or probabilities on
+    both sides, for ``js_divergence``): those go to the generic row blocks
+    (``mixed_block``, differentiated by autodiff), never to a backend kernel.
     """
-    _args.check_choice("inputs", inputs, ("log_probs", "logits"))
+    kinds: tuple[str, str] | None = None  # a pair for mixed_block; None: one kind
+    if not isinstance(inputs, str):
+        kinds = _args.check_inputs_pair(inputs)
+        if kinds[0] == kinds[1] and kinds[0] != "probs":
+            inputs, kinds = kinds[0], None  # one kind: the same path as a single value
+        else:
+            inputs = "pair"
+    if kinds is None:
+        _args.check_choice("inputs", inputs, ("log_probs", "logits"))
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     keepdims = _args.check_bool("keepdims", keepdims)
     log_base = _args.log_of_base(base)
     temperature = check_temperature(temperature)
     beta = check_beta(beta)
-    if temperature is not None and inputs != "logits":
+    if temperature is not None and "logits" not in (kinds or (inputs,)):
+        got = inputs if kinds is None else (kinds[0] if kinds[0] == kinds[1] else kinds)
         raise ValueError(
-            f"temperature applies to logits; got inputs={inputs!r}. "
+            f"temperature applies to logits; got inputs={got!r}. "
             "Pass inputs='logits' (divide log-probabilities by T and renormalise)"
         )
     if kind == "js" and beta in (0.0, 1.0):  # the limits: forward and reverse KL
         kind = "kl"
         if beta == 1.0:
             p, q = q, p
+            kinds = None if kinds is None else (kinds[1], kinds[0])
     be, xp, (a, b), out_dtype = _common.prepare(p, q, names=("p", "q"), upcast=False)
     work = xp.float32 if _common.is_half(xp, out_dtype) else out_dtype
     shape = _args.broadcast_shape(_args.shape_of(a), _args.shape_of(b))
     axes = _args.normalize_axis(axis, len(shape))
     ndim = len(shape)
     kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
-    _args.check_event_axes(shape, axes, inputs)  # logits over no events: an error
+    _args.check_event_axes(shape, axes, kinds or inputs)  # logits over no events: an error
     if len(axes) == len(shape):  # one distribution: a batch axis of 1
         a, b = xp.expand_dims(a, axis=0), xp.expand_dims(b, axis=0)
         shape, axes = (1, *shape), tuple(i + 1 for i in axes)
@@ -376,7 +482,9 @@ def rows_divergence(
     if not trailing and not hasattr(xp, "permute_dims"):
         # (TensorFlow's adapter): the same math in one piece along the event axes.
         with be.quiet():
-            vals = _in_place_axes(be, kind, beta, a, b, mask, temperature, inputs, work, axes)
+            vals = _in_place_axes(
+                be, kind, beta, a, b, mask, temperature, kinds or inputs, work, axes
+            )
             out = _reduce(xp, vals, mask, batch, reduction, squeeze)
         return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
     a, _ = _to_rows(xp, a, axes, shape)
@@ -386,13 +494,14 @@ def rows_divergence(
 
     with be.quiet():
         vals = None
-        if inputs == "logits" and fast_paths_enabled():
+        if inputs == "logits" and fast_paths_enabled():  # (pairs: generic blocks)
             vals = be.logits_rows(kind, beta, a, b, mask, temperature, work)
         if vals is None:
             blocked = be.values_unavailable(a) is None
             vals = generic_rows(
-                be, kind, beta, a, b, mask, temperature, inputs == "logits", work, blocked
-            )
+                be, kind, beta, a, b, mask, temperature, inputs == "logits", work, blocked,
+                kinds,
+            )  # fmt: skip
         out = _reduce(xp, vals, mask, batch, reduction, squeeze)
     return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
 
@@ -422,11 +531,14 @@ def _in_place_axes(
     b: Any,
     mask: Any,
     temperature: float | None,
-    inputs: str,
+    inputs: str | tuple[str, str],
     work: Any,
     axes: tuple[int, ...],
 ) -> Any:
-    """Per-distribution values (batch shape) without moving the event axes, one piece."""
+    """Per-distribution values (batch shape) without moving the event axes, one piece.
+
+    ``inputs``: one kind for both, or a pair for ``mixed_block``.
+    """
     xp = be.xp
     a, b = xp.astype(a, work, copy=False), xp.astype(b, work, copy=False)
     if mask is not None:
@@ -435,9 +547,12 @@ def _in_place_axes(
             keep = xp.expand_dims(keep, axis=ax)
         zero = _common.scalar(be, 0, a)
         a, b = xp.where(keep, a, zero), xp.where(keep, b, zero)
-    if temperature is not None:
-        a, b = a / temperature, b / temperature
-    vals = forward_block(be, kind, beta, a, b, inputs == "logits", axes)
+    if not isinstance(inputs, str):
+        vals = mixed_block(be, kind, beta, a, b, inputs, temperature, axes)
+    else:
+        if temperature is not None:
+            a, b = a / temperature, b / temperature
+        vals = forward_block(be, kind, beta, a, b, inputs == "logits", axes)
     return vals if mask is None else xp.where(mask, vals, _common.scalar(be, 0, vals))
 
 

@@ -90,7 +90,7 @@ def _m_uniform(lo: Any, hi: Any) -> _Moments:
         (lo + hi) / 2,
         w**2 / 12,
         elog=(xlogx(hi) - xlogx(lo)) / w - 1 if lo >= 0 else None,
-        mexp=lambda t: (mp.exp(-t * lo) - mp.exp(-t * hi)) / (t * w),
+        mexp=lambda t: mp.exp(-t * lo) * -mp.expm1(-t * w) / (t * w),
         support=(lo, hi),
     )
 
@@ -290,7 +290,7 @@ def _ratio_cases() -> list[tuple[str, str, str]]:
             continue
         if pname not in MOMENTS and pname != qname:
             continue
-        sides = ("q",) if pname in P_ONLY else ("p", "q")
+        sides = ("q",) if pname in P_ONLY else ("p", "q", "opposite")
         out += [(pname, qname, side) for side in sides]
     return out
 
@@ -332,13 +332,14 @@ def _check(got: float, exact: Any, dtype: Any, rtol: float, what: str) -> None:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("pname", "qname", "side"), RATIO_CASES, ids=lambda x: str(x))
 def test_scale_ratio_against_mpmath(pname: str, qname: str, side: str, dtype: Any) -> None:
-    """One side's scale moved by 1e-30 .. 1e30: finite and accurate, or +inf beyond the range."""
+    """One side's scale moved by 1e-30 .. 1e30 (or p's by 1/c and q's by c): finite and
+    accurate, or +inf beyond the float range."""
     rtol = 1e-12 if dtype == np.float64 else 2e-5
     for c in SCALES:
         pv, qv = _unit(pname, "p"), _unit(qname, "q")
-        if side == "p":
-            pv = SCALED[pname][1](pv, c)
-        else:
+        if side in ("p", "opposite"):
+            pv = SCALED[pname][1](pv, 1 / c if side == "opposite" else c)
+        if side in ("q", "opposite"):
             qv = SCALED[qname][1](qv, c)
         # the oracle sees the parameters as rounded to the dtype
         pv = tuple(float(np.asarray(v, dtype=dtype)) for v in pv)
@@ -364,6 +365,14 @@ def test_issue_values() -> None:
     ]
     for p, q, tp, tq in cases:
         np.testing.assert_allclose(_kl(p, q), float(T.kl_divergence(tp, tq)), rtol=1e-14)
+    # float32 at 1e-30 and 1e30, where the KL is that of unit scale (x -> c x keeps it)
+    f32 = np.float32
+    ref = float(mp_kl("Cauchy", "Cauchy", (mp.mpf(0), mp.mpf(1)), (mp.mpf(1), mp.mpf(2))))
+    got = _kl(D.Cauchy(f32(0), f32(1e-30)), D.Cauchy(f32(1e-30), f32(2e-30)))
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    ref = float(T.kl_divergence(T.Laplace(*t(0, 1)), T.Normal(*t(0.5, 2))))
+    got = _kl(D.Laplace(f32(0), f32(1e30)), D.Normal(f32(5e29), f32(2e30)))
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
     exact = mp_kl("Weibull", "Weibull", (mp.mpf(1), mp.mpf(2)), (mp.mpf("1e20"), mp.mpf(3)))
     _check(_kl(D.Weibull(1.0, 2.0), D.Weibull(1e20, 3.0)), exact, np.float64, 1e-14, "Weibull")
 

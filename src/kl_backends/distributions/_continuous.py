@@ -82,8 +82,10 @@ def kl_laplace_laplace(p: Any, q: Any) -> Any:
     """Laplace: (r - 1 - log r) + |m_p - m_q| / b_q + r (exp(-|m_p - m_q| / b_p) - 1), r = b_p/b_q."""
     xp, (mp, bp, mq, bq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
     d = xp.abs(mp - mq)
-    out = expm1_minus(xp, log_ratio(xp, bp, bq)) + d / bq + (bp / bq) * xp.expm1(-d / bp)
-    return finish(xp, out, dtype)
+    r = bp / bq
+    out = expm1_minus(xp, log_ratio(xp, bp, bq)) + d / bq + r * xp.expm1(-d / bp)
+    # r beyond the float range (float32: 1e30 || 1e-30): the KL (>= r e^(-d/b_p) + d/b_q) is too
+    return finish(xp, inf_where(xp, r == math.inf, out), dtype)
 
 
 @register_entropy(C.Laplace)
@@ -101,6 +103,8 @@ def kl_gumbel_gumbel(p: Any, q: Any) -> Any:
     d = (mp - mq) / bq
     out = -log_ratio(xp, bp, bq) + d + EULER * (r - 1) + xp.expm1(S.lgamma(1 + r) - d)
     out = zero_where_equal(xp, out, [(mp, mq), (bp, bq)])
+    # beyond the float range (float32 at ratios of 1e60): exp(lgamma(1 + r) - d) dominates
+    out = inf_where(xp, (r == math.inf) | (d == -math.inf), out)
     return finish(xp, out, dtype)
 
 

@@ -467,19 +467,6 @@ def test_tiny_probabilities_continuous_bernoulli(a: float, b: float) -> None:
     _check(got, exact, np.float64, 1e-12, "ContinuousBernoulli near 1")
 
 
-def test_tiny_probabilities_categorical() -> None:
-    p = [1e-12, 1e-300, 1 - 1e-12 - 1e-300]
-    q = [1e-10, 1e-200, 1 - 1e-10 - 1e-200]
-    exact = sum(mp.mpf(a) * mp.log(mp.mpf(a) / mp.mpf(b)) for a, b in zip(p, q, strict=True))
-    # the third outcome in mpmath from its exact complement
-    a3 = 1 - mp.mpf(1e-12) - mp.mpf(1e-300)
-    b3 = 1 - mp.mpf(1e-10) - mp.mpf(1e-200)
-    exact = exact - mp.mpf(p[2]) * mp.log(mp.mpf(p[2]) / mp.mpf(q[2])) + a3 * mp.log(a3 / b3)
-    got = _kl(D.Categorical(probs=np.array(p)), D.Categorical(probs=np.array(q)))
-    # float64 cannot hold 1 - 1e-12 exactly: the first-order terms cancel to eps * 1e-10
-    _check(got, exact, np.float64, 1e-5, "Categorical")
-
-
 # --- exact zeros and no negative values ------------------------------------------------------
 
 
@@ -528,14 +515,17 @@ def test_lowrank_identical_from_the_report() -> None:
         assert 0.0 <= got < 1e-14
 
 
+_R = np.random.default_rng(3).uniform(0.1, 5.0, 256)
+
+
 @pytest.mark.parametrize(
     ("p", "q"),
     [
-        (D.Exponential(np.array([0.3, 1.7, 40.0])), D.Gamma(1.0, np.array([0.3, 1.7, 40.0]))),
-        (D.Gamma(1.0, np.array([0.3, 1.7, 40.0])), D.Exponential(np.array([0.3, 1.7, 40.0]))),
-        (D.Chi2(np.array([0.7, 3.0, 11.0])), D.Gamma(np.array([0.35, 1.5, 5.5]), 0.5)),
-        (D.Gamma(np.array([0.35, 1.5, 5.5]), 0.5), D.Chi2(np.array([0.7, 3.0, 11.0]))),
-        (D.Weibull(np.array([0.3, 1.7, 40.0]), 1.0), D.Gamma(1.0, 1 / np.array([0.3, 1.7, 40.0]))),
+        (D.Exponential(_R), D.Gamma(1.0, _R)),
+        (D.Gamma(1.0, _R), D.Exponential(_R)),
+        (D.Chi2(2 * _R), D.Gamma(_R, 0.5)),
+        (D.Gamma(_R, 0.5), D.Chi2(2 * _R)),
+        (D.Weibull(_R, 1.0), D.Gamma(1.0, 1 / _R)),
         (D.Uniform(0.0, 1.0), D.Beta(1.0, 1.0)),
         (D.Uniform(0.0, 1.0), D.ContinuousBernoulli(0.5)),
         (D.ContinuousBernoulli(0.5), D.Uniform(0.0, 1.0)),
@@ -544,9 +534,12 @@ def test_lowrank_identical_from_the_report() -> None:
     ids=lambda d: type(d).__name__,
 )
 def test_cross_pairs_of_one_distribution_not_negative(p: Any, q: Any) -> None:
-    """Two families describing one distribution: KL 0 (the identity) up to rounding, never < 0."""
+    """Two families describing one distribution: KL 0 (the identity) up to rounding, never < 0.
+
+    (Weibull(l, 1) || Gamma(1, 1/l) gave -4.4e-16 for 109 of these 256 scales.)
+    """
     got = np.asarray(D.kl(p, q))
-    assert np.all(got >= 0) and np.all(got < 1e-14), got
+    assert np.all(got >= 0) and np.all(got < 1e-14), got[got < 0][:5]
 
 
 def test_cross_entropy_at_extreme_scales() -> None:

@@ -551,3 +551,23 @@ def test_cross_entropy_at_extreme_scales() -> None:
     exact = _ce_gamma(_m_gamma(mp.mpf(2), mp.mpf("1e50")), mp.mpf(2), mp.mpf(1))
     got = float(D.cross_entropy(D.Gamma(2.0, 1e50), D.Gamma(2.0, 1.0)))
     np.testing.assert_allclose(got, float(exact), rtol=1e-13)
+
+
+@pytest.mark.parametrize("kp", [1e8, 1e15])
+@pytest.mark.parametrize("kq", [0.5, 3.0, 1e3, 1e12])
+def test_vonmises_large_concentration(kp: float, kq: float) -> None:
+    """VonMises at concentrations up to 1e15 (scale ~ 1/sqrt(k)) against mpmath's Bessel functions.
+
+    ``k_p - A(k_p) k_p`` cancelled there (17.75 for 17.688 at 1e15).
+    """
+
+    def ratio(k: Any) -> Any:
+        return mp.besseli(1, k) / mp.besseli(0, k)
+
+    mp_, mq = mp.mpf(0.3), mp.mpf(1.1)
+    a, b = mp.mpf(kp), mp.mpf(kq)
+    exact = mp.log(mp.besseli(0, b) / mp.besseli(0, a)) + ratio(a) * (a - b * mp.cos(mp_ - mq))
+    got = _kl(D.VonMises(0.3, kp), D.VonMises(1.1, kq))
+    _check(got, exact, np.float64, 1e-12, f"VonMises({kp}) || VonMises({kq})")
+    h = mp.log(2 * mp.pi * mp.besseli(0, a)) - a * ratio(a)
+    np.testing.assert_allclose(float(D.entropy(D.VonMises(0.3, kp))), float(h), rtol=1e-13)

@@ -303,21 +303,25 @@ def kl_vonmises_vonmises(p: Any, q: Any) -> Any:
 
     .. math:: \log I_0(k_q) - \log I_0(k_p) + A(k_p)\,(k_p - k_q \cos(m_p - m_q))
 
-    computed with the scaled ``i0e``/``i1e`` (no overflow for large k).
+    computed with the scaled ``i0e``/``i1e`` (no overflow for large k) as
+    ``log i0e(k_q) - log i0e(k_p) + (k_q - k_p)(1 - A(k_p)) + A(k_p) k_q (1 - cos(m_p - m_q))``,
+    with ``1 - A`` from ``one_minus_bessel_ratio`` (``1 - A ~ 1/(2k)``: no cancellation
+    of ``k_p - A k_p`` at k = 1e15).
     """
     xp, (mp, kp, mq, kq), dtype = prep(
         loc_p=p.loc, concentration_p=p.concentration, loc_q=q.loc, concentration_q=q.concentration
     )
     a = S.i1e(kp) / S.i0e(kp)
-    out = (S.log_i0e(kq) - S.log_i0e(kp)) + (kq - kp) + a * (kp - kq * S.cos(mp - mq))
+    g = S.one_minus_bessel_ratio(kp)
+    out = (S.log_i0e(kq) - S.log_i0e(kp)) + (kq - kp) * g + a * kq * (1 - S.cos(mp - mq))
     return finish(xp, out, dtype)
 
 
 @register_entropy(C.VonMises)
 def entropy_vonmises(d: Any) -> Any:
     xp, (m, k), dtype = prep(loc=d.loc, concentration=d.concentration)
-    a = S.i1e(k) / S.i0e(k)
-    return finish(xp, _LOG_2PI + S.log_i0e(k) + k * (1 - a) + 0.0 * m, dtype)
+    g = S.one_minus_bessel_ratio(k)
+    return finish(xp, _LOG_2PI + S.log_i0e(k) + k * g + 0.0 * m, dtype)
 
 
 @register_kl(C.Cauchy, C.Cauchy)

@@ -90,7 +90,7 @@ def _m_uniform(lo: Any, hi: Any) -> _Moments:
         (lo + hi) / 2,
         w**2 / 12,
         elog=(xlogx(hi) - xlogx(lo)) / w - 1 if lo >= 0 else None,
-        mexp=lambda t: (mp.exp(-t * lo) - mp.exp(-t * hi)) / (t * w),
+        mexp=lambda t: mp.exp(-t * lo) * -mp.expm1(-t * w) / (t * w),
         support=(lo, hi),
     )
 
@@ -290,7 +290,7 @@ def _ratio_cases() -> list[tuple[str, str, str]]:
             continue
         if pname not in MOMENTS and pname != qname:
             continue
-        sides = ("q",) if pname in P_ONLY else ("p", "q")
+        sides = ("q",) if pname in P_ONLY else ("p", "q", "opposite")
         out += [(pname, qname, side) for side in sides]
     return out
 
@@ -332,13 +332,14 @@ def _check(got: float, exact: Any, dtype: Any, rtol: float, what: str) -> None:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("pname", "qname", "side"), RATIO_CASES, ids=lambda x: str(x))
 def test_scale_ratio_against_mpmath(pname: str, qname: str, side: str, dtype: Any) -> None:
-    """One side's scale moved by 1e-30 .. 1e30: finite and accurate, or +inf beyond the range."""
+    """One side's scale moved by 1e-30 .. 1e30 (or p's by 1/c and q's by c): finite and
+    accurate, or +inf beyond the float range."""
     rtol = 1e-12 if dtype == np.float64 else 2e-5
     for c in SCALES:
         pv, qv = _unit(pname, "p"), _unit(qname, "q")
-        if side == "p":
-            pv = SCALED[pname][1](pv, c)
-        else:
+        if side in ("p", "opposite"):
+            pv = SCALED[pname][1](pv, 1 / c if side == "opposite" else c)
+        if side in ("q", "opposite"):
             qv = SCALED[qname][1](qv, c)
         # the oracle sees the parameters as rounded to the dtype
         pv = tuple(float(np.asarray(v, dtype=dtype)) for v in pv)
@@ -364,6 +365,14 @@ def test_issue_values() -> None:
     ]
     for p, q, tp, tq in cases:
         np.testing.assert_allclose(_kl(p, q), float(T.kl_divergence(tp, tq)), rtol=1e-14)
+    # float32 at 1e-30 and 1e30, where the KL is that of unit scale (x -> c x keeps it)
+    f32 = np.float32
+    ref = float(mp_kl("Cauchy", "Cauchy", (mp.mpf(0), mp.mpf(1)), (mp.mpf(1), mp.mpf(2))))
+    got = _kl(D.Cauchy(f32(0), f32(1e-30)), D.Cauchy(f32(1e-30), f32(2e-30)))
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    ref = float(T.kl_divergence(T.Laplace(*t(0, 1)), T.Normal(*t(0.5, 2))))
+    got = _kl(D.Laplace(f32(0), f32(1e30)), D.Normal(f32(5e29), f32(2e30)))
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
     exact = mp_kl("Weibull", "Weibull", (mp.mpf(1), mp.mpf(2)), (mp.mpf("1e20"), mp.mpf(3)))
     _check(_kl(D.Weibull(1.0, 2.0), D.Weibull(1e20, 3.0)), exact, np.float64, 1e-14, "Weibull")
 
@@ -458,19 +467,6 @@ def test_tiny_probabilities_continuous_bernoulli(a: float, b: float) -> None:
     _check(got, exact, np.float64, 1e-12, "ContinuousBernoulli near 1")
 
 
-def test_tiny_probabilities_categorical() -> None:
-    p = [1e-12, 1e-300, 1 - 1e-12 - 1e-300]
-    q = [1e-10, 1e-200, 1 - 1e-10 - 1e-200]
-    exact = sum(mp.mpf(a) * mp.log(mp.mpf(a) / mp.mpf(b)) for a, b in zip(p, q, strict=True))
-    # the third outcome in mpmath from its exact complement
-    a3 = 1 - mp.mpf(1e-12) - mp.mpf(1e-300)
-    b3 = 1 - mp.mpf(1e-10) - mp.mpf(1e-200)
-    exact = exact - mp.mpf(p[2]) * mp.log(mp.mpf(p[2]) / mp.mpf(q[2])) + a3 * mp.log(a3 / b3)
-    got = _kl(D.Categorical(probs=np.array(p)), D.Categorical(probs=np.array(q)))
-    # float64 cannot hold 1 - 1e-12 exactly: the first-order terms cancel to eps * 1e-10
-    _check(got, exact, np.float64, 1e-5, "Categorical")
-
-
 # --- exact zeros and no negative values ------------------------------------------------------
 
 
@@ -519,14 +515,17 @@ def test_lowrank_identical_from_the_report() -> None:
         assert 0.0 <= got < 1e-14
 
 
+_R = np.random.default_rng(3).uniform(0.1, 5.0, 256)
+
+
 @pytest.mark.parametrize(
     ("p", "q"),
     [
-        (D.Exponential(np.array([0.3, 1.7, 40.0])), D.Gamma(1.0, np.array([0.3, 1.7, 40.0]))),
-        (D.Gamma(1.0, np.array([0.3, 1.7, 40.0])), D.Exponential(np.array([0.3, 1.7, 40.0]))),
-        (D.Chi2(np.array([0.7, 3.0, 11.0])), D.Gamma(np.array([0.35, 1.5, 5.5]), 0.5)),
-        (D.Gamma(np.array([0.35, 1.5, 5.5]), 0.5), D.Chi2(np.array([0.7, 3.0, 11.0]))),
-        (D.Weibull(np.array([0.3, 1.7, 40.0]), 1.0), D.Gamma(1.0, 1 / np.array([0.3, 1.7, 40.0]))),
+        (D.Exponential(_R), D.Gamma(1.0, _R)),
+        (D.Gamma(1.0, _R), D.Exponential(_R)),
+        (D.Chi2(2 * _R), D.Gamma(_R, 0.5)),
+        (D.Gamma(_R, 0.5), D.Chi2(2 * _R)),
+        (D.Weibull(_R, 1.0), D.Gamma(1.0, 1 / _R)),
         (D.Uniform(0.0, 1.0), D.Beta(1.0, 1.0)),
         (D.Uniform(0.0, 1.0), D.ContinuousBernoulli(0.5)),
         (D.ContinuousBernoulli(0.5), D.Uniform(0.0, 1.0)),
@@ -535,9 +534,12 @@ def test_lowrank_identical_from_the_report() -> None:
     ids=lambda d: type(d).__name__,
 )
 def test_cross_pairs_of_one_distribution_not_negative(p: Any, q: Any) -> None:
-    """Two families describing one distribution: KL 0 (the identity) up to rounding, never < 0."""
+    """Two families describing one distribution: KL 0 (the identity) up to rounding, never < 0.
+
+    (Weibull(l, 1) || Gamma(1, 1/l) gave -4.4e-16 for 109 of these 256 scales.)
+    """
     got = np.asarray(D.kl(p, q))
-    assert np.all(got >= 0) and np.all(got < 1e-14), got
+    assert np.all(got >= 0) and np.all(got < 1e-14), got[got < 0][:5]
 
 
 def test_cross_entropy_at_extreme_scales() -> None:
@@ -549,3 +551,23 @@ def test_cross_entropy_at_extreme_scales() -> None:
     exact = _ce_gamma(_m_gamma(mp.mpf(2), mp.mpf("1e50")), mp.mpf(2), mp.mpf(1))
     got = float(D.cross_entropy(D.Gamma(2.0, 1e50), D.Gamma(2.0, 1.0)))
     np.testing.assert_allclose(got, float(exact), rtol=1e-13)
+
+
+@pytest.mark.parametrize("kp", [1e8, 1e15])
+@pytest.mark.parametrize("kq", [0.5, 3.0, 1e3, 1e12])
+def test_vonmises_large_concentration(kp: float, kq: float) -> None:
+    """VonMises at concentrations up to 1e15 (scale ~ 1/sqrt(k)) against mpmath's Bessel functions.
+
+    ``k_p - A(k_p) k_p`` cancelled there (17.75 for 17.688 at 1e15).
+    """
+
+    def ratio(k: Any) -> Any:
+        return mp.besseli(1, k) / mp.besseli(0, k)
+
+    mp_, mq = mp.mpf(0.3), mp.mpf(1.1)
+    a, b = mp.mpf(kp), mp.mpf(kq)
+    exact = mp.log(mp.besseli(0, b) / mp.besseli(0, a)) + ratio(a) * (a - b * mp.cos(mp_ - mq))
+    got = _kl(D.VonMises(0.3, kp), D.VonMises(1.1, kq))
+    _check(got, exact, np.float64, 1e-12, f"VonMises({kp}) || VonMises({kq})")
+    h = mp.log(2 * mp.pi * mp.besseli(0, a)) - a * ratio(a)
+    np.testing.assert_allclose(float(D.entropy(D.VonMises(0.3, kp))), float(h), rtol=1e-13)

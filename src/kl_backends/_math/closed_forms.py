@@ -298,7 +298,15 @@ def kl_poisson(
         zero = lp == 0
         one = _common.scalar(be, 1, lp)
         lp_safe, lq_safe = xp.where(zero, one, lp), xp.where(zero, one, lq)
-        out = lp_safe * _expm1_minus(xp, -_log_ratio(xp, lp_safe, lq_safe))
+        t = _log_ratio(xp, lp_safe, lq_safe)
+        # rate_q > e rate_p: rate_q - rate_p (1 - t), without exp(-t) (overflow at 1e-20 || 6e19
+        # in float32); the terms cannot cancel there (rate_p (1 - t) < 0.74 rate_q)
+        far = t < -1
+        out = xp.where(
+            far,
+            lq_safe - lp_safe * (1 - t),
+            lp_safe * _expm1_minus(xp, -xp.where(far, -one, t)),
+        )
         out = xp.where(zero, lq, out)
         out = _nan_where(be, out, (lp < 0) | (lq < 0))
         return _finish(xp, out, dtype, base, reduction)

@@ -82,8 +82,10 @@ def kl_laplace_laplace(p: Any, q: Any) -> Any:
     """Laplace: (r - 1 - log r) + |m_p - m_q| / b_q + r (exp(-|m_p - m_q| / b_p) - 1), r = b_p/b_q."""
     xp, (mp, bp, mq, bq), dtype = prep(loc_p=p.loc, scale_p=p.scale, loc_q=q.loc, scale_q=q.scale)
     d = xp.abs(mp - mq)
-    out = expm1_minus(xp, log_ratio(xp, bp, bq)) + d / bq + (bp / bq) * xp.expm1(-d / bp)
-    return finish(xp, out, dtype)
+    r = bp / bq
+    out = expm1_minus(xp, log_ratio(xp, bp, bq)) + d / bq + r * xp.expm1(-d / bp)
+    # r beyond the float range (float32: 1e30 || 1e-30): the KL (>= r e^(-d/b_p) + d/b_q) is too
+    return finish(xp, inf_where(xp, r == math.inf, out), dtype)
 
 
 @register_entropy(C.Laplace)
@@ -101,6 +103,8 @@ def kl_gumbel_gumbel(p: Any, q: Any) -> Any:
     d = (mp - mq) / bq
     out = -log_ratio(xp, bp, bq) + d + EULER * (r - 1) + xp.expm1(S.lgamma(1 + r) - d)
     out = zero_where_equal(xp, out, [(mp, mq), (bp, bq)])
+    # beyond the float range (float32 at ratios of 1e60): exp(lgamma(1 + r) - d) dominates
+    out = inf_where(xp, (r == math.inf) | (d == -math.inf), out)
     return finish(xp, out, dtype)
 
 
@@ -299,21 +303,25 @@ def kl_vonmises_vonmises(p: Any, q: Any) -> Any:
 
     .. math:: \log I_0(k_q) - \log I_0(k_p) + A(k_p)\,(k_p - k_q \cos(m_p - m_q))
 
-    computed with the scaled ``i0e``/``i1e`` (no overflow for large k).
+    computed with the scaled ``i0e``/``i1e`` (no overflow for large k) as
+    ``log i0e(k_q) - log i0e(k_p) + (k_q - k_p)(1 - A(k_p)) + A(k_p) k_q (1 - cos(m_p - m_q))``,
+    with ``1 - A`` from ``one_minus_bessel_ratio`` (``1 - A ~ 1/(2k)``: no cancellation
+    of ``k_p - A k_p`` at k = 1e15).
     """
     xp, (mp, kp, mq, kq), dtype = prep(
         loc_p=p.loc, concentration_p=p.concentration, loc_q=q.loc, concentration_q=q.concentration
     )
     a = S.i1e(kp) / S.i0e(kp)
-    out = (S.log_i0e(kq) - S.log_i0e(kp)) + (kq - kp) + a * (kp - kq * S.cos(mp - mq))
+    g = S.one_minus_bessel_ratio(kp)
+    out = (S.log_i0e(kq) - S.log_i0e(kp)) + (kq - kp) * g + a * kq * (1 - S.cos(mp - mq))
     return finish(xp, out, dtype)
 
 
 @register_entropy(C.VonMises)
 def entropy_vonmises(d: Any) -> Any:
     xp, (m, k), dtype = prep(loc=d.loc, concentration=d.concentration)
-    a = S.i1e(k) / S.i0e(k)
-    return finish(xp, _LOG_2PI + S.log_i0e(k) + k * (1 - a) + 0.0 * m, dtype)
+    g = S.one_minus_bessel_ratio(k)
+    return finish(xp, _LOG_2PI + S.log_i0e(k) + k * g + 0.0 * m, dtype)
 
 
 @register_kl(C.Cauchy, C.Cauchy)

@@ -100,13 +100,16 @@ def _kl_normal_q(xp: Any, h0: Any, s: Any, mean: Any, sd: Any, loc: Any, scale: 
     return 0.5 * _LOG_2PI - h0 + _log_scale(xp, scale, s) + 0.5 * (z * z) + 0.5 * (v * v)
 
 
-def _kl_gumbel_q(xp: Any, h0: Any, s: Any, mean: Any, log_mexp: Any, loc: Any, scale: Any) -> Any:
-    """KL(p || Gumbel(loc, scale)) for p with entropy ``h0 + log s``, mean and ``log E[exp(-x/scale)]``.
+def _kl_gumbel_q(xp: Any, h0: Any, s: Any, mean: Any, log_e: Any, loc: Any, scale: Any) -> Any:
+    """KL(p || Gumbel(loc, scale)) for p with entropy ``h0 + log s``, mean and
+    ``log_e = log E[exp((loc - x) / scale)]`` (one exponent: no exp(loc/scale) to overflow alone).
 
-    ``-H(p) - E[log q] = -h0 + log(scale / s) + (mean - loc) / scale + exp(loc/scale + log_mexp)``
-    (the two exponentials joined, so neither overflows alone).
+    ``-H(p) - E[log q] = -h0 + log(scale / s) + (mean - loc) / scale + exp(log_e)``; +inf
+    where ``exp(log_e)`` is (not ``inf - inf`` against a linear term of -inf).
     """
-    return -h0 + _log_scale(xp, scale, s) + (mean - loc) / scale + xp.exp(loc / scale + log_mexp)
+    e = xp.exp(log_e)
+    out = -h0 + _log_scale(xp, scale, s) + (mean - loc) / scale + e
+    return inf_where(xp, e == math.inf, out)
 
 
 def _neg_log_gamma(xp: Any, m1: Any, mlog: Any, a: Any, b: Any) -> Any:
@@ -222,8 +225,8 @@ def kl_exponential_gamma(p: Any, q: Any) -> Any:
 def kl_exponential_gumbel(p: Any, q: Any) -> Any:
     xp, (r, loc, scale), dtype = prep(rate=p.rate, loc=q.loc, scale=q.scale)
     s = 1 / r  # H(p) = 1 + log s
-    log_mexp = -xp.log1p(s / scale)  # E[exp(-x/b)] = r / (r + 1/b)
-    return finish(xp, _kl_gumbel_q(xp, 1.0, s, s, log_mexp, loc, scale), dtype)
+    log_e = loc / scale - xp.log1p(s / scale)  # E[exp(-x/b)] = r / (r + 1/b)
+    return finish(xp, _kl_gumbel_q(xp, 1.0, s, s, log_e, loc, scale), dtype)
 
 
 @register_kl(C.Exponential, C.Normal)
@@ -255,8 +258,8 @@ def kl_gamma_gumbel(p: Any, q: Any) -> Any:
     xp, dtype, a, b, _, (loc, scale) = _gamma(p, loc=q.loc, scale=q.scale)
     s = 1 / b  # H(p) = h0 + log s
     h0 = _entropy_gamma(xp, a, 1 + 0.0 * b)
-    log_mexp = -a * xp.log1p(s / scale)  # E[exp(-x/c)] = (1 + s/c)^-a
-    return finish(xp, _kl_gumbel_q(xp, h0, s, a * s, log_mexp, loc, scale), dtype)
+    log_e = loc / scale - a * xp.log1p(s / scale)  # E[exp(-x/c)] = (1 + s/c)^-a
+    return finish(xp, _kl_gumbel_q(xp, h0, s, a * s, log_e, loc, scale), dtype)
 
 
 @register_kl(C.Gamma, C.Normal)
@@ -333,9 +336,11 @@ def _normal(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 def kl_normal_gumbel(p: Any, q: Any) -> Any:
     xp, dtype, m, s, _, (loc, scale) = _normal(p, loc_q=q.loc, scale_q=q.scale)
     z = s / scale
-    log_mexp = 0.5 * (z * z) - m / scale  # E[exp(-x/b)] for x ~ N(m, s^2)
+    # log E[exp((loc - x)/b)] = z^2/2 - (m - loc)/b for x ~ N(m, s^2); for z > 1 as
+    # z (z/2 - (m - loc)/s), so that neither term overflows alone against the other
+    log_e = xp.where(z < 1, 0.5 * (z * z) - (m - loc) / scale, z * (0.5 * z - (m - loc) / s))
     h0 = 0.5 * (1 + _LOG_2PI)
-    return finish(xp, _kl_gumbel_q(xp, h0, s, m, log_mexp, loc, scale), dtype)
+    return finish(xp, _kl_gumbel_q(xp, h0, s, m, log_e, loc, scale), dtype)
 
 
 @register_kl(C.Normal, C.Laplace)
@@ -415,8 +420,17 @@ def _uniform(p: Any, **q: Any) -> tuple[Any, Any, Any, Any, Any, list[Any]]:
 
 
 def _uniform_mean_log(xp: Any, lo: Any, hi: Any) -> Any:
-    """E[log x] on U(lo, hi), lo >= 0: (h log h - l log l) / (h - l) - 1 (0 log 0 = 0)."""
-    return (xlogx(xp, hi) - xlogx(xp, lo)) / (hi - lo) - 1
+    """E[log x] on U(lo, hi), lo >= 0: (h log h - l log l) / (h - l) - 1 (0 log 0 = 0).
+
+    As ``log h + E[log(x / h)] = log h - rho log rho / (1 - rho) - 1``, ``rho = l / h``:
+    no ``h log h`` to overflow.
+    """
+    return xp.log(hi) + _uniform_mean_log_unit(xp, lo / hi)
+
+
+def _uniform_mean_log_unit(xp: Any, rho: Any) -> Any:
+    """E[log x] on U(rho, 1), 0 <= rho < 1."""
+    return -xlogx(xp, rho) / (1 - rho) - 1
 
 
 def _uniform_mean_log1m(xp: Any, lo: Any, hi: Any) -> Any:
@@ -486,9 +500,9 @@ def kl_uniform_gumbel(p: Any, q: Any) -> Any:
     zero = u == 0
     u_safe = xp.where(zero, scalar(xp, 1.0, u), u)
     log_g = xp.where(zero, scalar(xp, 0.0, u), xp.log(-xp.expm1(-u_safe) / u_safe))
-    log_mexp = log_g - lo / scale
+    log_e = log_g + (loc - lo) / scale
     mean = 0.5 * lo + 0.5 * hi
-    return finish(xp, _kl_gumbel_q(xp, 0.0, w, mean, log_mexp, loc, scale), dtype)
+    return finish(xp, _kl_gumbel_q(xp, 0.0, w, mean, log_e, loc, scale), dtype)
 
 
 @register_kl(C.Uniform, C.Normal)
@@ -505,11 +519,13 @@ def kl_uniform_normal(p: Any, q: Any) -> Any:
 def kl_uniform_pareto(p: Any, q: Any) -> Any:
     """-H(p) - log a - a log s + (a + 1) E[log x]; +inf where low < scale.
 
-    In units of the scale s (scale-free): -log((high - low)/s) - log a + (a + 1) E[log(x/s)].
+    In ratios (scale-free, no overflow): -log((high - low)/s) - log a + (a + 1) E[log(x/s)],
+    E[log(x/s)] = log(high/s) + E[log(x/high)].
     """
     xp, dtype, lo, hi, _, (s, a) = _uniform(p, scale_q=q.scale, alpha=q.alpha)
     outside = lo < s
-    lo_c = xp.where(outside, scalar(xp, 1.0, lo), lo / s)
-    hi_c = xp.where(outside, scalar(xp, 2.0, hi), hi / s)
-    out = -xp.log(hi_c - lo_c) - xp.log(a) + (a + 1) * _uniform_mean_log(xp, lo_c, hi_c)
+    lo_c = xp.where(outside, s, lo)
+    hi_c = xp.where(outside, 2 * s, hi)
+    mean_log = log_ratio(xp, hi_c, s) + _uniform_mean_log_unit(xp, lo_c / hi_c)
+    out = -log_ratio(xp, hi_c - lo_c, s) - xp.log(a) + (a + 1) * mean_log
     return finish(xp, inf_where(xp, outside, out), dtype)

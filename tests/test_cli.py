@@ -143,6 +143,29 @@ def test_unwritable_output_fails_before_the_run(option, tmp_path, capsys, monkey
     assert "is a directory" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_output_that_cannot_be_created_fails_before_the_run(capsys, monkeypatch) -> None:
+    """Permission bits pass /proc for root (os.access says yes, as it does here for
+    every path): writability is tested by creating the file."""
+    monkeypatch.setattr(_parity, "run_parity", lambda *a, **k: pytest.fail("ran"))
+    monkeypatch.setattr("os.access", lambda *a, **k: True)
+    numpy_only = ["--backends", "numpy", "--jobs", "1", "-q"]
+    assert main(["parity", *numpy_only, "--json", "/proc/parity.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--json /proc/parity.json: cannot be written" in err
+
+
+def test_existing_output_is_kept_by_the_check(tmp_path, monkeypatch) -> None:
+    """The pre-run check opens for appending: an existing file is not emptied, and a new
+    one is not left behind."""
+    from kl_backends.parity.cli import _unwritable
+
+    kept, new = tmp_path / "kept.json", tmp_path / "new.json"
+    kept.write_text("old results")
+    assert _unwritable(str(kept)) == "" and kept.read_text() == "old results"
+    assert _unwritable(str(new)) == "" and not new.exists()
+
+
 def test_unknown_backend_names_the_option_typed(monkeypatch, capsys) -> None:
     assert main(["parity", "--backends", "numpy,mxnet"]) == 2
     assert "['mxnet'] in --backends" in capsys.readouterr().err

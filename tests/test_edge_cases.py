@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import need
-from kl_backends import kl_divergence
+from kl_backends import cross_entropy, entropy, js_divergence, kl_divergence
 
 #: More elements than any small-size threshold (NumPy's threaded blocks start at 2**18).
 BIG = (1 << 18) + 4
@@ -293,3 +293,87 @@ def test_validate_with_requires_grad_emits_no_warning() -> None:
         warnings.simplefilter("error")
         out = kl_divergence(p, q, validate=True)
     assert out.item() == pytest.approx(exact_row([0.5, 0.5], [0.25, 0.75]), rel=1e-6)
+
+
+def test_validate_under_torch_compile_fullgraph_is_the_documented_value_error() -> None:
+    """Dynamo turns an exception raised while tracing with ``fullgraph=True`` into its
+    ``Unsupported``; the ValueError comes from the compiled code when it runs."""
+    torch = need("torch")
+    p, q = torch.tensor([[0.5, 0.5]]), torch.tensor([[0.25, 0.75]])
+    f = torch.compile(lambda p, q: kl_divergence(p, q, validate=True), fullgraph=True)
+    with pytest.raises(ValueError, match=r"validate=True needs the values of p.*torch\.compile"):
+        f(p, q)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "complex64", "str"])
+def test_invalid_dtypes_get_one_type_error_on_every_backend(backend, dtype) -> None:
+    """Booleans (a mask, not probabilities), complex numbers and strings: kl_backends'
+    TypeError naming the argument and the dtype, never the library's own error (a
+    TensorFlow string tensor gave ``UnimplementedError: Cast string to float``) nor
+    a parsed number (Dask took strings)."""
+    values = {"bool": [True, False], "complex64": [0.5 + 0j, 0.5], "str": ["0.5", "0.5"]}
+    made = _native(backend, np.array(values[dtype], dtype=dtype))
+    if made is None:
+        pytest.skip(f"{backend.name} has no {dtype} arrays")
+    ok = backend.asarray(np.array([0.5, 0.5]))
+    for fn in (kl_divergence, js_divergence, cross_entropy):
+        with pytest.raises(TypeError, match=r"^p (has|must hold)"):
+            fn(made, ok)
+    with pytest.raises(TypeError, match=r"^p (has|must hold)"):
+        entropy(made)
+
+
+def _native(backend, a: np.ndarray):
+    """``a`` as ``backend``'s own array, keeping its dtype, or None where it has none."""
+    name = backend.name
+    try:
+        if name == "numpy":
+            return a
+        if name == "dask":
+            import dask.array as da
+
+            return da.from_array(a)
+        if name == "tensorflow":
+            tf = need("tensorflow")
+            return tf.constant(a.tolist() if a.dtype.kind == "U" else a)
+        if name == "torch":
+            return need("torch").from_numpy(a)
+        if name == "jax":
+            return need("jax").numpy.asarray(a)
+        return backend.namespace.asarray(a)
+    except (TypeError, ValueError):
+        return None
+
+
+def test_batchmean_is_explained_by_what_pytorch_computes() -> None:
+    """The message states PyTorch's batchmean (sum / size of the first dimension), checked
+    against ``F.kl_div``: ``reduction="mean"`` for ``[B, n]``, ``"sum" / B`` for
+    ``[B, T, n]``."""
+    torch = need("torch")
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(2, 3, 5, generator=gen, dtype=torch.float64), -1)
+    q = torch.softmax(torch.randn(2, 3, 5, generator=gen, dtype=torch.float64), -1)
+    with pytest.raises(ValueError, match="size of the first dimension") as info:
+        kl_divergence(p, q, reduction="batchmean")
+    assert "reduction='mean'" in str(info.value) and "reduction='sum' / batch" in str(info.value)
+    torch_2d = F.kl_div(q[0].log(), p[0], reduction="batchmean")
+    torch_3d = F.kl_div(q.log(), p, reduction="batchmean")
+    assert torch.allclose(kl_divergence(p[0], q[0], reduction="mean"), torch_2d, rtol=1e-12)
+    assert torch.allclose(kl_divergence(p, q, reduction="sum") / 2, torch_3d, rtol=1e-12)
+    assert not torch.allclose(kl_divergence(p, q, reduction="mean"), torch_3d)
+
+
+def test_xp_backends_with_an_absent_device_is_a_usage_error(pytester) -> None:
+    """``--xp-backends=torch:cuda:0`` without CUDA: a usage error naming the device and
+    the devices there are, not an empty parameter set."""
+    need("torch")
+    from kl_backends.backends import BACKENDS
+
+    absent = "cuda:99"
+    assert absent not in BACKENDS["torch"].devices()
+    pytester.makepyfile("def test_a(xp):\n    pass\n")
+    result = pytester.runpytest(f"--xp-backends=numpy,torch:{absent}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{absent}*torch*--xp-backends*not found*it has: cpu*"])

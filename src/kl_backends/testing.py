@@ -98,7 +98,8 @@ def available_targets(
     ``names``: comma-separated string or iterable of backend names (``"all"``:
     every one), or entries ``backend:device`` (``"torch:cuda:0"``).  Default:
     ``$KL_BACKENDS``, else all.  Unknown backends raise ``ValueError``, and so
-    does a named backend that is not installed (an unnamed one is left out);
+    do a named backend that is not installed (an unnamed one is left out) and
+    a named device the backend does not have (``torch:cuda:0`` without CUDA);
     ``source`` names where the names came from, for those messages.
     """
     if isinstance(names, str):
@@ -114,7 +115,15 @@ def available_targets(
         names = list(dict.fromkeys(plain))
     targets = []
     for impl in select_installed(names, source):
-        for dev in impl.devices():
+        devices = impl.devices()
+        absent = sorted(wanted_devices.get(impl.name, set()) - set(devices))
+        if absent:
+            raise ValueError(
+                f"device(s) {', '.join(absent)} of backend {impl.name} in {source} not "
+                f"found on this machine; it has: {', '.join(devices)}. Name one of those "
+                f"(e.g. {impl.name}:{devices[0]}), or the backend alone for all of them"
+            )
+        for dev in devices:
             if impl.name in wanted_devices and dev not in wanted_devices[impl.name]:
                 continue
             targets.append(Target(impl.name, dev))

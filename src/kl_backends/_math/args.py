@@ -20,10 +20,21 @@ INPUTS: tuple[str, ...] = ("probs", "log_probs", "logits")
 REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean")
 
 
+#: What a value from another library means here.
+_HINTS = {
+    "batchmean": (
+        ". PyTorch's 'batchmean' is the sum divided by the size of the first dimension: "
+        "reduction='mean' (the sum over the number of distributions) for [batch, n] "
+        "inputs with the event axis last; for [batch, T, n], reduction='sum' / batch"
+    )
+}
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+        hint = _HINTS.get(value, "") if isinstance(value, str) else ""
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}{hint}")
     return value
 
 

@@ -74,10 +74,15 @@ def kl_divergence(
         number other than 1 is allowed.
     reduction : {"none", "sum", "mean"}, default "none"
         ``"none"`` returns one value per distribution (shape: the broadcast
-        shape without ``axis``); ``"sum"`` their sum; ``"mean"`` their mean,
-        which is what PyTorch calls ``reduction="batchmean"`` (PyTorch's own
-        ``"mean"`` divides by the number of *elements* and is not KL).  The
-        mean over an empty batch is NaN (as ``torch.mean``), with no warning.
+        shape without ``axis``); ``"sum"`` their sum; ``"mean"`` their mean
+        (the sum divided by the number of distributions).  PyTorch's
+        ``F.kl_div(..., reduction="batchmean")`` divides the sum by the size
+        of the first dimension only, so it equals ``"mean"`` for inputs
+        ``[batch, n]`` with the event axis last, and is ``T`` times it for
+        ``[batch, T, n]``: there use ``"sum"`` divided by ``batch``.
+        (PyTorch's own ``"mean"`` divides by the number of *elements* and is
+        not KL.)  The mean over an empty batch is NaN (as ``torch.mean``),
+        with no warning.
     keepdims : bool, default False
         Keep the reduced axes with size 1.  ``keepdims``, ``normalize`` and
         ``validate`` must be booleans (``TypeError`` otherwise: ``"no"`` is
@@ -113,7 +118,9 @@ def kl_divergence(
         that do not sum to 1 within ``sqrt(eps)`` of the dtype.  This reads
         values (a host synchronisation), so it is off by default and raises
         ``ValueError`` under ``jax.jit``, ``tf.function``, ``torch.compile``,
-        on Dask arrays and on the ``meta`` device, where there are no values.
+        on Dask arrays and on the ``meta`` device, where there are no values
+        (under ``torch.compile(fullgraph=True)`` when the compiled code runs:
+        an error raised while tracing would become Dynamo's ``Unsupported``).
 
     Returns
     -------
@@ -212,7 +219,7 @@ def kl_divergence(
     _args.check_event_axes(shape, axes, kinds)
     if mixed and validate:
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
-        _validate(be, p, q, kinds, axes, out_dtype)
+        p_in = _validate(be, p, q, kinds, axes, out_dtype)  # broadcast p: same values
         return kl_divergence(
             p_in, q_in, axis=axis, inputs=kinds, base=base, reduction=reduction,
             keepdims=keepdims,
@@ -231,7 +238,7 @@ def kl_divergence(
     if validate:
         if weights is not None:
             raise ValueError("validate=True checks distributions, not densities on a grid")
-        _validate(be, p, q, inputs, axes, out_dtype)
+        p = _validate(be, p, q, inputs, axes, out_dtype)
 
     options = (inputs, axes, keepdims, reduction, log_base, normalize)
     with be.quiet():  # log(0) = -inf and NaN are defined results here
@@ -374,20 +381,27 @@ def _exact_sums(be: Any, p: Any, q: Any) -> Any:
 
 def _validate(
     be: Any, p: Any, q: Any, inputs: str | tuple[str, str], axes: tuple[int, ...], dtype: Any
-) -> None:
-    """Raise ``ValueError`` for inputs that are not distributions of ``inputs`` kind.
+) -> Any:
+    """``p``, after raising ``ValueError`` for inputs that are not distributions of
+    ``inputs`` kind.
 
     ``inputs``: one kind for both, or ``(of p, of q)``.
 
     Reads values: only called with ``validate=True``.  The tolerance on the
-    sums is ``sqrt(eps)`` of the inputs' dtype (before any upcast).
+    sums is ``sqrt(eps)`` of the inputs' dtype (before any upcast).  Where the
+    values cannot be read the ``ValueError`` says so; under
+    ``torch.compile(fullgraph=True)`` it is raised when the compiled code runs
+    (``be.raise_when_run``), so ``p`` comes back depending on that.
     """
     for name, x in (("p", p), ("q", q)):
         why = be.values_unavailable(x)
         if why is not None:
-            raise ValueError(
-                f"validate=True needs the values of {name}, but {why}. "
-                "Validate outside the traced or lazy computation, or pass validate=False."
+            return be.raise_when_run(
+                ValueError(
+                    f"validate=True needs the values of {name}, but {why}. "
+                    "Validate outside the traced or lazy computation, or pass validate=False."
+                ),
+                p,
             )
     xp = be.xp
     tol = math.sqrt(float(xp.finfo(dtype).eps))
@@ -417,3 +431,4 @@ def _validate(
                 f"{worst:.3g}, tolerance {tol:.3g} for {dtype}); normalise it, "
                 "or pass inputs='logits' for unnormalised values"
             )
+    return p

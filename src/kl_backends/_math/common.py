@@ -49,8 +49,7 @@ def prepare(
     ):  # the common case, without the dtype machinery below
         return be, xp, arrays, dtype
     for name, x in zip(names, arrays):
-        if xp.isdtype(x.dtype, "complex floating"):
-            raise TypeError(f"{name} has complex dtype {x.dtype}; real inputs are needed")
+        _check_dtype(xp, name, x.dtype)
     dtype = xp.result_type(*arrays)
     if not is_float(xp, dtype):
         dtype = xp.__array_namespace_info__().default_dtypes(device=be.device(arrays[0]))[
@@ -59,6 +58,30 @@ def prepare(
     work = xp.float32 if upcast and is_half(xp, dtype) else dtype
     # copy=False: no copy when the dtype is already right (the standard's default copies).
     return be, xp, [xp.astype(x, work, copy=False) for x in arrays], dtype
+
+
+def _check_dtype(xp: Any, name: str, dtype: Any) -> None:
+    """``TypeError`` unless ``dtype`` is real floating or integral (integers promote).
+
+    Booleans are refused (a boolean array is a mask, not probabilities: a cast
+    says what is meant), and so are complex numbers, strings and objects, on
+    every library, before the library's own cast could fail with its own error
+    (TensorFlow's ``Cast string to float is not supported``) or parse strings
+    (Dask).
+    """
+    if xp.isdtype(dtype, "complex floating"):
+        raise TypeError(f"{name} has complex dtype {dtype}; real inputs are needed")
+    if xp.isdtype(dtype, "bool"):
+        raise TypeError(
+            f"{name} has boolean dtype {dtype}; probabilities are numbers. Cast it to a "
+            "floating dtype if that is what is meant (a boolean mask of distributions "
+            "goes to where=, with inputs='logits' or 'log_probs')"
+        )
+    if not xp.isdtype(dtype, ("real floating", "integral")):
+        raise TypeError(
+            f"{name} must hold real numbers (a floating or integer dtype); got dtype "
+            f"{dtype}. Strings and other objects are not converted: convert them first."
+        )
 
 
 def finish(xp: Any, out: Any, dtype: Any) -> Any:

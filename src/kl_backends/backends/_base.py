@@ -20,7 +20,9 @@ so the framework is already imported):
 * ``xp``: the array-API namespace.
 * ``device(x)``, ``values_unavailable(x)``: where ``x`` lives; why its values
   cannot be read (tracers, lazy and symbolic arrays), or ``None``;
-  ``detach(x)``: ``x`` to read values from (no autodiff history).
+  ``detach(x)``: ``x`` to read values from (no autodiff history);
+  ``raise_when_run(error, like)``: raise ``error`` now, or where tracing would turn
+  it into another error, when the compiled code runs.
 * ``quiet()``: a context silencing the library's warnings for ``log(0)`` and
   NaN (defined results here); ``log(x)``: ``xp.log`` as it must be written
   for lazy libraries.
@@ -157,6 +159,16 @@ class Backend:
     def detach(self, x: Any) -> Any:
         """``x`` without its autodiff history, for reading values (``validate=True``)."""
         return x
+
+    def raise_when_run(self, error: Exception, like: Any) -> Any:
+        """Raise ``error`` (a ``ValueError`` or ``TypeError``) for a call that cannot go on.
+
+        Where raising while tracing would reach the caller as another error
+        (``torch.compile(fullgraph=True)`` turns it into Dynamo's ``Unsupported``),
+        a backend returns ``like`` made to depend on an operation that raises
+        ``error`` when the compiled code runs; the caller goes on with that.
+        """
+        raise error
 
     def quiet(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

@@ -137,7 +137,10 @@ class _Namespace:
         if kind == "complex floating":
             return dtype in (tf.complex64, tf.complex128)
         if kind == "numeric":
-            return dtype != tf.bool
+            return dtype in self._floating + self._signed + self._unsigned or dtype in (
+                tf.complex64,
+                tf.complex128,
+            )
         return dtype == kind
 
     def result_type(self, *arrays_and_dtypes: Any) -> Any:

@@ -45,17 +45,18 @@ BLOCK = 1 << 18
 
 torch: Any = None  # bound by _load() once a tensor has arrived
 _functions: Any = None  # backends/_torch_functions.py, imported by _load()
+_ops: Any = None  # backends/_torch_ops.py (custom operators), imported by _load()
 
 
 def _load() -> None:
-    global torch, _functions
+    global torch, _functions, _ops
     if _functions is None:
         # Import statements, which torch.compile runs (it cannot trace a class definition).
         import torch as torch_module
 
-        from kl_backends.backends import _torch_functions
+        from kl_backends.backends import _torch_functions, _torch_ops
 
-        torch, _functions = torch_module, _torch_functions
+        torch, _functions, _ops = torch_module, _torch_functions, _torch_ops
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -360,6 +361,14 @@ class Torch(Backend):
 
     def detach(self, x: Any) -> Any:
         return x.detach()
+
+    def raise_when_run(self, error: Exception, like: Any) -> Any:
+        """Under ``torch.compile``: ``like`` made to depend on an operator that raises
+        ``error`` when the compiled code runs (an exception raised while tracing with
+        ``fullgraph=True`` would reach the caller as Dynamo's ``Unsupported``)."""
+        if not torch.compiler.is_compiling():
+            raise error
+        return like + _ops.raise_error(like.detach(), type(error).__name__, str(error))
 
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return torch.linalg.solve_triangular(a, b, upper=False)

@@ -158,6 +158,23 @@ def _parity(args: argparse.Namespace) -> int:
 
     failed = [c for c in cells if not c.ok]
     print(f"\n{len(cells) - len(failed)} passed, {len(failed)} failed ({elapsed:.1f} s)")
+    try:
+        _write_outputs(args, cells, rows_json, title, elapsed)
+    except (OSError, RuntimeError) as exc:  # e.g. the disk filled up during the run
+        print(f"kl-backends parity: {exc}", file=sys.stderr)
+        return 2
+    if not cells:
+        print("no backend ran", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def _write_outputs(
+    args: argparse.Namespace, cells: list, rows_json: list, title: str, elapsed: float
+) -> None:
+    """The ``--json``, ``--markdown`` and ``--plot`` files that were asked for."""
+    from kl_backends import __version__
+
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(
@@ -183,20 +200,17 @@ def _parity(args: argparse.Namespace) -> int:
     if args.plot:
         from kl_backends.parity.report import plot_heatmap
 
-        try:
-            plot_heatmap(cells, args.plot, title)
-        except RuntimeError as exc:
-            print(f"kl-backends parity: {exc}", file=sys.stderr)
-            return 2
+        plot_heatmap(cells, args.plot, title)
         print(f"heatmap written to {args.plot}")
-    if not cells:
-        print("no backend ran", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
 
 
 def _unwritable(path: str | None) -> str:
-    """Why ``path`` cannot be written (checked before the run), or ``""``."""
+    """Why ``path`` cannot be written (checked before the run), or ``""``.
+
+    Tested by opening it for appending (nothing in an existing file changes; a new
+    one is removed again): permission bits say nothing for root, nor for
+    ``/proc``, read-only mounts or full disks.
+    """
     if path is None:
         return ""
     folder = os.path.dirname(os.path.abspath(path))
@@ -204,10 +218,17 @@ def _unwritable(path: str | None) -> str:
         return f"{path}: is a directory"
     if not os.path.isdir(folder):
         return f"{path}: no such directory {folder}"
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return f"{path}: not writable"
-    if not os.path.exists(path) and not os.access(folder, os.W_OK):
-        return f"{path}: directory {folder} is not writable"
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        return f"{path}: cannot be written ({exc.strerror or exc})"
+    if not existed:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
     return ""
 
 

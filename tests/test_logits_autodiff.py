@@ -456,6 +456,22 @@ def test_jax_jit_traced_temperature_and_beta() -> None:
     np.testing.assert_allclose(jax.jit(jax.grad(g))(2.0), fd, rtol=1e-6)
 
 
+def test_jax_beta_gradient() -> None:
+    """d/dbeta of the generalised JSD for 0 < beta < 1 (documented: NaN at the ends), by
+    JAX through the generic code: central finite differences of the float64 formula."""
+    jax = need("jax")
+    t, s = _inputs()
+    tt, ss = jax.numpy.asarray(t), jax.numpy.asarray(s)
+
+    def f(beta):
+        return js_divergence(tt, ss, inputs="logits", beta=beta, temperature=2.0, reduction="sum")
+
+    h = 1e-6
+    for beta in (0.1, 0.5, 0.8):
+        fd = (ref_js(t, s, beta + h, 2.0).sum() - ref_js(t, s, beta - h, 2.0).sum()) / (2 * h)
+        np.testing.assert_allclose(jax.jit(jax.grad(f))(beta), fd, rtol=1e-6)
+
+
 def test_tf_function_tensor_temperature() -> None:
     tf = need("tensorflow")
     t, s = _inputs()

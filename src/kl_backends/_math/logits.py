@@ -29,6 +29,16 @@ Per row, with ``lp = log_softmax(a / T)``, ``lq = log_softmax(b / T)``
 Impossible events (``-inf``): terms with ``p == 0`` are 0, ``p > 0`` with
 ``q == 0`` gives ``+inf`` (as ``_common.log_probs_terms``); a row whose
 logits are all ``-inf``, or that holds NaN or ``+inf``, gives NaN.
+
+``temperature`` and ``beta`` are Python numbers or 0-d arrays of the inputs'
+library (``scalar_argument``): checked where their value can be read, NaN
+where it cannot and is invalid, never branched on.  An array ``beta`` takes
+the generic code, its ends by selection (``_over``); an array ``temperature``
+is applied before a backend's kernel (``_tempered``: one more ``[N, V]``
+temporary), so its gradient is the framework's own, ``-inf`` logits sending
+no NaN into it (``temper``).  Second derivatives: the kernels' backwards are
+differentiable (or, in PyTorch, recompute the generic code under
+``create_graph``), so Hessians equal those of the generic code.
 """
 
 from __future__ import annotations

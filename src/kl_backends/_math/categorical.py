@@ -102,10 +102,15 @@ def kl_divergence(
     normalize : bool, default False
         With a grid: divide each density by its trapezoid integral first
         (for densities that are truncated by the grid or unnormalised).
-    temperature : float, optional
+    temperature : float or 0-d array, optional
         Logits only: both sides are divided by ``temperature`` before the
         softmax, giving the KL of the tempered distributions (multiply by
-        ``temperature**2`` for Hinton's distillation loss).
+        ``temperature**2`` for Hinton's distillation loss).  A 0-d array of
+        the inputs' library (traced under ``jax.jit``, ``tf.function`` or
+        ``torch.compile``: a schedule compiles once) is checked where its
+        value can be read (``ValueError`` unless finite and positive) and
+        gives NaN where it cannot and is invalid; gradients with respect to
+        it are exact.
     where : bool array, optional
         With ``inputs="logits"`` or ``"log_probs"``: one flag per distribution,
         broadcastable to the batch shape (e.g. ``labels != -100``).  Excluded

@@ -171,7 +171,10 @@ def js_divergence(
     Liger-Kernel's ``LigerJSD(beta=b)(student_log_probs, teacher_log_probs)``
     both equal ``b (1 - b) J_b(teacher, student)`` for ``0 < b < 1`` (a loss
     that tends to 0 at both ends) and ``J_b`` itself at ``b = 0`` and ``b = 1``.
-    With ``beta=None`` (default) the ordinary JSD above.
+    With ``beta=None`` (default) the ordinary JSD above.  ``beta`` may be a 0-d
+    array of the inputs' library, checked as ``temperature`` (see
+    ``kl_divergence``); its gradient is exact for ``0 < beta < 1`` and NaN at
+    the ends.
 
     ``inputs`` ("probs", "log_probs", "logits"), ``temperature`` and
     ``where`` (a row mask) are as in ``kl_divergence``; logits are computed in

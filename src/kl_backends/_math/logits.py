@@ -29,6 +29,16 @@ Per row, with ``lp = log_softmax(a / T)``, ``lq = log_softmax(b / T)``
 Impossible events (``-inf``): terms with ``p == 0`` are 0, ``p > 0`` with
 ``q == 0`` gives ``+inf`` (as ``_common.log_probs_terms``); a row whose
 logits are all ``-inf``, or that holds NaN or ``+inf``, gives NaN.
+
+``temperature`` and ``beta`` are Python numbers or 0-d arrays of the inputs'
+library (``scalar_argument``): checked where their value can be read, NaN
+where it cannot and is invalid, never branched on.  An array ``beta`` takes
+the generic code, its ends by selection (``_over``); an array ``temperature``
+is applied before a backend's kernel (``_tempered``: one more ``[N, V]``
+temporary), so its gradient is the framework's own, ``-inf`` logits sending
+no NaN into it (``temper``).  Second derivatives: the kernels' backwards are
+differentiable (or, in PyTorch, recompute the generic code under
+``create_graph``), so Hessians equal those of the generic code.
 """
 
 from __future__ import annotations
@@ -49,7 +59,10 @@ __all__ = [
     "check_beta",
     "check_temperature",
     "forward_block",
+    "is_array",
     "rows_divergence",
+    "scalar_argument",
+    "temper",
 ]
 
 #: Elements per row block (1 MB of float32): the bound on each temporary.
@@ -60,27 +73,100 @@ KINDS = ("kl", "ce", "js")
 # --- argument checks ----------------------------------------------------------------
 
 
-def check_temperature(temperature: Any) -> float | None:
+def check_temperature(temperature: Any) -> Any:
+    """A Python ``temperature`` checked and as a float; ``None``; or an array, checked later.
+
+    Arrays (0-d, of the inputs' library) are checked by ``scalar_argument``
+    once the inputs' backend is known.
+    """
     if temperature is None:
         return None
-    if (
-        isinstance(temperature, numbers.Real)
-        and not isinstance(temperature, bool)
-        and math.isfinite(float(temperature))
-        and float(temperature) > 0
-    ):
-        return float(temperature)
+    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
+        if math.isfinite(float(temperature)) and float(temperature) > 0:
+            return float(temperature)
+    elif not isinstance(temperature, (bool, complex, str, bytes, list, tuple, dict, set)):
+        return temperature  # an array: scalar_argument
     raise ValueError(
-        f"temperature must be a finite positive Python number (or None); got {temperature!r}"
+        "temperature must be a finite positive number (a Python number or a 0-d array of "
+        f"the inputs' library), or None; got {temperature!r}"
     )
 
 
-def check_beta(beta: Any) -> float | None:
+def check_beta(beta: Any) -> Any:
+    """A Python ``beta`` checked and as a float; ``None``; or an array, checked later."""
     if beta is None:
         return None
-    if isinstance(beta, numbers.Real) and not isinstance(beta, bool) and 0 <= float(beta) <= 1:
-        return float(beta)
-    raise ValueError(f"beta must be a Python number in [0, 1] (or None); got {beta!r}")
+    if isinstance(beta, numbers.Real) and not isinstance(beta, bool):
+        if 0 <= float(beta) <= 1:
+            return float(beta)
+    elif not isinstance(beta, (bool, complex, str, bytes, list, tuple, dict, set)):
+        return beta  # an array: scalar_argument
+    raise ValueError(
+        "beta must be a Python number in [0, 1] (or a 0-d array of the inputs' library "
+        f"holding one), or None; got {beta!r}"
+    )
+
+
+def is_array(value: Any) -> bool:
+    """Whether a checked ``temperature`` or ``beta`` is an array (not ``None`` or a float)."""
+    return value is not None and not isinstance(value, float)
+
+
+#: name -> (what is expected, the test of a valid value)
+_SCALARS = {
+    "temperature": (
+        "finite and positive",
+        lambda x: (x > 0) & (x < math.inf),
+    ),
+    "beta": ("in [0, 1]", lambda x: (x >= 0) & (x <= 1)),
+}
+
+
+def scalar_argument(be: Any, name: str, value: Any, like: Any, work: Any) -> Any:
+    """``temperature`` or ``beta`` given as an array: a 0-d array in ``work`` on ``like``'s device.
+
+    It must come from the inputs' library (a tracer under ``jax.jit`` or a
+    symbolic tensor under ``tf.function`` included) and have a real dtype.
+    Where its value can be read it is checked (``ValueError``; one boolean is
+    read from the device); where it cannot (``jax.jit``, ``tf.function``,
+    ``torch.compile``, Dask, the ``meta`` device) an invalid value becomes NaN,
+    so that every result is NaN rather than a wrong number.
+    """
+    xp = be.xp
+    what, valid = _SCALARS[name]
+    expected = f"{name} must be a Python number or a 0-d array of the inputs' library ({be.name})"
+    vbe = _dispatch.backend_of(value)
+    if vbe is None or vbe.name != be.name:
+        got = f"{type(value).__module__}.{type(value).__qualname__}"
+        raise TypeError(f"{expected}; got {got}. Pass float({name}) or an array of {be.name}")
+    _, (arr,) = _dispatch.resolve(value, names=(name,))
+    shape = _args.shape_of(arr)
+    if shape != ():
+        raise ValueError(f"{expected}: one value; got shape {shape}")
+    if not (xp.isdtype(arr.dtype, "real floating") or xp.isdtype(arr.dtype, "integral")):
+        raise TypeError(f"{expected}, with a real dtype; got dtype {arr.dtype}")
+    device = be.device(like)
+    if device is not None and be.device(arr) not in (None, device):
+        arr = xp.asarray(arr, device=device)
+    arr = xp.astype(arr, work, copy=False)
+    ok = valid(arr)
+    if be.values_unavailable(arr) is None:
+        if not bool(ok):
+            raise ValueError(f"{name} must be {what}; got {value!r}")
+        return arr
+    return xp.where(ok, arr, _common.scalar(be, math.nan, arr))
+
+
+def temper(be: Any, x: Any, temperature: Any) -> Any:
+    """``x / temperature``; with an array ``temperature``, ``-inf`` logits send no NaN
+    into its gradient (``-inf`` stays ``-inf``, and contributes 0)."""
+    if temperature is None:
+        return x
+    if not is_array(temperature):
+        return x / temperature
+    xp = be.xp
+    neg = x == -math.inf
+    return xp.where(neg, x, xp.where(neg, _common.scalar(be, 0, x), x) / temperature)
 
 
 # --- the block math (array API only) ----------------------------------------------
@@ -111,8 +197,11 @@ def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     zero = _common.scalar(be, 0, lp)
     # (-inf - -inf is never formed: Dask computes outside our errstate, and warns.)
     d = xp.where(p_imp | q_imp, zero, xp.where(p_imp, zero, lp) - xp.where(q_imp, zero, lq))
-    lb = _common.scalar(be, math.log(beta), lp)
-    l1b = _common.scalar(be, math.log1p(-beta), lp)
+    if is_array(beta):  # log(0) = -inf at the ends: see _over
+        lb, l1b = xp.log(beta), xp.log1p(-beta)
+    else:
+        lb = _common.scalar(be, math.log(beta), lp)
+        l1b = _common.scalar(be, math.log1p(-beta), lp)
     w = _logaddexp(xp, lb, l1b - d)
     u = _logaddexp(xp, l1b, lb + d)
     w = xp.where(q_imp, lb, w)
@@ -128,15 +217,27 @@ def _weighted(be: Any, lx: Any, v: Any) -> Any:
     return xp.where(imp, zero, xp.exp(lx) * xp.where(imp, zero, v))
 
 
-def _js_scale(beta: float | None) -> tuple[float, float]:
+def _js_scale(beta: Any) -> tuple[Any, float]:
     """(beta used, factor on J): ``beta=None`` is the ordinary JSD = J(1/2) / 4."""
     return (0.5, 0.25) if beta is None else (beta, 1.0)
+
+
+def _over(be: Any, x: Any, den: Any, end: Any) -> Any:
+    """``x / den``, 0 where ``end`` (an array ``beta`` at 0 or 1, where ``den`` is 0).
+
+    At ``beta = 0`` the ``q`` terms ``q u / beta`` tend to ``p - q``, which sums
+    to 0 over a row (and so does its gradient), and the ``p`` terms are those of
+    ``KL(p || q)``; at ``beta = 1`` the same with the sides exchanged.
+    """
+    xp = be.xp
+    zero = _common.scalar(be, 0, x)
+    return xp.where(end, zero, x / xp.where(end, _common.scalar(be, 1, x), den))
 
 
 def forward_block(
     be: Any,
     kind: str,
-    beta: float | None,
+    beta: Any,
     a: Any,
     b: Any,
     normalize: bool = True,
@@ -163,7 +264,11 @@ def forward_block(
     else:
         beta, factor = _js_scale(beta)
         w, u = _js_logs(be, lp, lq, beta)
-        terms = -(_weighted(be, lp, w) / (1 - beta) + _weighted(be, lq, u) / beta)
+        if is_array(beta):  # the ends included (no Python branch on its value)
+            tw = _over(be, _weighted(be, lp, w), 1 - beta, beta == 1)
+            terms = -(tw + _over(be, _weighted(be, lq, u), beta, beta == 0))
+        else:
+            terms = -(_weighted(be, lp, w) / (1 - beta) + _weighted(be, lq, u) / beta)
         if factor != 1.0:
             terms = terms * factor
     vals = xp.sum(terms, axis=axes)
@@ -173,7 +278,7 @@ def forward_block(
 def backward_block(
     be: Any,
     kind: str,
-    beta: float | None,
+    beta: Any,
     a: Any,
     b: Any,
     values: Any,
@@ -205,7 +310,7 @@ def backward_block(
             if kind == "kl":
                 inner = xp.where(lp == -math.inf, zero, lp - lq) - v
             else:
-                inner = -(lq + v)
+                inner = xp.where(lp == -math.inf, zero, -(lq + v))  # no 0 * inf
             ga = xp.where(lp == -math.inf, zero, p * inner) * g
         return ga, gb
     beta, factor = _js_scale(beta)
@@ -235,8 +340,7 @@ def _side(be: Any, x: Any, kind: str, temperature: Any, axes: tuple[int, ...]) -
         zero = x == 0
         return x, be.log(xp.where(zero, _common.scalar(be, 1, x), x)), zero
     if kind == "logits":
-        if temperature is not None:
-            x = x / temperature
+        x = temper(be, x, temperature)
         x = x - _lse(xp, x, axes)
     return xp.exp(x), x, x == -math.inf
 
@@ -320,11 +424,11 @@ def row_block(n_rows: int | None, width: int | None, elements: int = 0) -> int |
 def generic_rows(
     be: Any,
     kind: str,
-    beta: float | None,
+    beta: Any,
     a: Any,
     b: Any,
     mask: Any,
-    temperature: float | None,
+    temperature: Any,
     normalize: bool,
     work: Any,
     blocked: bool,
@@ -354,8 +458,7 @@ def generic_rows(
         if kinds is not None:
             out = mixed_block(be, kind, beta, ab, bb, kinds, temperature)
         else:
-            if temperature is not None:
-                ab, bb = ab / temperature, bb / temperature
+            ab, bb = temper(be, ab, temperature), temper(be, bb, temperature)
             out = forward_block(be, kind, beta, ab, bb, normalize)
         if mb is not None:
             out = xp.where(mb, out, _common.scalar(be, 0, out))
@@ -457,13 +560,17 @@ def rows_divergence(
             f"temperature applies to logits; got inputs={got!r}. "
             "Pass inputs='logits' (divide log-probabilities by T and renormalise)"
         )
-    if kind == "js" and beta in (0.0, 1.0):  # the limits: forward and reverse KL
+    if kind == "js" and not is_array(beta) and beta in (0.0, 1.0):  # the limits: KL
         kind = "kl"
         if beta == 1.0:
             p, q = q, p
             kinds = None if kinds is None else (kinds[1], kinds[0])
     be, xp, (a, b), out_dtype = _common.prepare(p, q, names=("p", "q"), upcast=False)
     work = xp.float32 if _common.is_half(xp, out_dtype) else out_dtype
+    if is_array(temperature):
+        temperature = scalar_argument(be, "temperature", temperature, a, work)
+    if is_array(beta):
+        beta = scalar_argument(be, "beta", beta, a, work)
     shape = _args.broadcast_shape(_args.shape_of(a), _args.shape_of(b))
     axes = _args.normalize_axis(axis, len(shape))
     ndim = len(shape)
@@ -494,8 +601,15 @@ def rows_divergence(
 
     with be.quiet():
         vals = None
-        if inputs == "logits" and fast_paths_enabled():  # (pairs: generic blocks)
-            vals = be.logits_rows(kind, beta, a, b, mask, temperature, work)
+        if inputs == "logits" and fast_paths_enabled() and not is_array(beta):
+            # (pairs: generic blocks.)  The kernels take a Python temperature; an array
+            # one is applied first (its gradient then comes from the framework's
+            # autodiff of the division).
+            ka, kb, kt = a, b, temperature
+            if is_array(temperature):
+                ka, kb = (_tempered(be, x, mask, temperature, work) for x in (a, b))
+                kt = None
+            vals = be.logits_rows(kind, beta, ka, kb, mask, kt, work)
         if vals is None:
             blocked = be.values_unavailable(a) is None
             vals = generic_rows(
@@ -504,6 +618,15 @@ def rows_divergence(
             )  # fmt: skip
         out = _reduce(xp, vals, mask, batch, reduction, squeeze)
     return _finish(xp, out, log_base, keepdims, reduction, kept, ndim, out_dtype)
+
+
+def _tempered(be: Any, x: Any, mask: Any, temperature: Any, work: Any) -> Any:
+    """``[N, V]`` ``x`` in ``work``, masked rows zeroed, divided by an array temperature."""
+    xp = be.xp
+    x = xp.astype(x, work, copy=False)
+    if mask is not None:
+        x = xp.where(xp.expand_dims(mask, axis=-1), x, _common.scalar(be, 0, x))
+    return temper(be, x, temperature)
 
 
 def _finish(
@@ -526,11 +649,11 @@ def _finish(
 def _in_place_axes(
     be: Any,
     kind: str,
-    beta: float | None,
+    beta: Any,
     a: Any,
     b: Any,
     mask: Any,
-    temperature: float | None,
+    temperature: Any,
     inputs: str | tuple[str, str],
     work: Any,
     axes: tuple[int, ...],
@@ -550,8 +673,7 @@ def _in_place_axes(
     if not isinstance(inputs, str):
         vals = mixed_block(be, kind, beta, a, b, inputs, temperature, axes)
     else:
-        if temperature is not None:
-            a, b = a / temperature, b / temperature
+        a, b = temper(be, a, temperature), temper(be, b, temperature)
         vals = forward_block(be, kind, beta, a, b, inputs == "logits", axes)
     return vals if mask is None else xp.where(mask, vals, _common.scalar(be, 0, vals))
 

@@ -84,6 +84,7 @@ class LogitsRows(torch.autograd.Function):
         a, b, mask, options = inputs
         vals, ga, gb = output
         ctx.save_for_backward(a, b, mask, vals)
+        ctx.save_for_forward(a, b, mask, vals)
         ctx.options = options
         # The gradients computed in the forward (eager CPU), handed over once.
         ctx.precomputed = [ga if ga.numel() else None, gb if gb.numel() else None]
@@ -97,6 +98,8 @@ class LogitsRows(torch.autograd.Function):
         if g is None:
             g = torch.zeros_like(vals)
         need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]))
+        if torch.is_grad_enabled():  # create_graph=True: a gradient that has a graph
+            return (*kernels._graph_backward(ctx.options, a, b, mask, g, need), None, None)
         scale = 1.0 if temperature is None else 1.0 / temperature
         g = g.to(work)
         if mask is not None:
@@ -132,6 +135,11 @@ class LogitsRows(torch.autograd.Function):
             if gb is not None:
                 gb[i:j] = db
         return ga, gb, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, da: Any, db: Any, _mask: Any, _options: Any) -> tuple[Any, None, None]:
+        a, b, mask, _ = ctx.saved_tensors
+        return kernels._jvp_rows(ctx.options, a, b, mask, da, db), None, None
 
 
 class TracedLogitsRows(torch.autograd.Function):

@@ -121,16 +121,19 @@ def _jitted(fn: Callable[..., Any], static: tuple[Any, ...], fast: bool) -> Any:
 
 # --- rows of logits (``logits_rows``) ------------------------------------------------
 #
-# A ``jax.custom_vjp`` around the generic block functions of
+# A ``jax.custom_jvp`` around the generic block functions of
 # ``kl_backends._math.logits``.  The whole ``[N, V]`` array is one block (XLA
-# fuses the elementwise work into the row reductions); the forward keeps the
-# inputs, the per-row values and the row log-sum-exps as residuals, and the
-# backward is the closed form of ``backward_block`` (for KL wrt the second
-# argument ``softmax(b/T) - softmax(a/T)`` per row, scaled by the row cotangent
-# and ``1/T``; XLA drops the gradient nobody uses), so no ``[N, V]``
-# intermediate of the forward is kept.  float16/bfloat16 are computed in
-# float32 and the gradients returned in the inputs' dtype.  Eager calls go
-# through one cached ``jax.jit``.
+# fuses the elementwise work into the row reductions).  The rule gives the
+# tangent ``sum(ga * da) + sum(gb * db)`` per row from the closed-form
+# gradients of ``backward_block`` (for KL wrt the second argument
+# ``(softmax(b/T) - softmax(a/T)) / T``), inside ``jax.checkpoint``: reverse
+# mode keeps the inputs, the per-row values and the row log-sum-exps, and
+# recomputes the gradients in the backward pass (no ``[N, V]`` intermediate of
+# the forward is kept; XLA drops the gradient nobody uses).  Every transform
+# works: ``grad``, ``jvp``/``jacfwd``, ``vmap``, and higher orders
+# (``jax.hessian``), the rule being plain ``jax.numpy`` that JAX differentiates
+# again.  float16/bfloat16 are computed in float32 and the gradients returned
+# in the inputs' dtype.  Eager calls go through one cached ``jax.jit``.
 
 
 @functools.cache
@@ -144,37 +147,41 @@ def _logits_rows_fn() -> Any:
         x = x.astype(work)
         return x if temperature is None else x / temperature
 
-    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
     def rows(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any) -> Any:
         return _logits.forward_block(
             be, kind, beta, prep(a, temperature, work), prep(b, temperature, work)
         )
 
-    def rows_fwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a: Any, b: Any):
+    @rows.defjvp
+    def rows_jvp(
+        be: Any, kind: str, beta: Any, temperature: Any, work: Any, primals: Any, tangents: Any
+    ) -> Any:
+        a, b = primals
         vals, lse_a, lse_b = _logits.forward_block(
             be, kind, beta, prep(a, temperature, work), prep(b, temperature, work), with_lse=True
         )
-        return vals, (a, b, vals, lse_a, lse_b)
 
-    def rows_bwd(be: Any, kind: str, beta: Any, temperature: Any, work: Any, res: Any, g: Any):
-        a, b, vals, lse_a, lse_b = res
-        g = g.astype(work)
-        if temperature is not None:
-            g = g / temperature
-        ga, gb = _logits.backward_block(
-            be,
-            kind,
-            beta,
-            prep(a, temperature, work),
-            prep(b, temperature, work),
-            vals,
-            g,
-            (True, True),
-            (lse_a, lse_b),
-        )
-        return ga.astype(a.dtype), gb.astype(b.dtype)
+        def tangent(a: Any, b: Any, vals: Any, lse_a: Any, lse_b: Any, da: Any, db: Any):
+            # Its residuals are its inputs (checkpoint): the gradients are recomputed.
+            g = jnp.ones(vals.shape, work)
+            if temperature is not None:
+                g = g / temperature
+            ga, gb = _logits.backward_block(
+                be,
+                kind,
+                beta,
+                prep(a, temperature, work),
+                prep(b, temperature, work),
+                vals,
+                g,
+                (True, True),
+                (lse_a, lse_b),
+            )
+            return jnp.sum(ga * da.astype(work), axis=-1) + jnp.sum(gb * db.astype(work), axis=-1)
 
-    rows.defvjp(rows_fwd, rows_bwd)
+        da, db = tangents
+        return vals, jax.checkpoint(tangent)(a, b, vals, lse_a, lse_b, da, db)
 
     def masked(be: Any, kind: str, beta: Any, temperature: Any, work: Any, a, b, mask) -> Any:
         if mask is None:

@@ -349,23 +349,27 @@ def _fused_kl_ce(kind: str, prep: Any, a: Any, b: Any, temperature: Any, work: A
     """KL and cross-entropy rows from TensorFlow's fused ``log_softmax``/``softmax`` kernels.
 
     (TF runs each op as a pass over memory: the generic form's safe substitutions
-    cost a pass each.)  ``multiply_no_nan(x, p)`` is 0 where ``p == 0``, whatever
+    cost a pass each.)  ``where(p == 0, 0, x) * p`` is 0 where ``p == 0``, whatever
     ``x`` is (``-inf`` logits on both sides), and ``p * inf = inf`` where only the
-    second side is ``-inf``.  One difference from the generic code: where
+    second side is ``-inf``; unlike ``multiply_no_nan`` its derivative (which a
+    nested ``GradientTape`` takes for second derivatives) holds no ``0 * inf``.  One difference from the generic code: where
     ``exp(lp)`` underflows to 0 but ``lq == -inf`` the term is 0, not ``+inf``.
     Backward: ``(softmax(b) - softmax(a)) g / T`` for the second input; for the
     first ``p (lp - lq - KL)`` (KL) or ``-p (lq + H)`` (cross-entropy).
     """
+    zero = tf.zeros((), work)
 
     @tf.custom_gradient
     def inner(a: Any, b: Any) -> Any:
         lp = tf.nn.log_softmax(prep(a))
         lq = tf.nn.log_softmax(prep(b))
         p = tf.exp(lp)
+        # 0 where p == 0 (a select, not multiply_no_nan): its derivative, which a nested
+        # tape takes (second derivatives), sends no 0 * inf into the logits either.
         if kind == "kl":
-            vals = tf.reduce_sum(tf.math.multiply_no_nan(lp - lq, p), axis=-1)
+            vals = tf.reduce_sum(tf.where(p == 0, zero, lp - lq) * p, axis=-1)
         else:
-            vals = -tf.reduce_sum(tf.math.multiply_no_nan(lq, p), axis=-1)
+            vals = -tf.reduce_sum(tf.where(p == 0, zero, lq) * p, axis=-1)
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, work)
@@ -379,7 +383,7 @@ def _fused_kl_ce(kind: str, prep: Any, a: Any, b: Any, temperature: Any, work: A
                 inner_a = tf.nn.log_softmax(prep(a)) - lqb - vals[:, None]
             else:
                 inner_a = -(lqb + vals[:, None])
-            ga = tf.math.multiply_no_nan(inner_a, pa) * g
+            ga = tf.where(pa == 0, zero, inner_a) * pa * g
             return tf.cast(ga, a.dtype), tf.cast(gb, b.dtype)
 
         return vals, grad

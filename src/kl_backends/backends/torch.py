@@ -223,8 +223,17 @@ def _cpu_blocks(p: Any, q: Any, exact: Any) -> Any:
 #   traces it into the graph; Inductor fuses the elementwise work).
 #
 # Gradients only for the inputs that need one; float16/bfloat16 blocks work in
-# float32 and the gradient comes back in the input dtype.  ``setup_context``
-# keeps ``torch.func`` transforms working.
+# float32 and the gradient comes back in the input dtype.
+#
+# Higher orders: a backward with ``create_graph=True`` (Hessians, Hessian- and
+# Fisher-vector products, double backward) returns autograd's gradient of the
+# generic block code recomputed from the saved inputs, a graph that can be
+# differentiated again (``_graph_backward``); forward mode
+# (``torch.autograd.forward_ad``) is the generic code's jvp (``_jvp_rows``).
+# Under ``torch.func`` transforms (``vmap``, ``grad``, ``jacrev``/``jacfwd``,
+# ``hessian``, ``jvp``) no kernel: the generic code, which functorch batches
+# and differentiates to any order.  Under ``torch.compile``, a second
+# derivative is refused by torch itself (AOTAutograd has no double backward).
 
 
 def _logits() -> Any:
@@ -254,6 +263,49 @@ def _block_in(x: Any, i: int, j: int, mask: Any, temperature: float | None, work
     if temperature is not None:
         x = x / temperature
     return x
+
+
+def _generic_rows(options: tuple[Any, ...], a: Any, b: Any, mask: Any) -> Any:
+    """The per-row values by the generic block code: plain torch operations, which autograd
+    and ``torch.func`` differentiate to any order."""
+    be, kind, beta, temperature, work = options
+    blocked = not torch.compiler.is_compiling() and a.device.type != "meta"
+    return _logits().generic_rows(be, kind, beta, a, b, mask, temperature, True, work, blocked)
+
+
+def _graph_backward(
+    options: tuple[Any, ...], a: Any, b: Any, mask: Any, g: Any, need: tuple[bool, bool]
+) -> tuple[Any, Any]:
+    """The backward under ``create_graph=True`` (Hessians, Hessian-vector and Fisher-vector
+    products, gradient penalties): autograd's gradient of the generic block code, a graph
+    in ``a``, ``b`` and ``g`` that can be differentiated again.  (The first-order backward
+    has no graph: its gradient is computed in place, or in the forward.)"""
+    wrt = [x for x, wanted in zip((a, b), need) if wanted]
+    with torch.enable_grad():
+        vals = _generic_rows(options, a, b, mask)
+        grads = iter(torch.autograd.grad(vals, wrt, g, create_graph=True, allow_unused=True))
+    out = [next(grads) if wanted else None for wanted in need]
+    return tuple(  # type: ignore[return-value]
+        torch.zeros_like(x) if wanted and d is None else d
+        for x, wanted, d in zip((a, b), need, out)
+    )
+
+
+def _jvp_rows(options: tuple[Any, ...], a: Any, b: Any, mask: Any, da: Any, db: Any) -> Any:
+    """Forward mode (``torch.autograd.forward_ad``): ``sum(d/da * da) + sum(d/db * db)`` per
+    row, the per-row gradients being autograd's of the generic block code (each row's value
+    depends on its own row only).  Not differentiable again: PyTorch has no nested
+    forward mode."""
+    x, y = a.detach().requires_grad_(da is not None), b.detach().requires_grad_(db is not None)
+    with torch.enable_grad():
+        vals = _generic_rows(options, x, y, mask)
+        wrt = [v for v in (x, y) if v.requires_grad]
+        grads = iter(torch.autograd.grad(vals, wrt, torch.ones_like(vals)) if wrt else ())
+    out = torch.zeros_like(vals)
+    for d in (da, db):
+        if d is not None:
+            out = out + (next(grads) * d).sum(-1)
+    return out
 
 
 def _eager_cpu(a: Any) -> bool:
@@ -477,6 +529,10 @@ class Torch(Backend):
     def logits_rows(
         self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
     ) -> Any:
+        if torch._C._are_functorch_transforms_active():
+            # torch.func (vmap, grad, jacrev, jacfwd, hessian, jvp): the generic code, which
+            # functorch batches and differentiates to any order (the kernel reads values).
+            return None
         options = (self, kind, beta, temperature, work)
         if torch.compiler.is_compiling():
             return _functions.TracedLogitsRows.apply(a, b, mask, options)

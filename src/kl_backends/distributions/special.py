@@ -225,26 +225,13 @@ cos = _dispatch_fn("cos", lambda xp, x: xp.cos(x))
 cos.__doc__ = "The cosine (TensorFlow's own; the array API's elsewhere)."
 
 
-# 1 - I1(x)/I0(x) for x >= 20: (S0 - S1) / S0 with the Hankel series S_nu = sum_k t_k(nu) r^k,
-# r = 1/(8x); S0 - S1 has its coefficients subtracted exactly here (its k = 0 terms cancel).
-def _hankel(nu: int) -> list[float]:
-    mu, out, c = 4 * nu * nu, [1.0], 1.0
-    for k in range(1, _BESSEL_ASYMPTOTIC):
-        c = c * (-(mu - (2 * k - 1) ** 2) / k)
-        out.append(c)
-    return out
-
-
-_H0, _H1 = _hankel(0), _hankel(1)
-_H_DIFF = [a - b for a, b in zip(_H0, _H1, strict=True)]
-
-
 def one_minus_bessel_ratio(x: Any, /) -> Any:
     """``1 - I_1(x) / I_0(x)`` for x >= 0, without the cancellation of ``1 - i1e/i0e``.
 
     About ``1/(2x)`` for large x (the von Mises ``k (1 - A(k))``): below 20 from
-    ``i1e/i0e``, beyond from the difference of the two Hankel series, whose
-    leading terms cancel exactly in the coefficients.
+    ``i1e/i0e``, beyond as ``(S_0 - S_1) / S_0`` with Hankel's series
+    ``S_nu = sum_k t_k(nu)`` (``i_nu e = S_nu / sqrt(2 pi x)``): their k = 0 terms
+    (both 1) cancel exactly and are left out of the difference.
     """
     be, (x,) = _dispatch.resolve(x, names=("x",))
     xp = be.xp
@@ -254,12 +241,14 @@ def one_minus_bessel_ratio(x: Any, /) -> Any:
         t = xp.where(near, _s(xp, _BESSEL_SPLIT, x), x)
         infinite = t == math.inf
         r = 1 / (8 * xp.where(infinite, _s(xp, 1.0, t), t))
-        diff = _s(xp, 0.0, t)
-        total = _s(xp, 0.0, t)
-        for k in range(len(_H0) - 1, 0, -1):  # Horner in r
-            diff = (diff + _H_DIFF[k]) * r
-            total = (total + _H0[k]) * r
-        far = xp.where(infinite, _s(xp, 0.0, t), diff / (1 + total))
+        t0, t1 = _s(xp, 1.0, t), _s(xp, 1.0, t)
+        s0, diff = t0, _s(xp, 0.0, t)
+        for k in range(1, _BESSEL_ASYMPTOTIC):  # t_k = t_(k-1) (-(mu - (2k-1)^2) / k) r
+            t0 = t0 * ((2 * k - 1) ** 2 / k) * r
+            t1 = t1 * (-(4 - (2 * k - 1) ** 2) / k) * r
+            s0 = s0 + t0
+            diff = diff + (t0 - t1)
+        far = xp.where(infinite, _s(xp, 0.0, t), diff / s0)
         return xp.where(near, small, far)
 
 

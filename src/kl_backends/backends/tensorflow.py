@@ -571,14 +571,25 @@ class TensorFlow(Backend):
             if name == "Binomial":
                 return C.Binomial(get("total_count"), **{kind: get(kind)})
             return PROBS_OR_LOGITS[name](**{kind: get(kind)})
+
+        def loc() -> Any:  # TFP's normals take loc=None for zeros
+            given = get("loc")
+            return obj.mean() if given is None else given
+
         if name == "MultivariateNormalTriL":
-            return C.MultivariateNormal(get("loc"), scale_tril=get("scale_tril"))
+            return C.MultivariateNormal(loc(), scale_tril=get("scale_tril"))
+        if name == "MultivariateNormalFullCovariance":
+            return C.MultivariateNormal(loc(), covariance_matrix=get("covariance_matrix"))
         if name == "MultivariateNormalDiag" and params.get("scale_diag") is not None:
-            diag = get("scale_diag")
-            loc = get("loc")
-            return C.MultivariateNormal(
-                tf.zeros_like(diag) if loc is None else loc, scale_tril=tf.linalg.diag(diag)
+            return C.MultivariateNormal(loc(), scale_tril=tf.linalg.diag(get("scale_diag")))
+        if name == "MultivariateNormalDiagPlusLowRankCovariance":
+            return C.LowRankMultivariateNormal(
+                loc(), get("cov_perturb_factor"), get("cov_diag_factor")
             )
+        if isinstance(obj, dists.MultivariateNormalLinearOperator):
+            # MultivariateNormalDiagPlusLowRank (scale = D + U diag(s) U^T, not a covariance
+            # factor), MultivariateNormalLinearOperator: the covariance, as TFP's KL uses.
+            return C.MultivariateNormal(obj.mean(), covariance_matrix=obj.covariance())
         if name == "Independent":
             base = self.read_distribution(obj.distribution)
             if base is None:

@@ -498,7 +498,20 @@ class Torch(Backend):
             return None
         if type(obj).__module__.split(".")[:2] != ["torch", "distributions"]:
             return None  # a user's subclass: its own registration, not ours
-        name = type(obj).__name__
+        # torch's own subclasses (OneHotCategoricalStraightThrough) as their nearest
+        # family here, as torch's KL registry reaches them.
+        known = {"Chi2", "Binomial", "MultivariateNormal", "Independent", "MixtureSameFamily"}
+        name = next(
+            (
+                c.__name__
+                for c in type(obj).__mro__
+                if c.__module__.startswith("torch.distributions")
+                and (
+                    c.__name__ in SAME_NAMES or c.__name__ in PROBS_OR_LOGITS or c.__name__ in known
+                )
+            ),
+            type(obj).__name__,
+        )
 
         def probs_or_logits(d: Any) -> dict[str, Any]:
             # The parameter it was built from (torch computes the other one lazily).

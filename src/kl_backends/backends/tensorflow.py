@@ -312,9 +312,15 @@ def _kl(p: Any, q: Any, exact: Any) -> Any:
         sums = tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(p / q), p), axis=-1)
         # A negative q is all the sign check needs (numpy.py's rule): a negative p gives a
         # NaN or infinite term otherwise.  A comparison, as reduce_min would let a NaN
-        # (zeroed under p == 0) hide a negative q.  A ratio below the normal range is
-        # 0 here (TensorFlow flushes subnormals on CPU): a -inf term, so a non-finite sum.
+        # (zeroed under p == 0) hide a negative q.
         bad = tf.logical_not(tf.math.is_finite(sums)) | tf.reduce_any(q < 0, axis=-1)
+        if "CPU" not in (p.device or ""):
+            # A ratio below the normal range loses digits where subnormals are kept
+            # (GPUs keep float64 ones): max(p / tiny, 1) < q, an exact scaling (it also
+            # takes p == 0 under q > 1, unnormalised, to the generic code).  TensorFlow's
+            # CPU kernels flush such a ratio to 0: a -inf term, a non-finite sum.
+            scaled = tf.maximum(p * (1 / float(_finfo(p.dtype).tiny)), tf.ones((), p.dtype))
+            bad = bad | tf.reduce_any(scaled < q, axis=-1)
         if p.dtype == tf.float64:
             bad = bad | (tf.abs(sums) < EXACT_BELOW * tf.reduce_sum(p, axis=-1))
         # The rows the fast form cannot be trusted with (numpy.py's rule) from the

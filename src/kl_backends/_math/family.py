@@ -130,6 +130,10 @@ def cross_entropy(
         )
         # A negative probability is NaN, as in kl_divergence (not a finite number).
         terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
+        # -p log q is linear in p: where p == 0 its gradient is still -log q (0 added
+        # to the value; where q <= 0 the gradient is 0 there).
+        log_q = be.log(xp.where(b > 0, b, one))
+        terms = terms + xp.where(zero, -a * log_q, _common.scalar(be, 0, a))
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 

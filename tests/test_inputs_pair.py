@@ -248,6 +248,14 @@ def test_against_torch_cross_entropy_and_kl_div() -> None:
             ok = torch.isfinite(y)
             assert ok[p > 0].all()
             np.testing.assert_allclose(x[ok].numpy(), y[ok].numpy(), rtol=1e-10, atol=1e-14)
+    # Log-probability predictions against probability targets: F.kl_div(input, target),
+    # as Liger-Kernel's LigerKLDIVLoss(log_target=False) takes them.
+    lq = F.log_softmax(zt, -1).detach()
+    np.testing.assert_allclose(
+        kl_divergence(pt, lq, inputs=("probs", "log_probs"), reduction="mean").detach(),
+        F.kl_div(lq, pt, reduction="batchmean").detach(),
+        rtol=1e-12,
+    )
     # log-probability targets: F.kl_div(..., log_target=True).
     lp = torch.tensor(log_softmax(rng.normal(size=(5, 9))))
     np.testing.assert_allclose(

@@ -248,6 +248,14 @@ def test_against_torch_cross_entropy_and_kl_div() -> None:
             ok = torch.isfinite(y)
             assert ok[p > 0].all()
             np.testing.assert_allclose(x[ok].numpy(), y[ok].numpy(), rtol=1e-10, atol=1e-14)
+    # Log-probability predictions against probability targets: F.kl_div(input, target),
+    # as Liger-Kernel's LigerKLDIVLoss(log_target=False) takes them.
+    lq = F.log_softmax(zt, -1).detach()
+    np.testing.assert_allclose(
+        kl_divergence(pt, lq, inputs=("probs", "log_probs"), reduction="mean").detach(),
+        F.kl_div(lq, pt, reduction="batchmean").detach(),
+        rtol=1e-12,
+    )
     # log-probability targets: F.kl_div(..., log_target=True).
     lp = torch.tensor(log_softmax(rng.normal(size=(5, 9))))
     np.testing.assert_allclose(
@@ -376,7 +384,7 @@ def ref_loss(ops, name, kinds, a, b, temperature, rows, count):
             return x, log(where(zero, x * 0 + 1, x)), zero
         lx = x if kind == "log_probs" else lsm(x / temperature)
         px = exp(lx)
-        return px, where(px == 0, lx * 0, lx), px == 0
+        return px, where(px == 0, px * 0, lx), px == 0
 
     a, b = take(a, rows), take(b, rows)
     p, lp, pz = side(a, kinds[0])
@@ -400,7 +408,7 @@ def ref_loss(ops, name, kinds, a, b, temperature, rows, count):
         vals = kl(p, lp, pz, lm) / (1 - beta) + kl(q, lq, qz, lm) / beta
         if name == "js-None":
             vals = vals / 4
-    return rsum(vals[None]) / count
+    return rsum(vals) / count
 
 
 def _grads(ad, f, a, b, compiled):
@@ -424,17 +432,37 @@ def _grads(ad, f, a, b, compiled):
         return tape.gradient(y, [a, b])
 
     ga, gb = (tf.function(g) if compiled else g)(a, b)
-    return ad.to_numpy(ga), ad.to_numpy(gb)
+    return ad.to_numpy(tf.convert_to_tensor(ga)), ad.to_numpy(tf.convert_to_tensor(gb))
 
 
-@pytest.mark.parametrize("name", ["kl", "ce", "js-None", "js-0.3", "js-1.0"])
+#: Compiled (jax.jit, tf.function): one of these pairs per function (a compile
+#: takes a while); JAX and TensorFlow eager: every other pair, in turns.
+COMPILED_PAIRS = [("probs", "logits"), ("logits", "log_probs")]
+GRAD_NAMES = ["kl", "ce", "js-None", "js-1.0"]
+
+
+def _grad_pairs(ad, compiled: bool, name: str) -> list[tuple[str, str]]:
+    turn = GRAD_NAMES.index(name)
+    if compiled:
+        return [COMPILED_PAIRS[turn % 2]]
+    if ad.name == "torch":
+        return NEW_PAIRS
+    return [k for i, k in enumerate(NEW_PAIRS) if (i + turn) % 2 == 0]
+
+
+@pytest.mark.parametrize("name", GRAD_NAMES)
 def test_gradients_every_pair(ad, dtype, compiled, name) -> None:
-    """Both arguments, every pair, T = 2, ``where``, mean; finite at zeros of p."""
+    """Both arguments, every pair, T = 2, ``where``, mean; finite at zeros of p.
+
+    The single kinds (logits, log-probabilities) are tests/test_logits.py's;
+    probabilities on both sides are here for cross-entropy and JSD.  Every pair
+    on PyTorch; on JAX and TensorFlow each pair with two of the four functions.
+    """
     zp, zq = _base()
     ops = _ops(ad.name)
-    for kinds in PAIRS:
-        if compiled and kinds[0] == kinds[1] and kinds[0] != "probs":
-            continue  # the single-kind kernels: compiled in tests/test_logits.py
+    for kinds in _grad_pairs(ad, compiled, name):
+        if kinds == ("probs", "probs") and name == "kl":
+            continue
         masked = _masked_ok(name, kinds)
         a, b = as_kind(zp, kinds[0]), as_kind(zq, kinds[1], seed=2)
         ta, tb = ad.asarray(a, dtype), ad.asarray(b, dtype)

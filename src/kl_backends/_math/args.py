@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Inputs = Literal["probs", "log_probs", "logits"]
 #: ``inputs=`` of a two-distribution function: one kind for both, or ``(of p, of q)``.
@@ -38,7 +38,7 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
-def check_inputs_pair(inputs: Any, allowed: Sequence[str] = INPUTS) -> tuple[str, str]:
+def check_inputs_pair(inputs: Any, allowed: Sequence[str] = INPUTS) -> tuple[Inputs, Inputs]:
     """``inputs`` of ``p`` and of ``q``: a single kind applies to both, a pair to each.
 
     ``ValueError`` (naming the allowed values) for an unknown kind, or a
@@ -46,7 +46,7 @@ def check_inputs_pair(inputs: Any, allowed: Sequence[str] = INPUTS) -> tuple[str
     """
     if isinstance(inputs, str):
         check_choice("inputs", inputs, allowed)
-        return inputs, inputs
+        return cast(Inputs, inputs), cast(Inputs, inputs)
     choices = ", ".join(repr(a) for a in allowed)
     if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
         got = (
@@ -63,7 +63,7 @@ def check_inputs_pair(inputs: Any, allowed: Sequence[str] = INPUTS) -> tuple[str
             raise ValueError(
                 f"inputs[{i}] (the inputs of {side}) must be one of {choices}; got {kind!r}"
             )
-    return inputs[0], inputs[1]
+    return cast(Inputs, inputs[0]), cast(Inputs, inputs[1])
 
 
 def check_bool(name: str, value: Any) -> bool:

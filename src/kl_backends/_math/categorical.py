@@ -61,14 +61,23 @@ def kl_divergence(
     axis : int or tuple of int, default -1
         The event axes, summed over.  Negative values count from the end of
         the broadcast shape.
-    inputs : {"probs", "log_probs", "logits"}, default "probs"
+    inputs : {"probs", "log_probs", "logits"} or a pair of them, default "probs"
         ``"probs"``: probabilities.  ``"log_probs"``: normalised
         log-probabilities (``-inf`` for an impossible event).  ``"logits"``:
         unnormalised log-probabilities, normalised here with a stable
         log-softmax over ``axis`` (logits of +-1000 neither overflow nor lose
-        accuracy).  An empty event axis is a ``ValueError`` for logits (a
-        softmax over nothing is no distribution) and gives 0, the empty sum,
-        for the other kinds.
+        accuracy).  A single value applies to both ``p`` and ``q``; a pair
+        ``(inputs of p, inputs of q)`` gives each its own kind, e.g.
+        ``("probs", "logits")`` for soft or one-hot labels against a model's
+        logits (``inputs="logits"`` would take the labels as logits too and
+        give another number).  A pair of two kinds is computed by the
+        generic row blocks (with ``temperature`` and ``where``; gradients by
+        autodiff); where ``p == 0`` in probabilities the gradient wrt ``p``
+        is 0 (the derivative of ``p log p`` there is ``-inf``).  An empty
+        event axis is a ``ValueError`` for logits (a softmax over nothing is
+        no distribution) and gives 0, the empty sum, for the other kinds.
+        Another value, or a pair of other than two kinds, is a ``ValueError``
+        naming the allowed ones.
     base : float, optional
         Logarithm base: ``None`` gives nats, ``2`` bits, any finite positive
         number other than 1 is allowed.
@@ -103,17 +112,21 @@ def kl_divergence(
         With a grid: divide each density by its trapezoid integral first
         (for densities that are truncated by the grid or unnormalised).
     temperature : float or 0-d array, optional
-        Logits only: both sides are divided by ``temperature`` before the
-        softmax, giving the KL of the tempered distributions (multiply by
-        ``temperature**2`` for Hinton's distillation loss).  A 0-d array of
+        Logits only: the logits sides (both with ``inputs="logits"``, one
+        with a pair such as ``("probs", "logits")``) are divided by
+        ``temperature`` before the softmax, giving the KL of the tempered
+        distributions (multiply by ``temperature**2`` for Hinton's
+        distillation loss).  Probabilities and log-probabilities are taken
+        as they are (a ``ValueError`` if no side is logits).  A 0-d array of
         the inputs' library (traced under ``jax.jit``, ``tf.function`` or
         ``torch.compile``: a schedule compiles once) is checked where its
         value can be read (``ValueError`` unless finite and positive) and
         gives NaN where it cannot and is invalid; gradients with respect to
         it are exact.
     where : bool array, optional
-        With ``inputs="logits"`` or ``"log_probs"``: one flag per distribution,
-        broadcastable to the batch shape (e.g. ``labels != -100``).  Excluded
+        With ``inputs="logits"``, ``"log_probs"`` or a pair of two kinds: one
+        flag per distribution, broadcastable to the batch shape (e.g.
+        ``labels != -100``).  Excluded
         distributions give 0 with ``reduction="none"``, are left out of
         ``"sum"`` and ``"mean"`` (which divides by the number included), get
         exactly zero gradient, and pass no NaN or inf from their inputs on.

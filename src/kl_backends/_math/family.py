@@ -62,7 +62,8 @@ def entropy(
 ) -> Any:
     r"""Shannon entropy H(p) = -sum p log p over ``axis`` (0 log 0 = 0).
 
-    ``inputs``: "probs", "log_probs" or "logits", as in ``kl_divergence``.
+    ``inputs``: "probs", "log_probs" or "logits", as in ``kl_divergence``
+    (one distribution: a single value, not a pair).
 
     Examples
     --------
@@ -95,11 +96,20 @@ def cross_entropy(
     r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
 
     A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
-    negative p, or a negative q under p > 0, gives NaN.
-    With ``inputs="logits"`` this is softmax cross-entropy with soft targets
+    negative p, or a negative q under p > 0, gives NaN.  The gradient wrt
+    probabilities ``p`` is ``-log q``, at ``p == 0`` too (0 where also ``q == 0``).
+
+    ``inputs``: "probs", "log_probs", "logits", or a pair ``(of p, of q)``
+    as in ``kl_divergence`` (a single value applies to both).
+    ``inputs=("probs", "logits")`` is the softmax cross-entropy with
+    probability targets: ``F.cross_entropy(q, p)`` of PyTorch,
+    ``optax.softmax_cross_entropy(q, p)``,
+    ``tf.nn.softmax_cross_entropy_with_logits(p, q)``, for soft or one-hot
+    labels.  With ``inputs="logits"`` both are logits: the soft targets are
     ``softmax(p)``, computed in row blocks with a custom gradient
-    (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature`` and
-    ``where`` (a row mask) are as in ``kl_divergence``.
+    (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature``
+    (the logits sides only) and ``where`` (a row mask) are as in
+    ``kl_divergence``.
 
     Examples
     --------
@@ -130,6 +140,10 @@ def cross_entropy(
         )
         # A negative probability is NaN, as in kl_divergence (not a finite number).
         terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
+        # -p log q is linear in p: where p == 0 its gradient is still -log q (0 added
+        # to the value; where q <= 0 the gradient is 0 there).
+        log_q = be.log(xp.where(b > 0, b, one))
+        terms = terms + xp.where(zero, -a * log_q, _common.scalar(be, 0, a))
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
@@ -176,9 +190,13 @@ def js_divergence(
     ``kl_divergence``); its gradient is exact for ``0 < beta < 1`` and NaN at
     the ends.
 
-    ``inputs`` ("probs", "log_probs", "logits"), ``temperature`` and
-    ``where`` (a row mask) are as in ``kl_divergence``; logits are computed in
-    row blocks with a custom gradient.
+    ``inputs`` ("probs", "log_probs", "logits", or a pair ``(of p, of q)``;
+    a single value applies to both), ``temperature`` (the logits sides only)
+    and ``where`` (a row mask) are as in ``kl_divergence``; logits are
+    computed in row blocks with a custom gradient.  Where a probability is
+    0, the gradient of its own ``x log(x / m)`` term wrt it is 0 (the exact
+    derivative is ``-inf``); the other term's dependence through ``m`` is
+    exact.
 
     Examples
     --------

@@ -136,7 +136,7 @@ SUBNORMAL_P = [5e-324, 2.22e-308, 1e-300]
 EXTREME_Q = [1e15, 1e300, 1e-300]
 
 
-@pytest.mark.parametrize("rows", [1, 20_000], ids=["small", "large"])
+@pytest.mark.parametrize("rows", [1, 500], ids=["small", "large"])  # 500: 18,000 elements
 def test_ratios_outside_the_normal_range_match_rel_entr(backend, rows) -> None:
     """SciPy's gh-20710 case (p = 2.22e-308, q = 1e15: -1.6493212008074475e-305, not
     NumPy's former -1.6495793861837802e-305) and its neighbours, each alone in a row
@@ -161,7 +161,7 @@ def _mp_grad_p(p: float, q: float) -> float:
         return float(mpmath.log(mpmath.mpf(p)) - mpmath.log(mpmath.mpf(q)) + 1)
 
 
-@pytest.mark.parametrize("rows", [1, 20_000], ids=["small", "large"])
+@pytest.mark.parametrize("rows", [1, 10_000], ids=["small", "large"])
 def test_gradient_at_a_subnormal_ratio(ad, dtype, rows, monkeypatch) -> None:
     """d/dp = log p - log q + 1 where ``p / q`` is subnormal or flushed to 0 (it was
     ``-inf`` on JAX and on TensorFlow's blocked path), on every path."""

@@ -676,3 +676,27 @@ def test_errors_name_the_allowed_values() -> None:
         entropy(p, inputs=("probs", "logits"))
     with pytest.raises(ValueError, match="at least one logit per distribution"):
         kl_divergence(np.zeros((2, 0)), np.zeros((2, 0)), inputs=("probs", "logits"))
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph() -> None:
+    """A pair under torch.compile(fullgraph=True): F.cross_entropy's value and gradient."""
+    torch = need("torch")
+    F = torch.nn.functional
+    torch._dynamo.reset()
+    rng = np.random.default_rng(10)
+    p = torch.tensor(_soft(rng, (4, 9)))
+    z = torch.tensor(rng.normal(size=(4, 9)) * 2, requires_grad=True)
+    mask = torch.tensor([True, False, True, True])
+
+    def f(a, b):
+        return cross_entropy(
+            a, b, inputs=("probs", "logits"), where=mask, reduction="mean", temperature=2.0
+        )
+
+    out = torch.compile(f, fullgraph=True, dynamic=False)(p, z)
+    ref = F.cross_entropy(z[mask] / 2.0, p[mask])
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    g = torch.autograd.grad(out, z)[0]
+    h = torch.autograd.grad(ref, z)[0]
+    np.testing.assert_allclose(g.numpy(), h.numpy(), rtol=1e-10, atol=1e-14)

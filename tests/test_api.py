@@ -101,7 +101,7 @@ def test_two_libraries_is_a_type_error() -> None:
         kl_divergence(np.array([0.5, 0.5]), torch.tensor([0.5, 0.5]))
 
 
-@pytest.mark.parametrize("bad", ["abc", {"a": 1}, None, object()], ids=repr)
+@pytest.mark.parametrize("bad", ["abc", {"a": 1}, None, object()], ids=lambda v: type(v).__name__)
 def test_unsupported_type_is_named(bad) -> None:
     with pytest.raises(TypeError, match=type(bad).__qualname__):
         kl_divergence(bad, [0.5, 0.5])

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import kl_backends.distributions as D
+from conftest import need
 
 mp.mp.dps = 50
 EG = mp.euler
@@ -351,7 +352,7 @@ def test_scale_ratio_against_mpmath(pname: str, qname: str, side: str, dtype: An
 
 def test_issue_values() -> None:
     """The reported values, against torch.distributions and mpmath."""
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     T = torch.distributions
 
     def t(*v: float) -> Any:
@@ -383,7 +384,7 @@ JOINT_PAIRS = [(a, b) for a, b in D.registered_pairs() if a in JOINT and b in JO
 
 def _torch_kl(pname: str, qname: str, pv: tuple, qv: tuple) -> float | None:
     """torch.distributions' float64 KL, or None where torch lacks the pair."""
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     T = torch.distributions
 
     def build(name: str, v: tuple) -> Any:

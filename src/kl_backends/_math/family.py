@@ -97,7 +97,7 @@ def cross_entropy(
 
     A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
     negative p, or a negative q under p > 0, gives NaN.  The gradient wrt
-    probabilities ``p`` is ``-log q``, at ``p == 0`` too (0 where also ``q == 0``).
+    probabilities ``p`` is ``-log q``, at ``p == 0`` too (0 there where ``q`` is 0, inf or NaN).
 
     ``inputs``: "probs", "log_probs", "logits", or a pair ``(of p, of q)``
     as in ``kl_divergence`` (a single value applies to both).
@@ -141,8 +141,9 @@ def cross_entropy(
         # A negative probability is NaN, as in kl_divergence (not a finite number).
         terms = xp.where(a < 0, _common.scalar(be, math.nan, a), terms)
         # -p log q is linear in p: where p == 0 its gradient is still -log q (0 added
-        # to the value; where q <= 0 the gradient is 0 there).
-        log_q = be.log(xp.where(b > 0, b, one))
+        # to the value; where q is <= 0, +inf or NaN the gradient is 0 there, and the
+        # value stays 0: no 0 * inf).
+        log_q = be.log(xp.where((b > 0) & (b < math.inf), b, one))
         terms = terms + xp.where(zero, -a * log_q, _common.scalar(be, 0, a))
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 

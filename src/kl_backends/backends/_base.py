@@ -179,6 +179,10 @@ class Backend:
     def cholesky(self, x: Any) -> Any:
         return self.xp.linalg.cholesky(x)
 
+    def solve(self, a: Any, b: Any) -> Any:
+        """Solve ``a @ x = b`` for a general ``a`` ``[..., d, d]``, ``b`` ``[..., d, k]``."""
+        return self.xp.linalg.solve(a, b)
+
     def solve_triangular(self, a: Any, b: Any) -> Any:
         """Solve ``a @ x = b``, ``a`` lower-triangular ``[..., d, d]``, ``b`` ``[..., d, k]``.
 

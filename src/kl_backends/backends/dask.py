@@ -48,6 +48,10 @@ class Dask(Backend):
         """Lower Cholesky factor, batched, blockwise in NumPy (Dask's own is 2-D only)."""
         return _batched(_np_cholesky, x)
 
+    def solve(self, a: Any, b: Any) -> Any:
+        """Batched, blockwise in NumPy (Dask's own ``linalg.solve`` is 2-D only)."""
+        return _batched(_np_solve, a, b)
+
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return _batched(_np_solve, a, b)
 

@@ -104,7 +104,7 @@ def _mvn_spec(d: Any, side: str) -> dict[str, Any]:
     xp, (prec,), _ = prep(precision_matrix=d.precision_matrix)
     n = _args.shape_of(prec)[-1]
     eye = xp.eye(n, dtype=prec.dtype, device=backend(prec).device(prec))
-    return {f"cov_{side}": xp.linalg.solve(prec, xp.broadcast_to(eye, prec.shape))}
+    return {f"cov_{side}": backend(prec).solve(prec, xp.broadcast_to(eye, prec.shape))}
 
 
 @register_kl(C.MultivariateNormal, C.MultivariateNormal)
@@ -131,7 +131,7 @@ def _tril(xp: Any, d: Any, x: Any, kind: str) -> Any:
         return backend(x).cholesky(x)
     n = _args.shape_of(x)[-1]
     eye = xp.eye(n, dtype=x.dtype, device=backend(x).device(x))
-    return backend(x).cholesky(xp.linalg.solve(x, xp.broadcast_to(eye, x.shape)))
+    return backend(x).cholesky(backend(x).solve(x, xp.broadcast_to(eye, x.shape)))
 
 
 def _mvn_tril(d: Any) -> tuple[str, Any]:

@@ -30,6 +30,8 @@ def tests(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[all,test]")
     session.run(
         "pytest",
+        "-n",
+        "2",  # two pytest-xdist workers: the suite is CPU-bound and the machine has 2 cores
         *session.posargs,
         env={"KL_BACKENDS_STRICT": "1", "KL_BACKENDS": os.environ.get("KL_BACKENDS", "all")},
     )

@@ -81,11 +81,9 @@ def check_temperature(temperature: Any) -> Any:
     """
     if temperature is None:
         return None
-    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
-        if math.isfinite(float(temperature)) and float(temperature) > 0:
-            return float(temperature)
-    elif not isinstance(temperature, (bool, complex, str, bytes, list, tuple, dict, set)):
-        return temperature  # an array: scalar_argument
+    value = _number_or_array(temperature, lambda t: math.isfinite(t) and t > 0)
+    if value is not _INVALID:
+        return value
     raise ValueError(
         "temperature must be a finite positive number (a Python number or a 0-d array of "
         f"the inputs' library), or None; got {temperature!r}"
@@ -96,15 +94,26 @@ def check_beta(beta: Any) -> Any:
     """A Python ``beta`` checked and as a float; ``None``; or an array, checked later."""
     if beta is None:
         return None
-    if isinstance(beta, numbers.Real) and not isinstance(beta, bool):
-        if 0 <= float(beta) <= 1:
-            return float(beta)
-    elif not isinstance(beta, (bool, complex, str, bytes, list, tuple, dict, set)):
-        return beta  # an array: scalar_argument
+    value = _number_or_array(beta, lambda b: 0 <= b <= 1)
+    if value is not _INVALID:
+        return value
     raise ValueError(
         "beta must be a Python number in [0, 1] (or a 0-d array of the inputs' library "
         f"holding one), or None; got {beta!r}"
     )
+
+
+_INVALID = object()
+
+
+def _number_or_array(value: Any, valid: Any) -> Any:
+    """A Python real number as a float where ``valid(float)``; an array as it is (checked
+    later by ``scalar_argument``); ``_INVALID`` otherwise (bools, strings, containers)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value) if valid(float(value)) else _INVALID
+    if isinstance(value, (bool, complex, str, bytes, list, tuple, dict, set)):
+        return _INVALID
+    return value  # an array: scalar_argument
 
 
 def is_array(value: Any) -> bool:

@@ -119,6 +119,18 @@ class Backend:
     #: Name of the compiled mode, if any, and whether it differentiates.
     compiler: str | None = None
     autodiff: bool = False
+    #: Whether the compiled mode is part of the test and parity matrix (``False``
+    #: where one compilation costs too much to repeat per case: ``torch.compile``,
+    #: checked by its own tests).
+    compiled_in_matrix: bool = False
+    #: Whether the library only works with a GPU (absent is then normal, not an error).
+    needs_gpu: bool = False
+    #: Whether its arrays are lazy (values exist only once computed).
+    lazy: bool = False
+    #: Whether this backend computes the float64 reference of the parity harness.
+    is_reference: bool = False
+    #: Relative cost of checking it (parallel runs start the costliest first).
+    cost: int = 0
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"

@@ -85,6 +85,8 @@ class CuPy(ArrayAPI):
     name = module = "cupy"
     array_types = ("ndarray",)
     distribution = "cupy-cuda12x"
+    needs_gpu = True
+    cost = 2
 
     def owns(self, x: object) -> bool:
         return Backend.owns(self, x)

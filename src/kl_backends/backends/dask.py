@@ -24,6 +24,8 @@ class Dask(Backend):
     module = "dask.array"
     array_types = ("Array",)
     dtypes = ("float32", "float64", "float16")
+    lazy = True
+    cost = 4
 
     def _namespace(self) -> Any:
         import array_api_compat.dask.array as xp

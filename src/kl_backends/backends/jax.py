@@ -208,6 +208,8 @@ class Jax(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "jax.jit"
     autodiff = True
+    compiled_in_matrix = True
+    cost = 6
 
     def _namespace(self) -> Any:
         import jax.numpy as xp  # JAX's own namespace is array-API compliant

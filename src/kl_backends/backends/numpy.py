@@ -211,6 +211,8 @@ class NumPy(Backend):
     name = module = distribution = "numpy"
     array_types = ("ndarray", "generic")
     dtypes = ("float32", "float64", "float16")
+    is_reference = True
+    cost = 1
 
     def _namespace(self) -> Any:
         import array_api_compat.numpy as xp

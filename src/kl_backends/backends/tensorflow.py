@@ -454,6 +454,8 @@ class TensorFlow(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "tf.function"
     autodiff = True
+    compiled_in_matrix = True
+    cost = 5
 
     def _namespace(self) -> Any:
         return namespace()

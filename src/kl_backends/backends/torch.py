@@ -393,6 +393,7 @@ class Torch(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "torch.compile"
     autodiff = True
+    cost = 3
 
     def _namespace(self) -> Any:
         # A plain import statement: torch.compile traces it, not importlib calls.

@@ -240,7 +240,7 @@ def _run_backend(
             if (
                 compiled
                 and backend.compiler
-                and backend.name != "torch"
+                and backend.compiled_in_matrix
                 and dtype in ("float32", "float64")
             ):
                 modes.append(backend.compiler)
@@ -259,9 +259,6 @@ def _run_backend(
                 rows.append(row)
     return rows
 
-
-# Slowest first, so that two workers finish together.
-_COST_ORDER = ("jax", "tensorflow", "dask", "torch", "cupy", "numpy", "array_api_strict")
 
 
 def _print_progress(msg: str) -> None:
@@ -303,10 +300,7 @@ def run_parity_parallel(
         return run_parity(
             backends, dtypes=dtypes, compiled=compiled, progress=None if quiet else _print_progress
         )
-    order = sorted(
-        backends,
-        key=lambda b: _COST_ORDER.index(b.name) if b.name in _COST_ORDER else len(_COST_ORDER),
-    )
+    order = sorted(backends, key=lambda b: -b.cost)  # costliest first: workers end together
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures = {

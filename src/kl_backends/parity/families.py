@@ -8,16 +8,24 @@ closed forms in float64 NumPy, on the values the backend holds, with SciPy's
 special functions where SciPy is installed; the closed forms themselves are
 checked against torch.distributions, TFP and numerical integration in
 ``tests/test_distributions.py``.
+
+>>> [case.name for case in FAMILY_CASES]
+['families-same', 'families-cross']
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["family_cases"]
+from kl_backends import distributions as D
+from kl_backends._dispatch import resolve
+from kl_backends.parity.records import FunctionCase
+
+__all__ = ["FAMILY_CASES", "family_cases"]
 
 # Per family: parameter names and a batch of 3 values each (float64).
 _PARAMS: dict[str, dict[str, list[Any]]] = {
@@ -65,9 +73,17 @@ _Q_PARAMS: dict[str, dict[str, list[Any]]] = {
 }
 
 
-def _build(name: str, arrays: list[Any]) -> Any:
-    from kl_backends import distributions as D
+@dataclass(frozen=True)
+class _Pair:
+    """One registered pair in a row group: its families and how many arrays each takes."""
 
+    p: str
+    q: str
+    n_p: int
+    n_q: int
+
+
+def _build(name: str, arrays: list[Any]) -> Any:
     kwargs = dict(zip(_PARAMS[name], arrays))
     return getattr(D, name)(**kwargs)
 
@@ -78,8 +94,6 @@ def _shift(name: str, values: list[Any]) -> np.ndarray:
 
 
 def _pairs(same: bool) -> list[tuple[str, str]]:
-    from kl_backends import distributions as D
-
     return [
         (a, b)
         for a, b in D.registered_pairs()
@@ -87,30 +101,25 @@ def _pairs(same: bool) -> list[tuple[str, str]]:
     ]
 
 
-def _case_arrays(
-    pairs: list[tuple[str, str]],
-) -> tuple[list[np.ndarray], list[tuple[str, str, int, int]]]:
+def _case_arrays(pairs: list[tuple[str, str]]) -> tuple[list[np.ndarray], tuple[_Pair, ...]]:
     arrays: list[np.ndarray] = []
-    layout: list[tuple[str, str, int, int]] = []
+    layout: list[_Pair] = []
     for a, b in pairs:
         pa = [np.asarray(v, dtype=np.float64) for v in _PARAMS[a].values()]
         qa = [_shift(b, v) for v in _Q_PARAMS[b].values()]
-        layout.append((a, b, len(pa), len(qa)))
+        layout.append(_Pair(a, b, len(pa), len(qa)))
         arrays += pa + qa
-    return arrays, layout
+    return arrays, tuple(layout)
 
 
-def _function(layout: list[tuple[str, str, int, int]]) -> Callable[..., Any]:
+def _function(layout: tuple[_Pair, ...]) -> Callable[..., Any]:
     def all_pairs(*arrays: Any) -> Any:
-        from kl_backends import distributions as D
-        from kl_backends._dispatch import resolve
-
         out = []
         i = 0
-        for a, b, n_p, n_q in layout:
-            p = _build(a, list(arrays[i : i + n_p]))
-            q = _build(b, list(arrays[i + n_p : i + n_p + n_q]))
-            i += n_p + n_q
+        for pair in layout:
+            p = _build(pair.p, list(arrays[i : i + pair.n_p]))
+            q = _build(pair.q, list(arrays[i + pair.n_p : i + pair.n_p + pair.n_q]))
+            i += pair.n_p + pair.n_q
             out.append(D.kl(p, q))
         xp = resolve(out[0], names=("out",))[0].xp
         return xp.concat(out)
@@ -118,22 +127,26 @@ def _function(layout: list[tuple[str, str, int, int]]) -> Callable[..., Any]:
     return all_pairs
 
 
-def family_cases() -> list[Any]:
-    """``FunctionCase`` objects for the families row group (same-family, cross-family)."""
-    from kl_backends.parity.cases import FunctionCase
+def _family_case(same: bool, label: str) -> FunctionCase:
+    pairs = _pairs(same)
+    arrays, layout = _case_arrays(pairs)
+    fn = _function(layout)
+    return FunctionCase(
+        label,
+        fn,
+        tuple(arrays),
+        reference=fn,  # on float64 NumPy: the closed forms with SciPy's special functions
+        source=f"{len(pairs)} pairs of kl_backends.distributions",
+    )
 
-    cases = []
-    for same, label in ((True, "families-same"), (False, "families-cross")):
-        pairs = _pairs(same)
-        arrays, layout = _case_arrays(pairs)
-        fn = _function(layout)
-        cases.append(
-            FunctionCase(
-                label,
-                fn,  # type: ignore[arg-type]
-                tuple(arrays),
-                reference=fn,  # on float64 NumPy: the closed forms with SciPy's special functions
-                source=f"{len(pairs)} pairs of kl_backends.distributions",
-            )
-        )
-    return cases
+
+#: The families row group: the same-family pairs, then the cross-family pairs.
+FAMILY_CASES: tuple[FunctionCase, ...] = (
+    _family_case(True, "families-same"),
+    _family_case(False, "families-cross"),
+)
+
+
+def family_cases() -> list[FunctionCase]:
+    """``FunctionCase`` objects for the families row group (same-family, cross-family)."""
+    return list(FAMILY_CASES)

@@ -260,7 +260,6 @@ def _run_backend(
     return rows
 
 
-
 def _print_progress(msg: str) -> None:
     import sys
 

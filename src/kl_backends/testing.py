@@ -34,6 +34,7 @@ import numpy as np
 from kl_backends._dispatch import backend_of
 from kl_backends.backends import BACKENDS, ENV_VAR, Backend, select_installed
 from kl_backends.parity.compare import TOLERANCES, compare
+from kl_backends.parity.report import Agreement, format_table
 
 __all__ = [
     "TOLERANCES",
@@ -146,22 +147,6 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """One backend x device x dtype against the reference."""
-
-    target: str
-    dtype: str
-    ok: bool
-    max_abs: float
-    max_rel: float
-    where: str
-    message: str = ""
-    #: The error that decided, in its bound's units: ``"2.10e-04 rel <= rtol 1e-02"``
-    #: (``kl_backends.parity.compare.Comparison.describe``).
-    judged: str = "-"
-
-
 def _is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
 
@@ -206,13 +191,14 @@ def check_backends(
         resolved = available_targets(targets)
     else:
         resolved = [t if isinstance(t, Target) else _parse_target(t) for t in targets]
+    check = _Check(fn, tuple(args64), kwargs, reference, rtol, atol)
     rows = []
     for target in resolved:
-        with target.impl.harness():  # JAX: x64 mode while checking, then as it was
+        with target.impl.harness():  # e.g. JAX's x64 mode while checking, then as it was
             for dtype in dtypes:
                 if dtype not in target.dtypes:
                     continue
-                rows.append(_check_one(fn, args64, kwargs, reference, target, dtype, rtol, atol))
+                rows.append(_check_one(check, target, dtype))
     return rows
 
 
@@ -223,49 +209,62 @@ def _parse_target(entry: str) -> Target:
     return found[0]
 
 
-def _check_one(
-    fn: Callable[..., Any],
-    args64: list[Any],
-    kwargs: dict[str, Any],
-    reference: Any,
-    target: Target,
-    dtype: str,
-    rtol: float | None,
-    atol: float | None,
-) -> Agreement:
+@dataclass(frozen=True)
+class _Check:
+    """One ``check_backends`` call: the function, its float64 arguments, the reference."""
+
+    fn: Callable[..., Any]
+    args64: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    reference: Any
+    rtol: float | None
+    atol: float | None
+
+
+def _failed(target: Target, dtype: str, message: str) -> Agreement:
+    return Agreement(target.id, dtype, False, np.inf, np.inf, "-", message)
+
+
+def _check_one(check: _Check, target: Target, dtype: str) -> Agreement:
     try:
-        converted = [target.asarray(a, dtype) if _is_array(a) else a for a in args64]
-        held = [target.to_numpy(c) if _is_array(a) else a for a, c in zip(args64, converted)]
-        outputs = _outputs(fn(*converted, **kwargs))
-        foreign = _foreign(outputs, target) if any(_is_array(a) for a in args64) else None
-        if foreign is not None:
-            return Agreement(target.id, dtype, False, np.inf, np.inf, "-", foreign)
-        got = [target.to_numpy(o) for o in outputs]
-        if reference is None:
-            expected = _outputs(fn(*held, **kwargs))
-        elif callable(reference):
-            expected = _outputs(reference(*held, **kwargs))
-        else:
-            expected = _outputs(reference)
-        expected = [np.asarray(e, dtype=np.float64) for e in expected]
+        results = _results(check, target, dtype)
     except Exception as exc:
-        return Agreement(
-            target.id, dtype, False, np.inf, np.inf, "-", f"{type(exc).__name__}: {exc}"
-        )
+        return _failed(target, dtype, f"{type(exc).__name__}: {exc}")
+    if isinstance(results, str):
+        return _failed(target, dtype, results)
+    got, expected = results
     if len(got) != len(expected):
-        return Agreement(
-            target.id,
-            dtype,
-            False,
-            np.inf,
-            np.inf,
-            "-",
-            f"{len(got)} outputs, reference has {len(expected)}",
-        )
-    worst: tuple[float, float, str] = (0.0, 0.0, "-")
+        return _failed(target, dtype, f"{len(got)} outputs, reference has {len(expected)}")
+    return _judge(got, expected, target, dtype, check)
+
+
+def _results(check: _Check, target: Target, dtype: str) -> str | tuple[list[Any], list[Any]]:
+    """``fn``'s outputs on ``target`` and the reference's, as float64 NumPy; or why not."""
+    args64, kwargs, reference = check.args64, check.kwargs, check.reference
+    converted = [target.asarray(a, dtype) if _is_array(a) else a for a in args64]
+    held = [target.to_numpy(c) if _is_array(a) else a for a, c in zip(args64, converted)]
+    outputs = _outputs(check.fn(*converted, **kwargs))
+    foreign = _foreign(outputs, target) if any(_is_array(a) for a in args64) else None
+    if foreign is not None:
+        return foreign
+    got = [target.to_numpy(o) for o in outputs]
+    if reference is None:
+        expected = _outputs(check.fn(*held, **kwargs))
+    elif callable(reference):
+        expected = _outputs(reference(*held, **kwargs))
+    else:
+        expected = _outputs(reference)
+    return got, [np.asarray(e, dtype=np.float64) for e in expected]
+
+
+def _judge(
+    got: list[Any], expected: list[Any], target: Target, dtype: str, check: _Check
+) -> Agreement:
+    """Compare each output; the first that fails decides, else the worst errors are reported."""
+    max_abs, max_rel, worst_where = 0.0, 0.0, "-"
     judged, used = "-", -1.0
     for k, (g, e) in enumerate(zip(got, expected)):
-        cmp = compare(g, e, dtype, rtol=rtol, atol=atol)
+        cmp = compare(g, e, dtype, rtol=check.rtol, atol=check.atol)
         where = _where(g, e, k, len(got))
         if not cmp.ok:
             return Agreement(
@@ -278,11 +277,11 @@ def _check_one(
                 cmp.message,
                 cmp.describe(),
             )
-        if cmp.max_abs >= worst[0]:
-            worst = (cmp.max_abs, max(worst[1], cmp.max_rel), where)
+        if cmp.max_abs >= max_abs:
+            max_abs, max_rel, worst_where = cmp.max_abs, max(max_rel, cmp.max_rel), where
         if cmp.used > used:
             judged, used = cmp.describe(), cmp.used
-    return Agreement(target.id, dtype, True, worst[0], worst[1], worst[2], "", judged)
+    return Agreement(target.id, dtype, True, max_abs, max_rel, worst_where, "", judged)
 
 
 def _foreign(outputs: list[Any], target: Target) -> str | None:
@@ -310,41 +309,6 @@ def _where(got: np.ndarray, ref: np.ndarray, k: int, n: int) -> str:
     err = np.where(mismatch, np.inf, np.nan_to_num(err, nan=0.0, posinf=np.inf))
     index = np.unravel_index(int(np.argmax(err)), got.shape)
     return prefix + (str(tuple(int(i) for i in index)) if got.ndim else "()")
-
-
-def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
-    """The rows as an aligned text table, or a Markdown table.
-
-    "judged error (bound)" is the error that decided each row, in the units of
-    the tolerance that applies there (``1.0e-02 rel <= rtol 0.01`` beside a
-    large absolute error; ``2.0e-08 abs <= atol 2e-06`` for a zero result
-    against a tiny reference).
-    """
-    header = ("backend", "dtype", "judged error (bound)", "max abs", "max rel", "where", "status")
-    body = [
-        (
-            r.target,
-            r.dtype,
-            r.judged,
-            f"{r.max_abs:.2e}",
-            f"{r.max_rel:.2e}",
-            r.where,
-            "OK" if r.ok else f"FAIL: {r.message}",
-        )
-        for r in rows
-    ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [
-        max(len(h), *(len(row[i]) for row in body)) if body else len(h)
-        for i, h in enumerate(header)
-    ]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-        for line in (header, tuple("-" * w for w in widths), *body)
-    )
 
 
 def assert_backends_agree(

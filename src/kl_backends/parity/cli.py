@@ -15,6 +15,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 __all__ = ["main"]
@@ -112,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What a run produced: the rows of the reports, the rows for ``--json``, its title."""
+
+    cells: list[Any]  # parity.report.Agreement
+    rows_json: list[dict[str, Any]]
+    title: str
+
+
 def _fmt(x: float) -> str:
     return f"{x:.2e}" if x else "0"
 
@@ -148,18 +158,19 @@ def _parity(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.function:
         try:
-            cells, rows_json, title = _user_function(args, chosen, dtypes)
+            outcome = _user_function(args, chosen, dtypes)
         except (ImportError, AttributeError, OSError, ValueError) as exc:
             print(f"kl-backends parity: {exc}", file=sys.stderr)
             return 2
     else:
-        cells, rows_json, title = _kl_matrix(args, chosen, dtypes)
+        outcome = _kl_matrix(args, chosen, dtypes)
     elapsed = time.perf_counter() - start
 
+    cells = outcome.cells
     failed = [c for c in cells if not c.ok]
     print(f"\n{len(cells) - len(failed)} passed, {len(failed)} failed ({elapsed:.1f} s)")
     try:
-        _write_outputs(args, cells, rows_json, title, elapsed)
+        _write_outputs(args, outcome, elapsed)
     except (OSError, RuntimeError) as exc:  # e.g. the disk filled up during the run
         print(f"kl-backends parity: {exc}", file=sys.stderr)
         return 2
@@ -169,9 +180,7 @@ def _parity(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _write_outputs(
-    args: argparse.Namespace, cells: list, rows_json: list, title: str, elapsed: float
-) -> None:
+def _write_outputs(args: argparse.Namespace, outcome: _Outcome, elapsed: float) -> None:
     """The ``--json``, ``--markdown`` and ``--plot`` files that were asked for."""
     from kl_backends import __version__
 
@@ -184,8 +193,8 @@ def _write_outputs(
                     "machine": platform.machine(),
                     "node": platform.node(),
                     "seconds": elapsed,
-                    "what": title,
-                    "rows": rows_json,
+                    "what": outcome.title,
+                    "rows": outcome.rows_json,
                 },
                 fh,
                 indent=2,
@@ -195,12 +204,12 @@ def _write_outputs(
         from kl_backends.parity.report import markdown_table
 
         with open(args.markdown, "w") as fh:
-            fh.write(markdown_table(cells, f"{title} (kl_backends {__version__})"))
+            fh.write(markdown_table(outcome.cells, f"{outcome.title} (kl_backends {__version__})"))
         print(f"Markdown table written to {args.markdown}")
     if args.plot:
         from kl_backends.parity.report import plot_heatmap
 
-        plot_heatmap(cells, args.plot, title)
+        plot_heatmap(outcome.cells, args.plot, outcome.title)
         print(f"heatmap written to {args.plot}")
 
 
@@ -232,76 +241,62 @@ def _unwritable(path: str | None) -> str:
     return ""
 
 
-def _print_table(header: tuple[str, ...], table: Sequence[tuple[str, ...]]) -> None:
-    widths = [
-        max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(header)
-    ]
-    for line in (header, tuple("-" * w for w in widths), *table):
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+_MATRIX_HEADER = (
+    "backend",
+    "version",
+    "device",
+    "dtype",
+    "mode",
+    "checks",
+    "worst error, as judged (its bound; case)",
+    "max abs err",
+    "built-ins",
+    "status",
+)
 
 
-def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
-    from kl_backends.parity.report import Cell
+def _matrix_line(r: Any) -> tuple[str, ...]:
+    """One ``parity.run.Row`` as a line of the printed matrix."""
+    n_ok = sum(b.ok for b in r.builtins.values())
+    builtins = f"{n_ok}/{len(r.builtins)} agree" if r.builtins else "-"
+    return (
+        r.backend,
+        r.version,
+        r.device,
+        r.dtype,
+        r.mode,
+        str(r.checks),
+        r.judged,
+        _fmt(r.max_abs),
+        builtins,
+        "OK" if r.ok else "FAIL",
+    )
+
+
+def _print_failures(r: Any) -> None:
+    print(f"\nFAIL {r.backend} {r.device} {r.dtype} {r.mode}:")
+    if r.error:
+        print(f"  error: {r.error}")
+    for f in r.failures[:10]:
+        print(f"  {f}")
+    for name, b in r.builtins.items():
+        for prob in b.problems[:3]:
+            print(f"  built-in {name}: {prob}")
+
+
+def _kl_matrix(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> _Outcome:
+    from kl_backends.parity.report import render_table
     from kl_backends.parity.run import run_parity_parallel
 
     rows = run_parity_parallel(
         chosen, dtypes=dtypes, compiled=not args.no_compiled, quiet=args.quiet, jobs=args.jobs
     )
-    header = (
-        "backend",
-        "version",
-        "device",
-        "dtype",
-        "mode",
-        "checks",
-        "worst error, as judged (its bound; case)",
-        "max abs err",
-        "built-ins",
-        "status",
-    )
-    table = []
+    print(render_table(_MATRIX_HEADER, [_matrix_line(r) for r in rows]))
     for r in rows:
-        n_ok = sum(b["ok"] for b in r.builtins.values())
-        builtins = f"{n_ok}/{len(r.builtins)} agree" if r.builtins else "-"
-        table.append(
-            (
-                r.backend,
-                r.version,
-                r.device,
-                r.dtype,
-                r.mode,
-                str(r.checks),
-                r.judged,
-                _fmt(r.max_abs),
-                builtins,
-                "OK" if r.ok else "FAIL",
-            )
-        )
-    _print_table(header, table)
-    for r in rows:
-        if r.ok:
-            continue
-        print(f"\nFAIL {r.backend} {r.device} {r.dtype} {r.mode}:")
-        if r.error:
-            print(f"  error: {r.error}")
-        for f in r.failures[:10]:
-            print(f"  {f}")
-        for name, b in r.builtins.items():
-            for prob in b["problems"][:3]:
-                print(f"  built-in {name}: {prob}")
-    cells = [
-        Cell(
-            f"{r.backend}:{r.device} {r.mode}",
-            r.dtype,
-            r.max_abs,
-            r.max_rel,
-            r.ok,
-            (r.error or "; ".join(r.failures[:1]))[:120],
-            r.judged,
-        )
-        for r in rows
-    ]
-    return cells, [r.as_dict() for r in rows], "kl_divergence parity"
+        if not r.ok:
+            _print_failures(r)
+    cells = [r.agreement() for r in rows]
+    return _Outcome(cells, [r.as_dict() for r in rows], "kl_divergence parity")
 
 
 def _load_function(spec: str) -> Any:
@@ -318,15 +313,29 @@ def _load_function(spec: str) -> Any:
     return obj
 
 
-def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> tuple:
-    import numpy as np
-
+def _announcing(fn: Any) -> Any:
+    """``fn``, printing each library and dtype it is first called with (not the reference's)."""
     from kl_backends._dispatch import backend_of
-    from kl_backends.parity.report import Cell
 
-    def library_name(x: Any) -> str:
-        be = backend_of(x)
-        return be.name if be is not None else type(x).__module__.split(".")[0]
+    seen: set[tuple[str, str]] = set()
+
+    def watched(*a: Any, **k: Any) -> Any:
+        inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
+        if inputs:
+            be = backend_of(inputs[0])
+            name = be.name if be is not None else type(inputs[0]).__module__.split(".")[0]
+            key = (name, str(inputs[0].dtype))
+            # The reference backend also runs the reference: its calls are not announced.
+            if key not in seen and not (be is not None and be.is_reference):
+                print(f"  ... {key[0]} {key[1]}", file=sys.stderr, flush=True)
+            seen.add(key)
+        return fn(*a, **k)
+
+    return watched
+
+
+def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> _Outcome:
+    import numpy as np
 
     from kl_backends.testing import available_targets, check_backends, format_table
 
@@ -341,29 +350,15 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
             file=sys.stderr,
             flush=True,
         )
-    seen: set[tuple[str, str]] = set()
-
-    def watched(*a: Any, **k: Any) -> Any:
-        inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
-        if inputs and not args.quiet:
-            key = (library_name(inputs[0]), str(inputs[0].dtype))
-            if key not in seen and key[0] != "numpy":  # NumPy runs the reference too
-                print(f"  ... {key[0]} {key[1]}", file=sys.stderr, flush=True)
-            seen.add(key)
-        return fn(*a, **k)
-
+        fn = _announcing(fn)
     # check_backends fails a result that came back in another library than its inputs.
-    rows = check_backends(
-        watched, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64")
-    )
+    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
     print(format_table(rows))
-    cells = [
-        Cell(r.target, r.dtype, r.max_abs, r.max_rel, r.ok, r.message[:120], r.judged) for r in rows
-    ]
-    from dataclasses import asdict
-
-    rows_json = [asdict(r) for r in rows]
-    return cells, rows_json, f"{args.function} parity"
+    return _Outcome(
+        [replace(r, message=r.message[:120]) for r in rows],
+        [asdict(r) for r in rows],
+        f"{args.function} parity",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,30 +1,124 @@
-"""Reports of a parity run: Markdown table and PNG heatmap of the error matrix."""
+"""Results of a parity check and their reports: the record, tables, a PNG heatmap.
+
+``Agreement`` is the one result record (one backend x device (x mode) x dtype
+against the reference), and ``render_table`` the one table renderer: an
+aligned text table or a Markdown table.  ``format_table`` (the rows of
+``kl_backends.testing``) and ``markdown_table`` (the ``--markdown`` report)
+choose their columns and hand them to it.
+
+>>> rows = [Agreement("numpy:cpu", "float64", True, 0.0, 0.0, "(0,)", "", "0.00e+00 rel <= rtol 1e-10")]
+>>> print(format_table(rows))
+backend    dtype    judged error (bound)        max abs   max rel   where  status
+---------  -------  --------------------------  --------  --------  -----  ------
+numpy:cpu  float64  0.00e+00 rel <= rtol 1e-10  0.00e+00  0.00e+00  (0,)   OK
+>>> print(render_table(("a", "b"), [("1", "22")], markdown=True, right=(1,)))
+| a | b |
+|---|---:|
+| 1 | 22 |
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Cell", "markdown_table", "plot_heatmap"]
+__all__ = [
+    "Agreement",
+    "Cell",
+    "format_table",
+    "markdown_table",
+    "plot_heatmap",
+    "render_table",
+]
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One backend x device (x mode) row label, one dtype: its errors and verdict."""
+class Agreement:
+    """One backend x device (x mode) x dtype against the reference.
 
-    label: str
+    ``target`` names the row (``"torch:cuda:0"``; the parity matrix adds the
+    mode: ``"jax:cpu jit"``), ``where`` the index of the worst element
+    (``"-"`` if unknown), ``message`` why it failed.
+    """
+
+    target: str
     dtype: str
+    ok: bool
     max_abs: float
     max_rel: float
-    ok: bool
-    detail: str = ""
-    #: The judged error and its tolerance bound (``Comparison.describe()``), "" if unknown.
-    judged: str = ""
+    where: str = "-"
+    message: str = ""
+    #: The error that decided, in its bound's units: ``"2.10e-04 rel <= rtol 1e-02"``
+    #: (``kl_backends.parity.compare.Comparison.describe``).
+    judged: str = "-"
 
 
-def markdown_table(cells: Sequence[Cell], title: str) -> str:
-    """A Markdown table, one row per cell.
+def Cell(
+    label: str,
+    dtype: str,
+    max_abs: float,
+    max_rel: float,
+    ok: bool,
+    detail: str = "",
+    judged: str = "",
+) -> Agreement:
+    """An ``Agreement`` for a report's row, in the argument order of the reports' former record."""
+    return Agreement(label, dtype, ok, max_abs, max_rel, "-", detail, judged)
+
+
+def render_table(
+    header: Sequence[str],
+    body: Sequence[Sequence[str]],
+    *,
+    markdown: bool = False,
+    right: Collection[int] = (),
+) -> str:
+    """``header`` and ``body`` as an aligned text table, or a Markdown table.
+
+    Text columns are left-aligned to their widest entry, with a dashed rule
+    under the header; ``right`` lists the Markdown columns aligned right.
+    """
+    if markdown:
+        rule = "|" + "".join("---:|" if i in right else "---|" for i in range(len(header)))
+        lines = ["| " + " | ".join(header) + " |", rule]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+    widths = [
+        max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+        for i, h in enumerate(header)
+    ]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+        for line in (tuple(header), tuple("-" * w for w in widths), *body)
+    )
+
+
+def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
+    """The rows as an aligned text table, or a Markdown table.
+
+    "judged error (bound)" is the error that decided each row, in the units of
+    the tolerance that applies there (``1.0e-02 rel <= rtol 0.01`` beside a
+    large absolute error; ``2.0e-08 abs <= atol 2e-06`` for a zero result
+    against a tiny reference).
+    """
+    header = ("backend", "dtype", "judged error (bound)", "max abs", "max rel", "where", "status")
+    body = [
+        (
+            r.target,
+            r.dtype,
+            r.judged,
+            f"{r.max_abs:.2e}",
+            f"{r.max_rel:.2e}",
+            r.where,
+            "OK" if r.ok else f"FAIL: {r.message}",
+        )
+        for r in rows
+    ]
+    return render_table(header, body, markdown=markdown)
+
+
+def markdown_table(cells: Sequence[Agreement], title: str) -> str:
+    """A Markdown report, one row per cell, under ``title``, with the count of failures.
 
     The error column is the one that was judged: for the check that used the
     largest fraction of its tolerance, the error in the units of the bound that
@@ -32,22 +126,23 @@ def markdown_table(cells: Sequence[Cell], title: str) -> str:
     bound, e.g. ``3.10e-03 rel <= rtol 0.01``.  The largest absolute error is
     beside it, for information only.
     """
-    lines = [
-        f"### {title}",
-        "",
-        "| backend | dtype | worst error, as judged (its bound) | max abs err | status |",
-        "|---|---|---|---:|---|",
+    header = ("backend", "dtype", "worst error, as judged (its bound)", "max abs err", "status")
+    body = [
+        (
+            c.target,
+            c.dtype,
+            c.judged or f"max rel {c.max_rel:.2e}",
+            f"{c.max_abs:.2e}",
+            "✅ OK" if c.ok else f"❌ FAIL {c.message}".rstrip(),
+        )
+        for c in cells
     ]
-    for c in cells:
-        status = "✅ OK" if c.ok else f"❌ FAIL {c.detail}".rstrip()
-        judged = c.judged or f"max rel {c.max_rel:.2e}"
-        lines.append(f"| {c.label} | {c.dtype} | {judged} | {c.max_abs:.2e} | {status} |")
     passed = sum(c.ok for c in cells)
-    lines += ["", f"{passed} passed, {len(cells) - passed} failed"]
-    return "\n".join(lines) + "\n"
+    table = render_table(header, body, markdown=True, right=(3,))
+    return f"### {title}\n\n{table}\n\n{passed} passed, {len(cells) - passed} failed\n"
 
 
-def plot_heatmap(cells: Sequence[Cell], path: str, title: str) -> None:
+def plot_heatmap(cells: Sequence[Agreement], path: str, title: str) -> None:
     """log10 of the max relative error, rows = backend x device (x mode), columns = dtype.
 
     Failed cells are crossed out.  Needs matplotlib (``kl_backends[plot]``).
@@ -61,12 +156,12 @@ def plot_heatmap(cells: Sequence[Cell], path: str, title: str) -> None:
         raise RuntimeError("--plot needs matplotlib: pip install 'kl_backends[plot]'") from None
     import numpy as np
 
-    labels = list(dict.fromkeys(c.label for c in cells))
+    labels = list(dict.fromkeys(c.target for c in cells))
     dtypes = list(dict.fromkeys(c.dtype for c in cells))
     grid = np.full((len(labels), len(dtypes)), np.nan)
     failed = []
     for c in cells:
-        i, j = labels.index(c.label), dtypes.index(c.dtype)
+        i, j = labels.index(c.target), dtypes.index(c.dtype)
         grid[i, j] = math.log10(max(c.max_rel, 1e-17)) if math.isfinite(c.max_rel) else 0.0
         if not c.ok:
             failed.append((i, j))

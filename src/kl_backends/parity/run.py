@@ -1,8 +1,8 @@
 """The parity run behind ``kl-backends parity``.
 
 For every selected backend x device x dtype x mode, every case in
-``_cases.CASES`` is run through ``kl_divergence`` in each input kind and
-compared with the float64 reference (``_reference``), and the backend's
+``parity.cases.CASES`` is run through ``kl_divergence`` in each input kind and
+compared with the float64 reference (``parity.reference``), and the backend's
 built-ins (each backend's ``builtins``) are compared on the clean cases.  One ``Row`` per
 backend x device x dtype x mode.
 """
@@ -25,8 +25,19 @@ from kl_backends.backends import Backend
 from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for
 from kl_backends.parity.compare import compare
 from kl_backends.parity.reference import reference_kl
+from kl_backends.parity.report import Agreement
 
-__all__ = ["Row", "check_case", "run_parity", "run_parity_parallel"]
+__all__ = ["BuiltinCheck", "Row", "check_case", "run_parity", "run_parity_parallel"]
+
+
+@dataclass(frozen=True)
+class BuiltinCheck:
+    """A framework built-in on the clean cases: agreed or not, its worst errors, its problems."""
+
+    ok: bool
+    max_abs: float
+    max_rel: float
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -44,19 +55,31 @@ class Row:
     judged: str = "-"
     used: float = 0.0
     failures: list[str] = field(default_factory=list)
-    builtins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    builtins: dict[str, BuiltinCheck] = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""
 
     @property
     def ok(self) -> bool:
-        builtins_ok = all(b["ok"] for b in self.builtins.values())
+        builtins_ok = all(b.ok for b in self.builtins.values())
         return not self.error and not self.failures and builtins_ok
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ok"] = self.ok
         return d
+
+    def agreement(self) -> Agreement:
+        """This row as a report's row (``parity.report``), labelled backend:device mode."""
+        return Agreement(
+            f"{self.backend}:{self.device} {self.mode}",
+            self.dtype,
+            self.ok,
+            self.max_abs,
+            self.max_rel,
+            message=(self.error or "; ".join(self.failures[:1]))[:120],
+            judged=self.judged,
+        )
 
 
 def reference_for(case: Case, kind: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -190,12 +213,25 @@ def _run_builtins(backend: Backend, device: str, dtype: str, row: Row) -> None:
             worst_abs, worst_rel = max(worst_abs, cmp.max_abs), max(worst_rel, cmp.max_rel)
             if not cmp.ok:
                 problems.append(f"{case.name}: {cmp.message}")
-        row.builtins[builtin.name] = {
-            "ok": not problems,
-            "max_abs": worst_abs,
-            "max_rel": worst_rel,
-            "problems": problems,
-        }
+        row.builtins[builtin.name] = BuiltinCheck(
+            not problems, worst_abs, worst_rel, tuple(problems)
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run: the dtypes (``None``: each backend's own), whether compiled modes, quiet."""
+
+    dtypes: tuple[str, ...] | None = None
+    compiled: bool = True
+    quiet: bool = False
+
+    def wants(self, dtype: str) -> bool:
+        return self.dtypes is None or dtype in self.dtypes
+
+
+#: The dtypes checked in compiled mode and against the built-ins.
+_FULL_DTYPES = ("float32", "float64")
 
 
 def run_parity(
@@ -207,24 +243,30 @@ def run_parity(
 ) -> list[Row]:
     """Run the parity matrix on installed ``backends``; one ``Row`` per combination.
 
-    Compiled modes are ``jax.jit`` and ``tf.function``, in float32 and
-    float64; ``torch.compile`` (seconds of compilation per case) and the
-    compiled half-precision runs are left to the test suite, to keep this
-    under a minute.
+    A backend's compiled mode (``Backend.compiler``: ``jax.jit``,
+    ``tf.function``) runs in float32 and float64 where the backend declares
+    it ``compiled_in_matrix``; the others (``torch.compile``: seconds of
+    compilation per case) and the compiled half-precision runs are left to
+    the test suite, to keep this under a minute.
     """
+    options = RunOptions(tuple(dtypes) if dtypes is not None else None, compiled)
     rows = []
-    wanted = set(dtypes) if dtypes is not None else None
     for backend in backends:
         with backend.harness():
-            rows += _run_backend(backend, wanted, compiled, progress)
+            rows += _run_backend(backend, options, progress)
     return rows
 
 
+def _modes(backend: Backend, dtype: str, options: RunOptions) -> list[str]:
+    """``eager``, and the backend's compiler where it is in the matrix for ``dtype``."""
+    if options.compiled and backend.compiler and backend.compiled_in_matrix:
+        if dtype in _FULL_DTYPES:
+            return ["eager", backend.compiler]
+    return ["eager"]
+
+
 def _run_backend(
-    backend: Backend,
-    wanted: set[str] | None,
-    compiled: bool,
-    progress: Callable[[str], None] | None,
+    backend: Backend, options: RunOptions, progress: Callable[[str], None] | None
 ) -> list[Row]:
     rows: list[Row] = []
     try:
@@ -234,24 +276,16 @@ def _run_backend(
         return [Row(backend.name, "-", "-", "-", "?", error=f"{type(exc).__name__}: {exc}")]
     for device in devices:
         for dtype in backend.dtypes:
-            if wanted is not None and dtype not in wanted:
+            if not options.wants(dtype):
                 continue
-            modes = ["eager"]
-            if (
-                compiled
-                and backend.compiler
-                and backend.compiled_in_matrix
-                and dtype in ("float32", "float64")
-            ):
-                modes.append(backend.compiler)
-            for mode in modes:
+            for mode in _modes(backend, dtype, options):
                 if progress:
                     progress(f"{backend.name} {device} {dtype} {mode}")
                 row = Row(backend.name, device, dtype, mode, version)
                 start = time.perf_counter()
                 try:
                     _run_row(backend, device, dtype, mode, row)
-                    if mode == "eager" and dtype in ("float32", "float64"):
+                    if mode == "eager" and dtype in _FULL_DTYPES:
                         _run_builtins(backend, device, dtype, row)
                 except Exception as exc:
                     row.error = f"{type(exc).__name__}: {exc}"
@@ -266,14 +300,14 @@ def _print_progress(msg: str) -> None:
     print(f"  ... {msg}", file=sys.stderr, flush=True)
 
 
-def _run_in_worker(name: str, dtypes: list[str] | None, compiled: bool, quiet: bool) -> list[Row]:
+def _run_in_worker(name: str, options: RunOptions) -> list[Row]:
     from kl_backends.backends import BACKENDS
 
     return run_parity(
         [BACKENDS[name]],
-        dtypes=dtypes,
-        compiled=compiled,
-        progress=None if quiet else _print_progress,
+        dtypes=options.dtypes,
+        compiled=options.compiled,
+        progress=None if options.quiet else _print_progress,
     )
 
 
@@ -294,15 +328,16 @@ def run_parity_parallel(
     from concurrent.futures import ProcessPoolExecutor
 
     backends = list(backends)
-    dtypes = list(dtypes) if dtypes is not None else None
+    options = RunOptions(tuple(dtypes) if dtypes is not None else None, compiled, quiet)
     if jobs <= 1 or len(backends) <= 1:
         return run_parity(
-            backends, dtypes=dtypes, compiled=compiled, progress=None if quiet else _print_progress
+            backends,
+            dtypes=options.dtypes,
+            compiled=compiled,
+            progress=None if quiet else _print_progress,
         )
     order = sorted(backends, key=lambda b: -b.cost)  # costliest first: workers end together
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {
-            b.name: pool.submit(_run_in_worker, b.name, dtypes, compiled, quiet) for b in order
-        }
+        futures = {b.name: pool.submit(_run_in_worker, b.name, options) for b in order}
         return [row for b in backends for row in futures[b.name].result()]

@@ -7,6 +7,21 @@ imported: ``kernels`` (the probabilities kernel with its ``tf.custom_gradient``)
 ``logits`` (rows of logits) and ``random`` (stateless seeds).  ``adapter`` is the
 namespace; ``harness`` serves the parity harness (devices, conversions,
 ``tf.function``, built-in KLs).
+
+The adapter maps the array-API functions that kl_backends uses onto plain
+``tf`` / ``tf.math`` operations, without TensorFlow's global NumPy behaviour.
+Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
+list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``;
+``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
+``__array_namespace_info__().default_dtypes``; elementwise ``where``,
+``log``, ``log1p``, ``exp``, ``expm1``, ``sqrt``, ``abs``, ``isnan``,
+``minimum``, ``maximum``, ``zeros_like``, ``cos``, ``tan``, ``sign``, ``floor``,
+``isfinite``; ``broadcast_to``, ``broadcast_arrays``, ``expand_dims``, ``reshape``,
+``concat``, ``flip``, ``eye``, ``ones``, ``arange``, ``matrix_transpose``, ``sort``,
+``unique_values``, ``argmax``; reductions ``sum``, ``max``, ``mean``, ``any``,
+``all``, ``std`` (``axis`` an int, a tuple or ``None``; ``keepdims``);
+``linalg`` with ``cholesky``, ``diagonal``, ``solve``.  Operators
+(``+ - * / == < >``) are TensorFlow's own, which are elementwise in TF 2.
 """
 
 from __future__ import annotations

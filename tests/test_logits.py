@@ -238,7 +238,7 @@ def test_many_blocks_and_ragged_last_block(monkeypatch, backend, v) -> None:
     """V not a multiple of the block, N not a multiple of the rows per block."""
     monkeypatch.setattr(_logits, "ROW_ELEMENTS", 3 * v + 1)
     if backend.name == "torch":
-        from kl_backends.backends import torch as torch_backend
+        from kl_backends.backends.torch import logits as torch_backend
 
         monkeypatch.setattr(torch_backend, "LOGITS_BLOCK", 3 * v + 1)
     t, s = _inputs(n=11, v=v, seed=v, special=False)

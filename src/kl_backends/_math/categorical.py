@@ -15,7 +15,8 @@ import numbers
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
+from kl_backends._lib.options import KLOptions
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
 from kl_backends.backends._base import fast_paths_enabled
@@ -258,7 +259,7 @@ def kl_divergence(
             raise ValueError("validate=True checks distributions, not densities on a grid")
         p = _validate(be, p, q, inputs, axes, out_dtype)
 
-    options = (inputs, axes, keepdims, reduction, log_base, normalize)
+    options = KLOptions(inputs, axes, keepdims, reduction, log_base, normalize)
     with be.quiet():  # log(0) = -inf and NaN are defined results here
         out = be.jit(_kl, be, options)(p, q, weights)
     if fast_paths_enabled():
@@ -351,10 +352,11 @@ def _check_grid(be: Any, grid: Any, steps: Any) -> None:
         )
 
 
-def _kl(be: Any, options: tuple[Any, ...], p: Any, q: Any, weights: Any) -> Any:
+def _kl(be: Any, options: KLOptions, p: Any, q: Any, weights: Any) -> Any:
     """The math, on inputs already promoted (and broadcast for logits)."""
     xp = be.xp
-    inputs, axes, keepdims, reduction, log_base, normalize = options
+    inputs, axes, keepdims = options.inputs, options.axes, options.keepdims
+    reduction, log_base, normalize = options.reduction, options.log_base, options.normalize
     if weights is not None and normalize:
         if inputs == "probs":
             p = p / xp.sum(p * weights, axis=axes, keepdims=True)

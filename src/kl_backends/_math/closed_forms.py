@@ -18,7 +18,8 @@ import math
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
+from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
 
 __all__ = [
@@ -32,8 +33,8 @@ __all__ = [
 
 
 def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
-    out = _common.reduce_in_base(xp, out, reduction, False, _args.log_of_base(base))
-    return _common.finish(xp, out, dtype)
+    log_base = _args.log_of_base(base)
+    return finish(xp, reduce(xp, out, reduction), dtype, log_base)
 
 
 def _nan_where(be: Any, out: Any, invalid: Any) -> Any:

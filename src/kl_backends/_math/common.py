@@ -9,15 +9,19 @@ import math
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
+from kl_backends._lib import arrays as _arrays
+from kl_backends._lib.arrays import finish, log_softmax, reduce
 
 __all__ = [
     "broadcast_to",
+    "finish",
     "generalized_terms",
     "js_near",
     "kl_parts",
     "kl_sum",
     "log_probs_terms",
+    "log_softmax",
     "prepare",
     "probs_terms",
     "reduce",
@@ -28,7 +32,7 @@ __all__ = [
 
 def scalar(be: Any, value: float, like: Any) -> Any:
     """A 0-d array of ``like``'s dtype and device (``be``: its backend)."""
-    return be.xp.asarray(value, dtype=like.dtype, device=be.device(like))
+    return _arrays.scalar(be.xp, value, like, be.device(like))
 
 
 def prepare(
@@ -84,11 +88,6 @@ def _check_dtype(xp: Any, name: str, dtype: Any) -> None:
         )
 
 
-def finish(xp: Any, out: Any, dtype: Any) -> Any:
-    """Cast a result back to the output dtype."""
-    return xp.astype(out, dtype) if out.dtype != dtype else out
-
-
 def is_float(xp: Any, dtype: Any) -> bool:
     return bool(xp.isdtype(dtype, "real floating"))
 
@@ -102,22 +101,6 @@ def broadcast_to(xp: Any, x: Any, shape: tuple[int | None, ...]) -> Any:
     if _args.shape_of(x) == shape or None in shape:
         return x
     return xp.broadcast_to(x, shape)
-
-
-def reduce(xp: Any, out: Any, reduction: str, keepdims: bool = False) -> Any:
-    """Apply ``reduction`` ("none", "sum", "mean") over all remaining axes.
-
-    ``"mean"`` over no elements (an empty batch) is NaN, with no warning.
-    """
-    if reduction == "none" or out.ndim == 0:
-        return out
-    if reduction == "sum":
-        return xp.sum(out, keepdims=keepdims)
-    if 0 in _args.shape_of(out):  # (unknown sizes, None, are not 0)
-        # The mean of no distributions is NaN, as torch.mean's, without NumPy's
-        # "Mean of empty slice" warning (an error under -W error).
-        return xp.sum(out, keepdims=keepdims) * math.nan
-    return xp.mean(out, keepdims=keepdims)
 
 
 def reduce_in_base(
@@ -282,9 +265,3 @@ def log_probs_terms(be: Any, log_p: Any, log_q: Any) -> Any:
     lq = xp.where(impossible, zero, log_q)
     terms = xp.where(lq == -math.inf, scalar(be, math.inf, lp), xp.exp(lp) * (lp - lq))
     return xp.where(impossible, zero, terms)
-
-
-def log_softmax(xp: Any, x: Any, axes: tuple[int, ...]) -> Any:
-    """``x - logsumexp(x)`` over ``axes``, shifted by the maximum for stability."""
-    shifted = x - xp.max(x, axis=axes, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
+from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
 
@@ -45,9 +46,8 @@ def _end(
     xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
 ) -> Any:
     keepdims = _args.check_bool("keepdims", keepdims)
-    out = xp.sum(terms, axis=axes, keepdims=keepdims)
-    out = _common.reduce_in_base(xp, out, reduction, keepdims, _args.log_of_base(base))
-    return _common.finish(xp, out, dtype)
+    out = reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
+    return finish(xp, out, dtype, _args.log_of_base(base))
 
 
 def entropy(

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
+from kl_backends._lib.arrays import finish
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
 
@@ -166,9 +167,7 @@ def kl_knn(
         nu2 = _kth_smallest(xp, _sq_dists(be, rows, sq_rows, b, sq_b), k - 1)
         total = total + xp.sum(xp.log(nu2) - xp.log(rho2))
     out = (0.5 * d / n) * total + math.log(m / (n - 1))
-    if log_base is not None:
-        out = out / log_base
-    return _common.finish(xp, out, dtype)
+    return finish(xp, out, dtype, log_base)
 
 
 def _sq_dists(be: Any, rows: Any, sq_rows: Any, others: Any, sq_others: Any) -> Any:

@@ -35,13 +35,14 @@ so the framework is already imported):
   ``None`` to go the general way (see ``_dispatch.quick``).
 * ``special(name)``: the library's own special function (``lgamma``,
   ``digamma``, ``erf``, ``i0e``, ``i1e``) for ``kl_backends.distributions``,
-  or ``None`` for the generic array-API one; ``read_distribution(obj)``: one
-  of the framework's own distribution objects as a
-  ``kl_backends.distributions`` container (its tensors, not copies), or ``None``.
-* ``logits_rows(kind, beta, a, b, mask, temperature, work)``: per-row values
-  ``[N]`` of KL / cross-entropy / generalised JSD between ``[N, V]`` logits
-  with a custom gradient (``kl_backends._math.logits``), or ``None`` to use
-  the generic blocked code.
+  or ``None`` for the generic array-API one.
+* ``logits_rows(spec, a, b, mask, generic)``: per-row values ``[N]`` of KL /
+  cross-entropy / generalised JSD between ``[N, V]`` logits with a custom
+  gradient (``spec``: a ``kl_backends._lib.options.RowSpec``; ``generic``: the
+  math's generic block functions, ``forward_block``, ``backward_block`` and
+  ``rows``, handed down by ``kl_backends._math``), or ``None`` to use the
+  generic blocked code.  ``permutes_axes``: whether the namespace can move the
+  event axes last (else the row math runs in place along them).
 * ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
   compiled version of it for eager calls (JAX compiles each primitive on its
   own otherwise).
@@ -60,22 +61,14 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kl_backends._lib.policy import SMALL, fast_paths_enabled, seed_kind
+
 __all__ = ["SMALL", "Backend", "Builtin", "fast_paths_enabled", "native_function"]
-
-#: Up to this many elements a fast kernel is one whole-array pass with the
-#: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).
-SMALL = 1 << 14
-
-
-def fast_paths_enabled() -> bool:
-    """``KL_BACKENDS_FASTPATHS=0`` turns the fast kernels and the quick path off."""
-    return os.environ.get("KL_BACKENDS_FASTPATHS", "1") != "0"
 
 
 @functools.cache
@@ -131,6 +124,9 @@ class Backend:
     is_reference: bool = False
     #: Relative cost of checking it (parallel runs start the costliest first).
     cost: int = 0
+    #: Whether rows of logits may move their event axes last (``permute_dims``); where
+    #: the namespace cannot, the row math runs in one piece along the event axes.
+    permutes_axes: bool = True
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"
@@ -209,9 +205,7 @@ class Backend:
     def quick(self, p: Any, q: Any, exact: Callable[..., Any]) -> Any | None:
         return None
 
-    def logits_rows(
-        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
-    ) -> Any | None:
+    def logits_rows(self, spec: Any, a: Any, b: Any, mask: Any, generic: Any) -> Any | None:
         return None
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
@@ -219,10 +213,6 @@ class Backend:
 
     def special(self, name: str) -> Callable[[Any], Any] | None:
         """The library's own special function ``name``, or ``None`` (the generic one)."""
-        return None
-
-    def read_distribution(self, obj: Any) -> Any:
-        """A ``kl_backends.distributions`` container for ``obj``, or ``None``."""
         return None
 
     def stop_gradient(self, x: Any) -> Any:
@@ -238,13 +228,13 @@ class Backend:
         """
         import numpy as np
 
-        if isinstance(seed, np.random.Generator):
+        accepted = f"a numpy.random.Generator for {self.name}"
+
+        def is_generator(s: Any) -> bool:
+            return isinstance(s, np.random.Generator)
+
+        if seed_kind(seed, accepted, is_generator, (int, np.integer)) == "state":
             return seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(
-                f"seed must be an int or a numpy.random.Generator for {self.name}; "
-                f"got {type(seed).__name__}"
-            )
         return np.random.default_rng(int(seed))
 
     def draw(self, state: Any, kind: str, shape: tuple[int, ...], like: Any, *params: Any) -> Any:

@@ -57,9 +57,7 @@ class Dask(Backend):
     def solve_triangular(self, a: Any, b: Any) -> Any:
         return _batched(_np_solve, a, b)
 
-    def logits_rows(
-        self, kind: str, beta: Any, a: Any, b: Any, mask: Any, temperature: Any, work: Any
-    ) -> Any:
+    def logits_rows(self, spec: Any, a: Any, b: Any, mask: Any, generic: Any) -> Any:
         """The generic NumPy row blocks per row chunk (``map_blocks``), lazily.
 
         The event axis is made one chunk (a distribution needs all of its row);
@@ -68,20 +66,16 @@ class Dask(Backend):
         import dask.array as da
         import numpy as np
 
-        from kl_backends._math import logits as _logits
-
-        numpy_backend = _numpy_backend()
         a = a.rechunk({1: -1})
         b = b.rechunk({0: a.chunks[0], 1: -1})
         args = [a, b]
         if mask is not None:
             args.append(da.asarray(mask)[:, None].rechunk((a.chunks[0], 1)))
+        kind, beta, temperature, work = spec.kind, spec.beta, spec.temperature, spec.work
 
         def block(x: Any, y: Any, m: Any = None) -> Any:
             with np.errstate(divide="ignore", invalid="ignore"):  # -inf, NaN: defined here
-                return _logits.generic_rows(
-                    numpy_backend, kind, beta, x, y, m, temperature, True, work, True
-                )
+                return generic.rows(_NUMPY, kind, beta, x, y, m, temperature, True, work, True)
 
         if mask is None:
             return da.map_blocks(block, *args, drop_axis=1, dtype=work)
@@ -97,7 +91,7 @@ class Dask(Backend):
     # -- harness -----------------------------------------------------------
     def special(self, name: str) -> Any:
         """SciPy's function block by block (elementwise, so valid), lazily."""
-        blockwise = _numpy.NumPy().special(name)
+        blockwise = _NUMPY.special(name)
         if blockwise is None:
             return None
         return lambda x: x.map_blocks(blockwise, dtype=x.dtype)
@@ -152,9 +146,3 @@ def _batched(fn: Any, *arrays: Any) -> Any:
         args += [x.rechunk({ndim - 2: -1, ndim - 1: -1}), (*batch, row, ndim + i)]
     out_index = (*batch, row, ndim + len(arrays) - 1)
     return da.blockwise(fn, out_index, *args, dtype=arrays[0].dtype, concatenate=True)
-
-
-def _numpy_backend() -> Any:
-    from kl_backends.backends import BACKENDS
-
-    return BACKENDS["numpy"]

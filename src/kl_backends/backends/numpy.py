@@ -20,9 +20,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from kl_backends.backends._base import SMALL, Backend, Builtin, fast_paths_enabled, native_function
+from kl_backends._lib.policy import EXACT_BELOW, SMALL, quick_admits
+from kl_backends.backends._base import Backend, Builtin, native_function
 
-__all__ = ["NumPy", "kl_rows"]
+__all__ = ["EXACT_BELOW", "NumPy", "kl_rows"]
 
 #: Elements per block (1 MB of float32 per buffer): measured fastest on a
 #: 2-core AVX-512 machine, 3.4 ms against 8.9 ms for 16K-element blocks.
@@ -32,13 +33,6 @@ THREADED_MIN = 1 << 18
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
-
-
-#: float64 sums below this times ``sum p`` are recomputed by the generic code: the
-#: fast form's rounding error is at most about ``eps (sum p + sum |terms|)`` (``p / q``
-#: is rounded once per term), ``sum |terms| <= |sum| + 2 sum q``, and for
-#: distributions ``sum q`` is about ``sum p``: 1e-12 of a sum this large.
-EXACT_BELOW = 3 * float(2.0**-52) * 1e12
 
 
 def _reset_pool() -> None:
@@ -266,16 +260,8 @@ class NumPy(Backend):
         return out if out.ndim else out[()]  # 1-D inputs give a NumPy scalar, as the generic code
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:
-        dtype = p.dtype
-        if (
-            dtype != q.dtype
-            or dtype.char not in "fd"
-            or not dtype.isnative
-            or p.shape != q.shape
-            or not p.ndim
-        ):
-            return None
-        if not fast_paths_enabled():
+        np = sys.modules["numpy"]
+        if not quick_admits(p, q, (np.float32, np.float64)):  # native byte order only
             return None
         return self.kl_last_axis(p, q, exact)
 

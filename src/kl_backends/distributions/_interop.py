@@ -1,71 +1,32 @@
 """Reading the frameworks' own distribution objects into containers.
 
-The converters are framework-specific and live in each framework's backend
-(``Backend.read_distribution`` in ``kl_backends/backends/torch.py`` for
-``torch.distributions``, ``backends/tensorflow.py`` for ``tfp.distributions``,
-``backends/jax.py`` for distrax and numpyro);
-a framework is consulted only when it is already imported, so nothing here
-imports one.  The parameters stay tensors of their framework, so the closed
-forms compute there: the result, its dtype, device and gradient stay in that
-framework.  This module holds what the converters share: the families whose
-parameter names match ours.
+The readers are in ``kl_backends.distributions._readers``, one module per
+library (``torch.distributions``, ``tfp.distributions``, distrax, numpyro),
+chosen by the root of the object's module and cached by type.  A library is
+consulted only for its own objects, so nothing here imports one.  The
+parameters stay tensors of their framework, so the closed forms compute there:
+the result, its dtype, device and gradient stay in that framework.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import fields
 from typing import Any
 
 from kl_backends.distributions import _containers as C
+from kl_backends.distributions._readers import reader_for
 
-__all__ = ["PROBS_OR_LOGITS", "SAME_NAMES", "fields_of", "to_container"]
-
-#: Families whose class and parameter names are the same in torch.distributions and here
-#: (TFP: the same, except the renames in its converter).
-SAME_NAMES: dict[str, Any] = {
-    "Normal": C.Normal,
-    "LogNormal": C.LogNormal,
-    "HalfNormal": C.HalfNormal,
-    "Laplace": C.Laplace,
-    "Gumbel": C.Gumbel,
-    "Cauchy": C.Cauchy,
-    "Uniform": C.Uniform,
-    "Exponential": C.Exponential,
-    "Gamma": C.Gamma,
-    "Chi2": C.Chi2,
-    "InverseGamma": C.InverseGamma,
-    "Beta": C.Beta,
-    "Pareto": C.Pareto,
-    "Weibull": C.Weibull,
-    "VonMises": C.VonMises,
-    "Poisson": C.Poisson,
-    "Dirichlet": C.Dirichlet,
-    "LowRankMultivariateNormal": C.LowRankMultivariateNormal,
-}
-#: Families given by ``probs`` or ``logits``.
-PROBS_OR_LOGITS: dict[str, Any] = {
-    "Bernoulli": C.Bernoulli,
-    "Geometric": C.Geometric,
-    "ContinuousBernoulli": C.ContinuousBernoulli,
-    "Categorical": C.Categorical,
-    "OneHotCategorical": C.OneHotCategorical,
-}
-
-
-def fields_of(cls: Any) -> list[str]:
-    return [f.name for f in fields(cls)]
+__all__ = ["to_container"]
 
 
 def to_container(obj: Any) -> Any:
-    """A kl_backends container for ``obj``, or ``None`` if no imported framework knows it."""
+    """A kl_backends container for ``obj``, or ``None`` if no reader knows it.
+
+    >>> from kl_backends.distributions import Normal
+    >>> d = Normal(0.0, 1.0)
+    >>> to_container(d) is d, to_container(object()) is None
+    (True, True)
+    """
     if isinstance(obj, C.Distribution):
         return obj
-    from kl_backends.backends import BACKENDS
-
-    for backend in BACKENDS.values():
-        if backend.module.split(".")[0] in sys.modules:
-            found = backend.read_distribution(obj)
-            if found is not None:
-                return found
-    return None
+    read = reader_for(type(obj))
+    return None if read is None else read(obj)

@@ -1,7 +1,7 @@
-"""PyTorch custom operators of the PyTorch backend (``backends/torch.py``).
+"""PyTorch custom operators of the PyTorch backend.
 
-Defined at import time, like ``_torch_functions``: ``backends/torch.py`` imports
-this module only once a tensor has arrived.
+Defined at import time, like the ``autograd.Function`` classes: the backend
+imports this module only once a tensor has arrived.
 """
 
 from __future__ import annotations

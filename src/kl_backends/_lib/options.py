@@ -1,0 +1,52 @@
+"""Frozen records of a call's options, handed down instead of positional tuples.
+
+They are hashable (JAX's compiled functions are cached by them) and traced as
+constants by ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["KLOptions", "RowSpec"]
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What a kernel computes for rows of logits (``Backend.logits_rows``).
+
+    ``kind``: ``"kl"``, ``"ce"`` or ``"js"``; ``beta``: the generalised JSD's
+    weight (a float, or ``None`` for the ordinary JSD; kernels never get an
+    array); ``temperature``: a float or ``None`` (an array one is applied
+    before the kernel); ``work``: the dtype the blocks are computed in.
+
+    >>> RowSpec("kl", None, 2.0, "float32").temperature
+    2.0
+    """
+
+    kind: str
+    beta: Any
+    temperature: Any
+    work: Any
+
+
+@dataclass(frozen=True)
+class KLOptions:
+    """The options of ``kl_divergence`` on probabilities or log-probabilities: what
+    the (possibly compiled) body needs besides the arrays.
+
+    ``inputs``: ``"probs"``, ``"log_probs"`` or ``"logits"``; ``axes``: the
+    event axes (sorted, non-negative); ``keepdims``, ``reduction``;
+    ``log_base``: ``log(base)``, or ``None`` for nats; ``normalize``.
+
+    >>> KLOptions("probs", (1,), False, "none", None, False).axes
+    (1,)
+    """
+
+    inputs: str
+    axes: tuple[int, ...]
+    keepdims: bool
+    reduction: str
+    log_base: float | None
+    normalize: bool

@@ -104,6 +104,7 @@ POSITIVE_DEFINITE = Domain("positive_definite", "symmetric positive-definite", 2
 
 
 def declare(**domains: Domain) -> Mapping[str, Domain]:
+    """A family's ``domains``: each parameter's ``Domain``, by name (read-only)."""
     return MappingProxyType(domains)
 
 

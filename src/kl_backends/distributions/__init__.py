@@ -17,14 +17,13 @@ Examples
 
 from __future__ import annotations
 
-from kl_backends.distributions import (  # noqa: F401  (importing registers the pairs)
-    _continuous,
-    _cross,
-    _discrete,
-    _multivariate,
-    _sampling,
-)
-from kl_backends.distributions._containers import (
+from kl_backends.distributions import _interop, _registry, pairs  # noqa: F401  (registers the pairs)
+from kl_backends.distributions._api import cross_entropy, entropy, kl
+from kl_backends.distributions._base import Distribution
+from kl_backends.distributions._monte_carlo import MonteCarloKL, MonteCarloWarning, monte_carlo_kl
+from kl_backends.distributions._registry import register_entropy, register_kl, registered_pairs
+from kl_backends.distributions._sampling import log_prob, sample
+from kl_backends.distributions.families import (
     Bernoulli,
     Beta,
     Binomial,
@@ -33,7 +32,6 @@ from kl_backends.distributions._containers import (
     Chi2,
     ContinuousBernoulli,
     Dirichlet,
-    Distribution,
     Exponential,
     Gamma,
     Geometric,
@@ -54,16 +52,8 @@ from kl_backends.distributions._containers import (
     VonMises,
     Weibull,
 )
-from kl_backends.distributions._monte_carlo import MonteCarloKL, MonteCarloWarning, monte_carlo_kl
-from kl_backends.distributions._registry import (
-    cross_entropy,
-    entropy,
-    kl,
-    register_entropy,
-    register_kl,
-    registered_pairs,
-)
-from kl_backends.distributions._sampling import log_prob, sample
+
+_registry.register_reader(_interop.to_container)  # torch, TFP, distrax and numpyro objects
 
 __all__ = [
     "Bernoulli",

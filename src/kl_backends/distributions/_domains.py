@@ -30,7 +30,7 @@ from typing import Any
 from kl_backends import _dispatch
 from kl_backends._math import args as _args
 from kl_backends._math import common as _common
-from kl_backends.distributions import _containers as C
+from kl_backends.distributions._base import Distribution, Domain
 
 __all__ = ["CHECKS", "batch_shape", "broadcast_batch", "mask_invalid", "sanitize", "validate"]
 
@@ -118,7 +118,7 @@ CHECKS: dict[str, Callable[[Any, Any, Any], Any]] = {
 _WHOLE = {"probability_vector", "logits_vector", "lower_cholesky", "positive_definite"}
 
 
-def _check(xp: Any, be: Any, domain: C.Domain, x: Any) -> Any:
+def _check(xp: Any, be: Any, domain: Domain, x: Any) -> Any:
     """``domain``'s test on ``x``, reduced over its event axes: one value per batch element."""
     ok = CHECKS[domain.kind](xp, be, x)
     if domain.kind not in _WHOLE:
@@ -136,50 +136,15 @@ def _all_last(xp: Any, x: Any, n: int) -> Any:
 
 
 def _params(d: Any, path: str) -> Iterator[tuple[Any, str, str, Any]]:
-    """(container, parameter name, path for messages, value) of ``d`` and what it contains."""
-    if isinstance(d, C.Independent):
-        yield from _params(d.base_dist, f"{path}.base_dist")
-    elif isinstance(d, C.MixtureSameFamily):
-        yield from _params(d.mixture_distribution, f"{path}.mixture_distribution")
-        yield from _params(d.component_distribution, f"{path}.component_distribution")
-    elif isinstance(d, C.Distribution):
+    """(container, parameter name, path for messages, value) of ``d`` and what it is made of."""
+    if not isinstance(d, Distribution):
+        return
+    parts = d._parts()
+    for name, (part, _) in parts.items():
+        yield from _params(part, f"{path}.{name}")
+    if not parts:
         for name, value in d.params().items():
             yield d, name, f"{path}.{name}", value
-
-
-def _shape(value: Any) -> tuple[int | None, ...]:
-    if hasattr(value, "shape"):
-        return tuple(_args.shape_of(value))
-    import numpy as np  # Python numbers and (nested) lists
-
-    return tuple(np.shape(value))
-
-
-def _broadcast(items: list[tuple[str, tuple[int | None, ...]]], what: str) -> tuple[Any, ...]:
-    """The broadcast of named shapes, or ``ValueError`` naming the two that clash."""
-    out: tuple[int | None, ...] = ()
-    seen: list[tuple[str, tuple[int | None, ...]]] = []
-    for name, shape in items:
-        try:
-            out = _args.broadcast_shape(out, shape)
-        except ValueError:
-            clash = [(n, s) for n, s in seen if not _broadcastable(s, shape)]
-            other = clash[0] if clash else ("the others together", out)
-            raise ValueError(
-                f"{what} must broadcast to one batch shape; got {other[0]} with batch shape "
-                f"{other[1]} and {name} with batch shape {shape}. Give them equal sizes or "
-                "size 1 on each batch axis (for example x[:, None] to add an axis)."
-            ) from None
-        seen.append((name, shape))
-    return out
-
-
-def _broadcastable(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
-    try:
-        _args.broadcast_shape(a, b)
-    except ValueError:
-        return False
-    return True
 
 
 def batch_shape(d: Any, path: str = "d") -> tuple[int | None, ...]:
@@ -192,38 +157,7 @@ def batch_shape(d: Any, path: str = "d") -> tuple[int | None, ...]:
         both), an ``Independent`` reinterpreting more axes than its base
         distribution has, a mixture whose components have no batch axis.
     """
-    if isinstance(d, C.Independent):
-        base = batch_shape(d.base_dist, f"{path}.base_dist")
-        n = d.reinterpreted_batch_ndims
-        if n > len(base):
-            raise ValueError(
-                f"{path}: Independent.reinterpreted_batch_ndims is {n}, but its base "
-                f"distribution ({type(d.base_dist).__name__}) has only {len(base)} batch "
-                f"axes (batch shape {base}); give it at most {len(base)}"
-            )
-        return base[: len(base) - n]
-    if isinstance(d, C.MixtureSameFamily):
-        mix = batch_shape(d.mixture_distribution, f"{path}.mixture_distribution")
-        comp = batch_shape(d.component_distribution, f"{path}.component_distribution")
-        if not comp:
-            raise ValueError(
-                f"{path}: MixtureSameFamily's component_distribution needs a batch axis of "
-                "components (its last); it has batch shape ()"
-            )
-        return _broadcast(
-            [
-                (f"{path}.mixture_distribution", mix),
-                (f"{path}.component_distribution less its component axis", comp[:-1]),
-            ],
-            f"{path}'s mixture weights and components",
-        )
-    items = []
-    for _, name, where, value in _params(d, path):
-        shape = _shape(value)
-        domain = type(d).domains.get(name)
-        cut = domain.event_ndims if domain is not None else 0
-        items.append((where, shape[: max(len(shape) - cut, 0)]))
-    return _broadcast(items, f"{path} ({type(d).__name__})'s parameters")
+    return d._batch_shape(path)  # type: ignore[no-any-return]
 
 
 def broadcast_batch(p: Any, q: Any) -> tuple[int | None, ...]:
@@ -285,23 +219,19 @@ def sanitize(*dists: Any) -> tuple[list[Any], Any]:
 
 
 def _sanitize(xp: Any, be: Any, d: Any, table: dict[tuple[int, str], Any]) -> tuple[Any, Any]:
-    if isinstance(d, C.Independent):
-        base, ok = _sanitize(xp, be, d.base_dist, table)
-        ok = None if ok is None else _all_last(xp, ok, d.reinterpreted_batch_ndims)
-        return dataclasses.replace(d, base_dist=base), ok
-    if isinstance(d, C.MixtureSameFamily):
-        mix, ok_mix = _sanitize(xp, be, d.mixture_distribution, table)
-        comp, ok_comp = _sanitize(xp, be, d.component_distribution, table)
-        if ok_comp is not None:
-            ok_comp = _all_last(xp, ok_comp, 1)  # every component
-        return (
-            dataclasses.replace(d, mixture_distribution=mix, component_distribution=comp),
-            _and(ok_mix, ok_comp),
-        )
-    if not isinstance(d, C.Distribution):
+    if not isinstance(d, Distribution):
         return d, None
+    parts = d._parts()
+    if parts:
+        changes, ok = {}, None
+        for name, (part, axes) in parts.items():
+            changes[name], valid = _sanitize(xp, be, part, table)
+            if valid is not None:
+                valid = _all_last(xp, valid, axes)  # every element of the part's extra axes
+            ok = _and(ok, valid)
+        return dataclasses.replace(d, **changes), ok  # type: ignore[type-var]
     given = d.params()
-    changes: dict[str, Any] = {}
+    changes = {}
     ok = None
     for name in given:
         x, where = table[id(d), name]
@@ -328,7 +258,7 @@ def _floating(x: Any, where: str) -> Any:
     return _common.prepare(x, names=(where,))[2][0]
 
 
-def _replace(xp: Any, be: Any, x: Any, inside: Any, domain: C.Domain) -> Any:
+def _replace(xp: Any, be: Any, x: Any, inside: Any, domain: Domain) -> Any:
     """``x`` where ``inside``, the domain's safe value elsewhere."""
     safe = _SAFE[domain.kind]
     if domain.kind not in _WHOLE:

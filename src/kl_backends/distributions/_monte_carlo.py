@@ -15,9 +15,8 @@ import math
 import warnings
 from typing import Any, NamedTuple
 
-from kl_backends.distributions._helpers import backend, scalar
+from kl_backends.distributions._helpers import backend, broadcast_shapes, scalar
 from kl_backends.distributions._sampling import (
-    _broadcast,
     _readable,
     batch_shape,
     event_ndims,
@@ -156,7 +155,7 @@ def monte_carlo_kl(
             f"p and q must have the same number of event axes; p ({type(cp).__name__}) has "
             f"{e_p}, q ({type(cq).__name__}) has {e_q}"
         )
-    full = _broadcast(batch_shape(cp), batch_shape(cq))
+    full = broadcast_shapes(batch_shape(cp), batch_shape(cq))
     x, score = sample_with_score(cp, num_samples, seed)
     be = backend(x)
     xp = be.xp

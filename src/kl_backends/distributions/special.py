@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kl_backends import _dispatch
+from kl_backends.distributions._helpers import scalar as _s
 
 __all__ = [
     "betaln",
@@ -86,11 +87,6 @@ def _dispatch_fn(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any
 
     fn.__name__ = fn.__qualname__ = name
     return fn
-
-
-def _s(xp: Any, value: float, like: Any) -> Any:
-    be = _dispatch.backend_of(like)
-    return xp.asarray(value, dtype=like.dtype, device=None if be is None else be.device(like))
 
 
 # --- log-gamma and digamma ------------------------------------------------------------

@@ -11,11 +11,13 @@ d KL / d a_i = p_i (log p_i - log q_i - KL),  d KL / d b_i = q_i - p_i.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from conftest import need
 from kl_backends import kl_divergence
 
 # Row 0: zeros in p (one with q = 0 too); row 1: no zeros.
@@ -159,3 +161,25 @@ def _xp(on: Any) -> Any:
     import array_api_compat
 
     return array_api_compat.array_namespace(on.asarray([1.0]))
+
+
+def test_torch_func_transforms() -> None:
+    """grad, jacrev, hessian (forward over reverse) and vmap, against the closed forms."""
+    torch = need("torch")
+    from torch.func import grad, hessian, jacrev, vmap
+
+    P, Q = np.array([0.2, 0.3, 0.5]), np.array([0.3, 0.3, 0.4])
+    p, q = torch.tensor(P), torch.tensor(Q)
+    expected_grad = -P / Q  # d KL / dq
+    np.testing.assert_allclose(grad(lambda q: kl_divergence(p, q))(q).numpy(), expected_grad)
+    np.testing.assert_allclose(jacrev(lambda q: kl_divergence(p, q))(q).numpy(), expected_grad)
+    with warnings.catch_warnings():  # torch's own forward-AD set-up uses torch.jit.script
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated")
+        hess = hessian(lambda q: kl_divergence(p, q))(q).numpy()
+    np.testing.assert_allclose(hess, np.diag(P / Q**2), rtol=1e-12)
+    batch_p, batch_q = torch.stack([p, q]), torch.stack([q, p])
+    np.testing.assert_allclose(
+        vmap(kl_divergence)(batch_p, batch_q).numpy(),
+        [np.sum(P * np.log(P / Q)), np.sum(Q * np.log(Q / P))],
+        rtol=1e-12,
+    )

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import need
 from kl_backends import cross_entropy, entropy, js_divergence, kl_divergence
+from kl_backends.backends import BACKENDS
 
 #: More elements than any small-size threshold (NumPy's threaded blocks start at 2**18).
 BIG = (1 << 18) + 4
@@ -107,10 +108,11 @@ def test_wrong_numbers_eager(backend, case) -> None:
     _check(backend, p, q, want)
 
 
-@pytest.mark.parametrize("name", ["jax", "tensorflow"])
+@pytest.mark.parametrize("name", [b.name for b in BACKENDS.values() if b.compiled_in_matrix])
 @pytest.mark.parametrize("case", ["minus-zero-q", "negative-pair", "ratio-overflow-normal"])
 def test_wrong_numbers_compiled(name, case) -> None:
-    """The same under jax.jit and tf.function, float64, on every device."""
+    """The same compiled (jax.jit, tf.function: the compiled modes of the matrix), float64,
+    on every device."""
     need(name)
     from kl_backends.testing import available_targets
 

@@ -438,7 +438,7 @@ def _grad_pairs(ad, compiled: bool, name: str) -> list[tuple[str, str]]:
     turn = GRAD_NAMES.index(name)
     if compiled:
         return [COMPILED_PAIRS[turn % 2]]
-    if ad.name == "torch":
+    if not ad.impl.compiled_in_matrix:  # eager only: every pair
         return NEW_PAIRS
     return [k for i, k in enumerate(NEW_PAIRS) if (i + turn) % 2 == 0]
 

@@ -42,7 +42,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def jax_distributions(session: nox.Session) -> None:
-    """distrax and numpyro objects in ``kl``: tests/test_interop_jax.py, both required.
+    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py, both required.
 
     Extra arguments go to pytest (after the test file).
     """
@@ -60,7 +60,7 @@ def jax_distributions(session: nox.Session) -> None:
     )
     session.run(
         "pytest",
-        "tests/test_interop_jax.py",
+        "tests/distributions/test_interop_jax.py",
         *session.posargs,
         env={
             "KL_BACKENDS_STRICT": "1",

@@ -475,7 +475,7 @@ def _families() -> Any:
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     from _families import FAMILIES
 
     return FAMILIES

@@ -117,8 +117,7 @@ def test_result_stays_on_device_and_library(backend) -> None:
     p = backend.asarray(P, "float32")
     out = kl_divergence(p, backend.asarray(Q, "float32"))
     assert backend_of(out).name == backend.name
-    if backend.name in ("torch", "jax", "cupy"):
-        assert backend.impl.device(out) == backend.impl.device(p)
+    assert backend.impl.device(out) == backend.impl.device(p)
 
 
 # --- dtypes ------------------------------------------------------------------------------
@@ -303,8 +302,8 @@ def test_validate_tolerance_scales_with_dtype() -> None:
 
 def test_validate_accepts_valid_input(backend) -> None:
     p, q = backend.asarray(P), backend.asarray(Q)
-    if backend.name == "dask":
-        with pytest.raises(ValueError, match="lazy Dask array"):
+    if backend.impl.lazy:
+        with pytest.raises(ValueError, match="lazy"):
             kl_divergence(p, q, validate=True)
         return
     np.testing.assert_allclose(
@@ -332,45 +331,3 @@ def test_validate_refuses_on_meta() -> None:
         kl_divergence(
             torch.empty(2, 3, device="meta"), torch.empty(2, 3, device="meta"), validate=True
         )
-
-
-def test_no_import_cycles() -> None:
-    """The package's module-level imports form a DAG (ARCHITECTURE.md's layers)."""
-    import ast
-    import pathlib
-
-    import kl_backends
-
-    root = pathlib.Path(kl_backends.__file__).parent
-    modules = {}
-    for path in root.rglob("*.py"):
-        parts = path.relative_to(root.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        modules[name] = path
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        deps = set()
-        for node in ast.parse(path.read_text()).body:  # module level only
-            if isinstance(node, ast.ImportFrom) and node.module:
-                base = node.module if not node.level else package + "." + node.module
-                for alias in node.names:
-                    full = f"{base}.{alias.name}"
-                    deps.add(full if full in modules else base)
-            elif isinstance(node, ast.Import):
-                deps.update(a.name for a in node.names)
-        graph[name] = {d for d in deps if d in modules and d != name}
-    done: set[str] = set()
-
-    def visit(node: str, stack: tuple[str, ...]) -> None:
-        assert node not in stack, f"import cycle: {' -> '.join((*stack, node))}"
-        if node in done:
-            return
-        for dep in graph[node]:
-            visit(dep, (*stack, node))
-        done.add(node)
-
-    for name in graph:
-        visit(name, ())
-    assert "kl_backends._dispatch" in graph["kl_backends._math.common"]
-    assert not any(d.startswith("kl_backends._math") for d in graph["kl_backends.backends.numpy"])

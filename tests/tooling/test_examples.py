@@ -10,7 +10,7 @@ import pytest
 
 from conftest import need
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _load(name: str):
@@ -21,9 +21,9 @@ def _load(name: str):
     return module
 
 
-def test_seed_examples_on_every_backend(capsys) -> None:
-    seeds = _load("seed_examples")
-    assert seeds.run() is True
+def test_worked_examples_on_every_backend(capsys) -> None:
+    examples = _load("seed_examples")
+    assert examples.run() is True
     out = capsys.readouterr().out
     assert "FAIL" not in out and out.count("OK ") >= 15
 

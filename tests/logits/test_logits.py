@@ -22,10 +22,12 @@ differentiation of the float64 reference (JSD).
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import pytest
+from _logits_refs import MASK, log_softmax, ref_ce, ref_js, ref_kl
 
 from conftest import need
 from kl_backends import cross_entropy, js_divergence, kl_divergence
@@ -35,43 +37,6 @@ BETAS = [0.0, 0.1, 0.5, 0.9, 1.0]
 
 
 # --- float64 references ---------------------------------------------------------------
-
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    m = np.max(x, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        return x - (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))
-
-
-def _xlogy_diff(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
-    """sum p (lp - lq) with 0 where p = 0 and +inf where q = 0 < p."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        terms = np.where(np.isneginf(lp), 0.0, np.exp(lp) * (lp - lq))
-    return terms.sum(-1)
-
-
-def ref_kl(t: np.ndarray, s: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    return _xlogy_diff(log_softmax(t / temperature), log_softmax(s / temperature))
-
-
-def ref_ce(t: np.ndarray, s: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    lp, lq = log_softmax(t / temperature), log_softmax(s / temperature)
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isneginf(lp), 0.0, -np.exp(lp) * lq).sum(-1)
-
-
-def ref_js(t: np.ndarray, s: np.ndarray, beta: float | None, temperature: float = 1.0):
-    """The library's convention: (beta KL(t||m) + (1-beta) KL(s||m)) / (beta (1-beta))."""
-    lp, lq = log_softmax(t / temperature), log_softmax(s / temperature)
-    if beta == 0.0:
-        return _xlogy_diff(lp, lq)
-    if beta == 1.0:
-        return _xlogy_diff(lq, lp)
-    b = 0.5 if beta is None else beta
-    with np.errstate(divide="ignore"):
-        lm = np.log(b * np.exp(lp) + (1 - b) * np.exp(lq))
-    value = (b * _xlogy_diff(lp, lm) + (1 - b) * _xlogy_diff(lq, lm)) / (b * (1 - b))
-    return value / 4 if beta is None else value
 
 
 def trl_generalized_jsd(student, teacher, labels, beta, temperature=1.0):
@@ -144,9 +109,6 @@ def _inputs(n=6, v=37, seed=0, special=True):
         t[3, 4] = np.nan
         s[3, 9] = np.inf
     return t, s
-
-
-MASK = np.array([True, True, True, False, True, True])
 
 
 def _tol(dtype: str) -> dict:
@@ -237,10 +199,13 @@ def test_batch_axes_and_keepdims(backend) -> None:
 def test_many_blocks_and_ragged_last_block(monkeypatch, backend, v) -> None:
     """V not a multiple of the block, N not a multiple of the rows per block."""
     monkeypatch.setattr(_logits, "ROW_ELEMENTS", 3 * v + 1)
-    if backend.name == "torch":
-        from kl_backends.backends.torch import logits as torch_backend
-
-        monkeypatch.setattr(torch_backend, "LOGITS_BLOCK", 3 * v + 1)
+    package = type(backend.impl).__module__
+    try:  # a backend with its own logits blocks (its ``logits`` role module)
+        kernels = importlib.import_module(f"{package}.logits")
+    except ModuleNotFoundError:
+        kernels = None
+    if hasattr(kernels, "LOGITS_BLOCK"):
+        monkeypatch.setattr(kernels, "LOGITS_BLOCK", 3 * v + 1)
     t, s = _inputs(n=11, v=v, seed=v, special=False)
     out = kl_divergence(backend.asarray(t), backend.asarray(s), inputs="logits")
     np.testing.assert_allclose(backend.to_numpy(out), ref_kl(t, s), rtol=1e-10, atol=1e-14)

@@ -15,7 +15,7 @@ import pytest
 from conftest import need
 from kl_backends._math import categorical as _divergence
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def test_docstring_examples() -> None:
@@ -85,7 +85,7 @@ def test_readme_block_runs_on_its_own(index, tmp_path) -> None:
         pytest.skip("README block marked '# needs: gpu' and no GPU here")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "error"}
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")]
+        [str(Path(__file__).parents[2] / "src"), env.get("PYTHONPATH", "")]
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -650,7 +650,7 @@ def test_readme_block(jax, distrax, numpyro) -> None:
     from pathlib import Path
 
     blocks = re.findall(
-        r"```python\n(.*?)```", (Path(__file__).parents[1] / "README.md").read_text(), re.S
+        r"```python\n(.*?)```", (Path(__file__).parents[2] / "README.md").read_text(), re.S
     )
     (code,) = [b for b in blocks if b.startswith("# needs: distrax, numpyro")]
     before = bool(jax.config.read("jax_enable_x64"))

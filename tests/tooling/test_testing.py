@@ -271,7 +271,7 @@ def test_example_user_project_passes() -> None:
 
     for module in ("torch", "jax", "dask", "array_api_strict", "tensorflow"):
         need(module)
-    project = Path(__file__).parents[1] / "examples" / "user_project"
+    project = Path(__file__).parents[2] / "examples" / "user_project"
     result = subprocess.run(
         [
             sys.executable,

@@ -141,7 +141,7 @@ def test_tfp_categorical() -> None:
     )
     np.testing.assert_allclose(got, EXACT, rtol=1e-12)
     np.testing.assert_allclose(kl_divergence(tf.constant(P), tf.constant(Q)), EXACT, rtol=1e-13)
-    # The seed's complaint (NaN at a zero of p, TF 1.8) is fixed in TFP 0.25:
+    # The TensorFlow question's complaint (NaN at a zero of p, TF 1.8) is fixed in TFP 0.25:
     # zeros follow rel_entr's conventions, as ours do.
     got_z = tfd.kl_divergence(
         tfd.Categorical(probs=tf.constant(PZ)), tfd.Categorical(probs=tf.constant(QZ))

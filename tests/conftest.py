@@ -101,7 +101,13 @@ def _fail_missing() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The suite checks float64 on JAX: x64 mode for the whole session."""
+    """The suite checks float64 on JAX: x64 mode for the whole session.
+
+    torch.compile's inductor compiles in the worker itself: its default pool of compile
+    processes costs more CPU than it saves when the pytest-xdist workers already use every
+    core.
+    """
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     if BACKENDS["jax"].installed():
         BACKENDS["jax"].load().config.update("jax_enable_x64", True)
 

@@ -115,7 +115,13 @@ _HARNESS = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The suite checks every dtype of each backend: its harness for the whole session."""
+    """The suite checks every dtype of each backend: its harness for the whole session.
+
+    torch.compile's inductor compiles in the worker itself: its default pool of compile
+    processes costs more CPU than it saves when the pytest-xdist workers already use every
+    core.
+    """
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     stack = contextlib.ExitStack()
     for backend in BACKENDS.values():
         if backend.installed():

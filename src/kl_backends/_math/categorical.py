@@ -24,6 +24,15 @@ from kl_backends.backends._base import fast_paths_enabled
 __all__ = ["kl_divergence"]
 
 
+def _quick(p: Any, q: Any, axis: Any, inputs: Any, reduction: Any) -> Any:
+    """A call with every keyword at its default, the quick way (``Backend.quick``), or
+    ``None`` to go the general way."""
+    if not (type(axis) is int and axis == -1 and inputs == "probs" and reduction == "none"):
+        return None
+    quick = _dispatch.QUICK.get(type(p))
+    return None if quick is None or type(q) is not type(p) else quick(p, q, _exact_sums)
+
+
 def kl_divergence(
     p: Any,
     q: Any,
@@ -187,25 +196,12 @@ def kl_divergence(
     >>> print(f"{kl_divergence([0.4, 0.4, 0.2], [0.5, 0.1, 0.4], base=2):.4f}")
     0.4712
     """
-    if (
-        type(axis) is int
-        and axis == -1
-        and inputs == "probs"
-        and base is None
-        and reduction == "none"
-        and keepdims is False
-        and validate is False
-        and dx is None
-        and x is None
-        and normalize is False
-        and temperature is None
-        and where is None
+    if all(v is None for v in (base, dx, x, temperature, where)) and all(
+        v is False for v in (keepdims, validate, normalize)
     ):
-        quick = _dispatch.QUICK.get(type(p))
-        if quick is not None and type(q) is type(p):
-            result = quick(p, q, _exact_sums)
-            if result is not None:
-                return result
+        result = _quick(p, q, axis, inputs, reduction)
+        if result is not None:
+            return result
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     mixed = kinds[0] != kinds[1]
     inputs = kinds[0]

@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-from kl_backends.distributions import _interop, _registry, pairs  # noqa: F401  (registers the pairs)
+from kl_backends.distributions import _interop, _registry, families, pairs  # noqa: F401  (registers the pairs)
 from kl_backends.distributions._api import cross_entropy, entropy, kl
 from kl_backends.distributions._base import Distribution
 from kl_backends.distributions._monte_carlo import MonteCarloKL, MonteCarloWarning, monte_carlo_kl
@@ -54,6 +54,10 @@ from kl_backends.distributions.families import (
 )
 
 _registry.register_reader(_interop.to_container)  # torch, TFP, distrax and numpyro objects
+
+# Error messages, reprs and pickles name each class by its public home.
+for _cls in (Distribution, *(globals()[n] for n in families.__all__)):
+    _cls.__module__ = __name__
 
 __all__ = [
     "Bernoulli",

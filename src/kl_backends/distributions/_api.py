@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
 from kl_backends.distributions import _domains
 from kl_backends.distributions._base import Distribution, leaves
 from kl_backends.distributions._registry import _ENTROPY, _resolve, registered_pairs, to_container

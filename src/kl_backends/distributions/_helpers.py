@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kl_backends import _dispatch
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math.closed_forms import _expm1_minus, _log_ratio
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kl_backends.distributions import _containers as C
+from kl_backends.distributions._base import Distribution
 from kl_backends.distributions._readers import reader_for
 
 __all__ = ["to_container"]
@@ -26,7 +26,7 @@ def to_container(obj: Any) -> Any:
     >>> to_container(d) is d, to_container(object()) is None
     (True, True)
     """
-    if isinstance(obj, C.Distribution):
+    if isinstance(obj, Distribution):
         return obj
     read = reader_for(type(obj))
     return None if read is None else read(obj)

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from kl_backends._math.args import Inputs
+from kl_backends._lib.args import Inputs
 from kl_backends._math.categorical import kl_divergence
 from kl_backends.backends import Backend
 from kl_backends.parity.cases import CASES, FUNCTION_CASES, Case, FunctionCase, inputs_for

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
 from kl_backends.distributions._api import entropy, kl
 from kl_backends.distributions._base import Distribution
 from kl_backends.distributions._helpers import (

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
 from kl_backends._math.closed_forms import _softplus, kl_bernoulli, kl_poisson

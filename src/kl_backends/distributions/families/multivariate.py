@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kl_backends._math import args as _args
+from kl_backends._lib import args as _args
 from kl_backends._math.closed_forms import kl_multivariate_normal
 from kl_backends.distributions import special as S
 from kl_backends.distributions._base import (

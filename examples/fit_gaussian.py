@@ -1,10 +1,10 @@
-"""Seed 001's last example: fit a Gaussian's mean and variance by gradient descent on KL.
+"""The tutorial's last example: fit a Gaussian's mean and variance by gradient descent on KL.
 
 The same kl_backends call is the loss on PyTorch, JAX and TensorFlow:
 
     kl_divergence(p, q, dx=dx)      # continuous KL of densities on the grid
 
-p is N(0, variance 4) on the grid np.arange(-10, 10, 0.001) (the seed's "mean 0 and
+p is N(0, variance 4) on the grid np.arange(-10, 10, 0.001) (the tutorial's "mean 0 and
 variance 2" is scipy's scale=2, i.e. standard deviation 2); q is N(mu, sigma2) with
 trainable mu and log(sigma2).  Minimising KL(p || q) recovers mean 0 and variance 4.
 

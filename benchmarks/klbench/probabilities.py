@@ -90,7 +90,7 @@ def numpy_variants() -> list[Variant]:
 
     from kl_backends import kl_divergence
 
-    def naive(p, q):  # the seed's code, row-wise
+    def naive(p, q):  # the usual p * log(p / q) code, row-wise
         return np.sum(p * np.log(p / q), axis=-1)
 
     return [

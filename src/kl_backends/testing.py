@@ -11,9 +11,9 @@ losses, metrics and models.
 ...     xp = array_namespace(p, q)
 ...     return xp.sum((p - q) ** 2, axis=-1)
 >>> rows = assert_backends_agree(my_loss, np.eye(3), np.ones((3, 3)) / 3,
-...                              targets="numpy,array_api_strict", dtypes=["float64"])
->>> [r.target for r in rows]
-['numpy:cpu', 'array_api_strict:cpu']
+...                              targets="numpy", dtypes=["float32", "float64"])
+>>> [(r.target, r.dtype) for r in rows]
+[('numpy:cpu', 'float32'), ('numpy:cpu', 'float64')]
 
 Backends: numpy, array_api_strict, torch (cpu, cuda:N), tensorflow (CPU:0,
 GPU:N), jax (cpu, gpu:N), cupy (cuda:N) and dask, each only if installed;

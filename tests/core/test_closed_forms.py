@@ -105,14 +105,14 @@ def test_published_values(backend) -> None:
     )
 
 
-def test_seed_samples_and_grid(backend) -> None:
+def test_samples_and_grid_examples(backend) -> None:
     f = backend.asarray
     if backend.name != "dask":  # the support's size depends on the values: eager only
         got = kl_from_samples(f([1, 1, 2, 2, 3]), f([1, 1, 1, 1, 1, 2, 3, 3, 3, 3]), base=2)
         assert _np(backend, got) == pytest.approx(0.4712, abs=5e-5)
     x = np.arange(-10, 10, 0.001)
     p, q = f(norm.pdf(x, 0, 2)), f(norm.pdf(x, 2, 2))
-    # The seed's 500 is the sum of pdf values; with dx it is the integral, 0.5.
+    # The example's 500 is the sum of pdf values; with dx it is the integral, 0.5.
     assert _np(backend, kl_divergence(p, q)) == pytest.approx(500.0, abs=5e-4)
     assert _np(backend, kl_divergence(p, q, dx=0.001)) == pytest.approx(0.5, abs=1e-6)
     xs = np.sort(RNG.uniform(-12, 12, 3000))
@@ -165,11 +165,13 @@ def test_random_batches_against_formulas(backend, dtype) -> None:
         rtol=rtol * 10,
     )
     mu, lv = RNG.normal(size=(6, 4)), RNG.normal(size=(6, 4))
-    seed_form = -0.5 * np.sum(1 + r(lv) - r(mu) ** 2 - np.exp(r(lv)), axis=1)
-    np.testing.assert_allclose(_np(backend, kl_standard_normal(f(mu), f(lv))), seed_form, rtol=rtol)
+    usual_form = -0.5 * np.sum(1 + r(lv) - r(mu) ** 2 - np.exp(r(lv)), axis=1)
+    np.testing.assert_allclose(
+        _np(backend, kl_standard_normal(f(mu), f(lv))), usual_form, rtol=rtol
+    )
     np.testing.assert_allclose(
         _np(backend, kl_standard_normal(f(mu), f(lv), reduction="mean")),
-        seed_form.mean(),
+        usual_form.mean(),
         rtol=rtol,
     )
     bp, bq = RNG.uniform(size=7), RNG.uniform(size=7)

@@ -1,6 +1,6 @@
 """distrax and numpyro objects in ``kl_backends.distributions.kl``, ``entropy``, ``cross_entropy``.
 
-``Jax.read_distribution`` (``kl_backends/backends/jax.py``) reads them into
+The readers in ``kl_backends/distributions/_readers/`` (distrax.py, numpyro.py) read them into
 containers; the closed forms then compute in JAX.  Checked on random batches of
 every registered pair whose two families the library offers:
 

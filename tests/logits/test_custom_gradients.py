@@ -1,8 +1,8 @@
 """Second derivatives, forward mode and vmap of every custom gradient, against closed forms.
 
-The custom-gradient kernels (torch ``autograd.Function`` in backends/torch.py and
-backends/_torch_functions.py, JAX ``custom_jvp`` / ``custom_vjp`` in backends/jax.py,
-TF ``custom_gradient`` in backends/tensorflow.py) are checked through the frameworks'
+The custom-gradient kernels (torch ``autograd.Function`` in backends/torch/kernels.py
+and logits.py, JAX ``custom_jvp`` / ``custom_vjp`` in backends/jax/, TF
+``custom_gradient`` in backends/tensorflow/) are checked through the frameworks'
 own transforms, for probabilities and for ``inputs="logits"``:
 
 * Hessians: of KL(p || q) in q, ``diag(p / q^2)``; in p, ``diag(1 / p)``; of

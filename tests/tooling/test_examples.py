@@ -22,7 +22,7 @@ def _load(name: str):
 
 
 def test_worked_examples_on_every_backend(capsys) -> None:
-    examples = _load("seed_examples")
+    examples = _load("worked_examples")
     assert examples.run() is True
     out = capsys.readouterr().out
     assert "FAIL" not in out and out.count("OK ") >= 15

@@ -10,7 +10,7 @@ is needed) as arguments.
   result back (``finish``), the preparation of a block of logits (cast, mask,
   divide by the temperature) and the rows per block;
 * ``options``: the frozen records of a call's options (``RowSpec`` for rows of
-  logits, ``ReductionSpec`` for the reduction);
+  logits, ``KLOptions`` for the reduction, keepdims and log base of a call);
 * ``policy``: the rules the kernels share: when fast paths are on, the
   smallest inputs (``SMALL``), the float64 trust bound (``EXACT_BELOW``), what
   a quick call admits and how a seed is read.

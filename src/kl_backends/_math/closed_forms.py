@@ -142,7 +142,7 @@ def kl_standard_normal(
         -\tfrac12 \sum (1 + \log\sigma^2 - \mu^2 - \sigma^2)
         = \tfrac12 \sum (\operatorname{expm1}(\log\sigma^2) - \log\sigma^2 + \mu^2)
 
-    the form of the seed's ``-0.5 * sum(1 + log_var - mu**2 - exp(log_var))``,
+    the usual form ``-0.5 * sum(1 + log_var - mu**2 - exp(log_var))``,
     with ``expm1`` so that a posterior close to the prior keeps its accuracy.
 
     Parameters

@@ -1,10 +1,10 @@
-"""The parity cases: seed examples, published values, and edge cases.
+"""The parity cases: worked examples, published values, and edge cases.
 
 Each case holds float64 NumPy inputs as probabilities (or, for logits-only
 cases, logits) and the keywords to call ``kl_divergence`` with.  ``inputs_for``
 turns a probability case into its ``log_probs`` and ``logits`` forms, so that
 one case checks all three input kinds.  Where a value was published (in the
-project's seed documents or in the literature) it is recorded with the
+worked examples or in the literature) it is recorded with the
 precision it was published to.
 
 ``CASES`` are the ``kl_divergence`` cases; ``FUNCTION_CASES`` those of the
@@ -15,7 +15,7 @@ random inputs are drawn once, in a fixed order, from one generator.
 Used by ``kl-backends parity`` and by the test suite.
 
 >>> CASES[0], CASES[0].expected_atol
-(Case(seed-tf-categorical), 5e-09)
+(Case(tf-qa-categorical), 5e-09)
 >>> FUNCTION_CASES[0]
 FunctionCase(normal-published)
 """
@@ -83,7 +83,7 @@ _LOGITS_Q = _rng.normal(size=(8, 10)) * 2
 _KULLBACK, _UNIFORM = np.array([0.36, 0.48, 0.16]), np.full(3, 1 / 3)
 _X = np.arange(-10, 10, 0.001)
 _G0, _G2, _G54 = normal_pdf(_X, 0, 2), normal_pdf(_X, 2, 2), normal_pdf(_X, 5, 4)
-_GRID_NOTE = "seed 001: np.sum(p * log(p / q)) over pdf values on np.arange(-10, 10, 0.001)"
+_GRID_NOTE = "the grid example: np.sum(p * log(p / q)) over pdf values on np.arange(-10, 10, 0.001)"
 _BATCH_P, _BATCH_Q = dirichlet(_rng, (16, 100)), dirichlet(_rng, (16, 100))
 _NEAR = dirichlet(_rng, (4, 50), 5.0)
 _NEAR_Q = normalize(_NEAR * (1 + 1e-3 * _rng.normal(size=_NEAR.shape)))
@@ -116,58 +116,58 @@ del _rng
 _PROBS_LOGPROBS = ("probs", "log_probs")
 
 CASES: tuple[Case, ...] = (
-    # --- seed 000: the TensorFlow Q&A -------------------------------------------------
+    # --- the TensorFlow Q&A (KL of two tf.distributions Categoricals) -------------------------------------------------
     Case(
-        "seed-tf-categorical",
+        "tf-qa-categorical",
         _TF_P,
         _TF_Q,
         expected=np.array([0.88995184, 1.08808468]),
         expected_atol=5e-9,
         clean=True,
-        source="seed 000: tf.distributions.kl_divergence of two Categoricals",
+        source="the TensorFlow Q&A: tf.distributions.kl_divergence of two Categoricals",
     ),
     Case(
-        "seed-tf-zero-in-p",
+        "tf-qa-zero-in-p",
         _TF_P0,
         _TF_Q,
-        source="seed 000: a zero in p gives NaN in tf.distributions; here 0 * log(0/q) = 0",
+        source="the TensorFlow Q&A: a zero in p gives NaN in tf.distributions; here 0 * log(0/q) = 0",
     ),
     Case(
-        "seed-tf-zero-in-q",
+        "tf-qa-zero-in-q",
         _TF_P,
         _TF_Q0,
         expected=np.array([0.88995184, math.inf]),
         expected_atol=5e-9,
-        source="seed 000: a zero in q where p > 0 gives inf",
+        source="the TensorFlow Q&A: a zero in q where p > 0 gives inf",
     ),
-    # --- seed 002: discrete example, bits vs nats, F.kl_div ---------------------------
+    # --- the discrete example: bits vs nats, F.kl_div ---------------------------
     Case(
-        "seed-note-bits",
+        "note-bits",
         _NOTE_P,
         _NOTE_Q,
         {"base": 2},
         expected=0.4712,
         expected_atol=5e-5,
         clean=True,
-        source="seed 002: (p*torch.log2(p/q)).sum() = 0.4712",
+        source="the discrete example: (p*torch.log2(p/q)).sum() = 0.4712",
     ),
     Case(
-        "seed-note-nats",
+        "note-nats",
         _NOTE_P,
         _NOTE_Q,
         expected=0.3266,
         expected_atol=5e-5,
         clean=True,
-        source="seed 002: F.kl_div(q.log(), p, reduction='sum') = 0.3266",
+        source="the discrete example: F.kl_div(q.log(), p, reduction='sum') = 0.3266",
     ),
     Case(
-        "seed-note-kl-categorical-logits",
+        "note-kl-categorical-logits",
         _LOGITS_P,
         _LOGITS_Q,
         {"reduction": "mean"},
         kinds=("logits",),
         clean=True,
-        source="seed 002: kl_categorical(p_logit, q_logit), mean over the batch",
+        source="the discrete example: kl_categorical(p_logit, q_logit), mean over the batch",
     ),
     # --- published: Kullback (1959) via Wikipedia's worked example --------------------
     Case(
@@ -188,20 +188,20 @@ CASES: tuple[Case, ...] = (
         clean=True,
         source="the same, reversed: KL is not symmetric",
     ),
-    # --- seed 001: densities on a grid, summed without dx -----------------------------
+    # --- densities on a grid, summed without dx -----------------------------
     Case(
-        "seed-grid-N(0,2)-N(2,2)",
+        "grid-N(0,2)-N(2,2)",
         _G0,
         _G2,
         kinds=_PROBS_LOGPROBS,
         expected=500.0,
         expected_atol=5e-4,
         expected_kinds=_PROBS_LOGPROBS,
-        source=_GRID_NOTE + ": the seed prints 500.000 (the continuous KL is 0.5)",
+        source=_GRID_NOTE + ": that sum prints 500.000 (the continuous KL is 0.5)",
     ),
-    Case("seed-grid-N(0,2)-N(5,4)", _G0, _G54, kinds=_PROBS_LOGPROBS, source=_GRID_NOTE),
+    Case("grid-N(0,2)-N(5,4)", _G0, _G54, kinds=_PROBS_LOGPROBS, source=_GRID_NOTE),
     Case(
-        "seed-grid-N(5,4)-N(0,2)",
+        "grid-N(5,4)-N(0,2)",
         _G54,
         _G0,
         kinds=_PROBS_LOGPROBS,

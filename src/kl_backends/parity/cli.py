@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "parity",
         help="check kl_divergence on every installed backend against an exact "
         "reference and the frameworks' built-ins",
-        description="Run every parity case (seed examples, published values, zeros, "
+        description="Run every parity case (worked examples, published values, zeros, "
         "NaN, -inf, large logits, several axes, reductions) on every installed backend, "
         "device, dtype and mode (eager, jax.jit, tf.function), compare with an "
         "independent float64 reference and with each framework's built-in KL, and "

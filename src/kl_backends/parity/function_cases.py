@@ -92,7 +92,7 @@ _CLOSED_FORMS: tuple[FunctionCase, ...] = (
         reference=ref.reference_normal,
         expected=0.4431471806,
         expected_atol=1e-10,
-        source="KL(N(0,1) || N(1,2)), the seed's tfd example",
+        source="KL(N(0,1) || N(1,2)), the tfd example",
     ),
     FunctionCase(
         "normal-tfp-vector",
@@ -142,7 +142,7 @@ _CLOSED_FORMS: tuple[FunctionCase, ...] = (
         "kl_standard_normal",
         (_VAE_MU, _VAE_LOG_VAR),
         reference=ref.reference_vae,
-        source="seed 000: -0.5 * sum(1 + log_var - mu^2 - exp(log_var))",
+        source="the TensorFlow Q&A: -0.5 * sum(1 + log_var - mu^2 - exp(log_var))",
     ),
     FunctionCase(
         "bernoulli",
@@ -191,14 +191,14 @@ _LOGITS_CASES: tuple[FunctionCase, ...] = tuple(
 )
 
 _GRID_INTEGRAL = FunctionCase(
-    "seed-grid-integral",
+    "grid-integral",
     "kl_divergence",
     (normal_pdf(_X, 0, 2), normal_pdf(_X, 2, 2)),
     {"dx": 0.001},
     reference=_grid,
     expected=0.5,
     expected_atol=1e-6,
-    source="seed 001 with dx: the continuous KL, 0.5 (not 500)",
+    source="the grid example with dx: the continuous KL, 0.5 (not 500)",
 )
 
 CLOSED_FORM_CASES: tuple[FunctionCase, ...] = (*_CLOSED_FORMS, *_LOGITS_CASES, _GRID_INTEGRAL)

@@ -1,10 +1,10 @@
-"""Every example of the three seed documents, on every installed backend it applies to.
+"""Every worked example (KL in TensorFlow, the grid tutorial, the discrete note), on every installed backend it applies to.
 
-    python examples/seed_examples.py            # prints one block per backend
+    python examples/worked_examples.py            # prints one block per backend
 
-Seed 000 (KL in TensorFlow: Categorical, zeros, logits, VAE latent loss, Normal vs
-Normal), seed 001 (continuous KL from pdf values on a grid, asymmetry; the
-gradient-descent fit is examples/fit_gaussian.py) and seed 002 (discrete, bits vs
+KL in TensorFlow (Categorical, zeros, logits, VAE latent loss, Normal vs
+Normal), the tutorial (continuous KL from pdf values on a grid, asymmetry; the
+gradient-descent fit is examples/fit_gaussian.py) and the note (discrete, bits vs
 nats, samples, 1-D and multivariate Gaussians, F.kl_div's order, kl_categorical).
 """
 
@@ -38,7 +38,7 @@ def examples(target) -> dict[str, tuple[float | list[float], object]]:
         kb.kl_divergence(f(np.log(a) + 1), f(np.log(b)), inputs="logits"),
     )
     out["000 KL(N(0,1) || N(1,2))"] = (0.44314718, kb.kl_normal(f(0.0), f(1.0), f(1.0), f(2.0)))
-    mn, sd = np.array([[0.5, -1.0]]), np.array([[0.1, -0.3]])  # sd is a log-sd in the seed
+    mn, sd = np.array([[0.5, -1.0]]), np.array([[0.1, -0.3]])  # sd is a log-sd in that example
     seed_latent = -0.5 * np.sum(1.0 + 2.0 * sd - mn**2 - np.exp(2.0 * sd), 1)
     out["000 VAE latent loss"] = (seed_latent.tolist(), kb.kl_standard_normal(f(mn), f(2 * sd)))
     x = np.arange(-10, 10, 0.001)

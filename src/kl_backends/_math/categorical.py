@@ -17,9 +17,9 @@ from typing import Any
 from kl_backends import _dispatch
 from kl_backends._lib import args as _args
 from kl_backends._lib.options import KLOptions
+from kl_backends._lib.policy import fast_paths_enabled
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
-from kl_backends.backends._base import fast_paths_enabled
 
 __all__ = ["kl_divergence"]
 

@@ -52,10 +52,10 @@ from kl_backends import _dispatch
 from kl_backends._lib import args as _args
 from kl_backends._lib.arrays import finish, is_array, prepare_block
 from kl_backends._lib.options import RowSpec
+from kl_backends._lib.policy import fast_paths_enabled
 from kl_backends._math import common as _common
 from kl_backends._math import logits_blocks as _blocks
 from kl_backends._math.logits_args import check_beta, check_temperature, scalar_argument
-from kl_backends.backends._base import fast_paths_enabled
 
 __all__ = ["GENERIC", "KINDS", "ROW_ELEMENTS", "GenericBlocks", "generic_rows", "rows_divergence"]
 

@@ -25,7 +25,7 @@ def _frameworks_loaded() -> None:
     """Import every installed library first: pytester's in-process runs forget the modules
     first imported inside them, and a second import would make new, different classes."""
     for target in available_targets():
-        target.namespace
+        assert target.namespace is not None
 
 
 @pytest.fixture

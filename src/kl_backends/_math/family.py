@@ -11,11 +11,12 @@ import math
 from typing import Any
 
 from kl_backends._lib import args as _args
+from kl_backends._lib import deprecation as _deprecation
 from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
 
-__all__ = ["cross_entropy", "entropy", "generalized_kl", "js_divergence"]
+__all__ = ["cross_entropy", "entropy", "generalized_kl_divergence", "js_divergence"]
 
 
 def _setup(
@@ -225,7 +226,7 @@ def js_divergence(
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
-def generalized_kl(
+def generalized_kl_divergence(
     p: Any,
     q: Any,
     /,
@@ -247,11 +248,15 @@ def generalized_kl(
 
     Examples
     --------
-    >>> from kl_backends import generalized_kl
-    >>> print(f"{generalized_kl([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
+    >>> from kl_backends import generalized_kl_divergence
+    >>> print(f"{generalized_kl_divergence([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
     3.386294
     """
     be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
     with be.quiet():
         terms = _common.generalized_terms(be, a, b)
         return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+
+
+#: Deprecated: the former name of ``generalized_kl_divergence``.
+generalized_kl = _deprecation.alias(generalized_kl_divergence, "generalized_kl")

@@ -7,11 +7,12 @@ from typing import Any
 
 from kl_backends import _dispatch
 from kl_backends._lib import args as _args
+from kl_backends._lib import deprecation as _deprecation
 from kl_backends._lib.arrays import finish
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
 
-__all__ = ["kl_from_counts", "kl_from_samples", "kl_knn"]
+__all__ = ["kl_from_counts", "kl_from_samples", "kl_from_samples_knn"]
 
 
 def kl_from_counts(
@@ -92,7 +93,7 @@ def kl_from_samples(
     return kl_from_counts(counts_p, counts_q, pseudocount=pseudocount, base=base)
 
 
-def kl_knn(
+def kl_from_samples_knn(
     x_p: Any,
     x_q: Any,
     /,
@@ -156,7 +157,7 @@ def kl_knn(
         raise ValueError(f"x_p and x_q must have the same dimension; got {d} and {d_q}")
     if n is None or m is None or d is None or n <= k or m < k:
         raise ValueError(
-            f"kl_knn needs more than k={k} samples of P and at least k of Q; got {n} and {m}"
+            f"kl_from_samples_knn needs more than k={k} samples of P and at least k of Q; got {n} and {m}"
         )
     sq_a, sq_b = xp.sum(a * a, axis=1), xp.sum(b * b, axis=1)
     total = _common.scalar(be, 0, a)
@@ -168,6 +169,10 @@ def kl_knn(
         total = total + xp.sum(xp.log(nu2) - xp.log(rho2))
     out = (0.5 * d / n) * total + math.log(m / (n - 1))
     return finish(xp, out, dtype, log_base)
+
+
+#: Deprecated: the former name of ``kl_from_samples_knn``.
+kl_knn = _deprecation.alias(kl_from_samples_knn, "kl_knn")
 
 
 def _sq_dists(be: Any, rows: Any, sq_rows: Any, others: Any, sq_others: Any) -> Any:

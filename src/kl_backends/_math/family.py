@@ -1,4 +1,4 @@
-"""KL's family: Jensen-Shannon divergence, cross-entropy, entropy, generalised KL.
+"""KL's family: cross-entropy, entropy and the generalised KL of unnormalised measures.
 
 Same conventions and keywords as ``kl_divergence`` (``axis``, ``base``,
 ``reduction``, ``keepdims``; 0 log 0 = 0; NaN stays in its distribution;
@@ -12,43 +12,10 @@ from typing import Any
 
 from kl_backends._lib import args as _args
 from kl_backends._lib import deprecation as _deprecation
-from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
 
-__all__ = ["cross_entropy", "entropy", "generalized_kl_divergence", "js_divergence"]
-
-
-def _setup(
-    args: tuple[Any, ...],
-    names: tuple[str, ...],
-    axis: Any,
-    inputs: str,
-    allowed: tuple[str, ...],
-    reduction: str,
-) -> tuple[Any, Any, list[Any], Any, tuple]:
-    _args.check_choice("inputs", inputs, allowed)
-    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
-    be, xp, arrays, dtype = _common.prepare(*args, names=names)
-    shape = _args.shape_of(arrays[0])
-    for a in arrays[1:]:
-        shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
-    axes = _args.normalize_axis(axis, len(shape))
-    _args.check_event_axes(shape, axes, inputs)
-    if inputs == "logits":
-        with be.quiet():
-            arrays = [
-                _common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays
-            ]
-    return be, xp, arrays, dtype, axes
-
-
-def _end(
-    xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
-) -> Any:
-    keepdims = _args.check_bool("keepdims", keepdims)
-    out = reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
-    return finish(xp, out, dtype, _args.log_of_base(base))
+__all__ = ["cross_entropy", "entropy", "generalized_kl_divergence"]
 
 
 def entropy(
@@ -72,13 +39,15 @@ def entropy(
     >>> print(f"{entropy([0.5, 0.5, 0.0], base=2):.1f}")
     1.0
     """
-    be, xp, (a,), dtype, axes = _setup((p,), ("p",), axis, inputs, _args.INPUTS, reduction)
+    be, xp, (a,), dtype, axes = _common.family_setup(
+        (p,), ("p",), axis, inputs, _args.INPUTS, reduction
+    )
     with be.quiet():
         if inputs == "probs":
             terms = -_common.probs_terms(be, a, _common.scalar(be, 1, a))
         else:
             terms = -_common.log_probs_terms(be, a, _common.scalar(be, 0, a))
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
 def cross_entropy(
@@ -130,7 +99,9 @@ def cross_entropy(
         raise ValueError(
             "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
         )
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
+    be, xp, (a, b), dtype, axes = _common.family_setup(
+        (p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction
+    )
     with be.quiet():  # probabilities (log-probabilities and logits went to _logits above)
         zero = a == 0
         one = _common.scalar(be, 1, a)
@@ -146,84 +117,7 @@ def cross_entropy(
         # value stays 0: no 0 * inf).
         log_q = be.log(xp.where((b > 0) & (b < math.inf), b, one))
         terms = terms + xp.where(zero, -a * log_q, _common.scalar(be, 0, a))
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
-
-
-def js_divergence(
-    p: Any,
-    q: Any,
-    /,
-    *,
-    axis: int | tuple[int, ...] = -1,
-    inputs: _args.InputsPair = "probs",
-    beta: float | None = None,
-    base: float | None = None,
-    reduction: _args.Reduction = "none",
-    keepdims: bool = False,
-    temperature: float | None = None,
-    where: Any = None,
-) -> Any:
-    r"""Jensen-Shannon divergence: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2.
-
-    Symmetric, finite (at most log 2: 1 bit with ``base=2``, reached by
-    disjoint supports), and the square of ``scipy.spatial.distance.jensenshannon``.
-    Where p and q are nearly equal (within about 4%) a term is
-    ``(p + q) / 4 * (v^2 + v^4/6 + v^6/15 + v^8/28)`` with
-    ``v = (p - q) / (p + q)`` (the series of
-    ``((1 + v) log(1 + v) + (1 - v) log(1 - v)) / 4``), which keeps its
-    relative accuracy where the midpoint form cancels.
-
-    ``beta`` in [0, 1] gives the generalised JSD of on-policy distillation
-    (GKD), scaled so that it is continuous in ``beta``:
-
-    .. math::
-
-        J_\beta(p, q) = \frac{\beta\,\mathrm{KL}(p \| m) + (1 - \beta)\,
-        \mathrm{KL}(q \| m)}{\beta (1 - \beta)}, \qquad m = \beta p + (1 - \beta) q,
-
-    with its limits ``J_0 = KL(p || q)`` (forward KL, p the teacher) and
-    ``J_1 = KL(q || p)`` (reverse KL).  ``J_{1/2}`` is 4 times the JSD.
-    TRL's ``GKDTrainer.generalized_jsd_loss(student, teacher, beta=b)`` and
-    Liger-Kernel's ``LigerJSD(beta=b)(student_log_probs, teacher_log_probs)``
-    both equal ``b (1 - b) J_b(teacher, student)`` for ``0 < b < 1`` (a loss
-    that tends to 0 at both ends) and ``J_b`` itself at ``b = 0`` and ``b = 1``.
-    With ``beta=None`` (default) the ordinary JSD above.  ``beta`` may be a 0-d
-    array of the inputs' library, checked as ``temperature`` (see
-    ``kl_divergence``); its gradient is exact for ``0 < beta < 1`` and NaN at
-    the ends.
-
-    ``inputs`` ("probs", "log_probs", "logits", or a pair ``(of p, of q)``;
-    a single value applies to both), ``temperature`` (the logits sides only)
-    and ``where`` (a row mask) are as in ``kl_divergence``; logits are
-    computed in row blocks with a custom gradient.  Where a probability is
-    0, the gradient of its own ``x log(x / m)`` term wrt it is 0 (the exact
-    derivative is ``-inf``); the other term's dependence through ``m`` is
-    exact.
-
-    Examples
-    --------
-    >>> from kl_backends import js_divergence
-    >>> print(f"{js_divergence([1.0, 0.0], [0.5, 0.5]):.10f}")
-    0.2157615543
-    >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
-    1.0
-    """
-    kinds = _args.check_inputs_pair(inputs)  # of p, of q
-    if kinds != ("probs", "probs") or beta is not None or where is not None:
-        # Probabilities (with beta or where) go as the pair ("probs", "probs") to the
-        # generic blocks, which keep gradients finite where a probability is 0.
-        one = kinds[0] == kinds[1] and kinds[0] != "probs"
-        return _logits.rows_divergence(
-            "js", p, q, axis=axis, inputs=kinds[0] if one else kinds, base=base,
-            reduction=reduction, keepdims=keepdims, temperature=temperature, where=where,
-            beta=beta,
-        )  # fmt: skip
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
-    with be.quiet():
-        m = 0.5 * (a + b)
-        far = 0.5 * (_common.probs_terms(be, a, m) + _common.probs_terms(be, b, m))
-        terms = _common.js_near(be, a, b, far)
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
 def generalized_kl_divergence(
@@ -252,10 +146,12 @@ def generalized_kl_divergence(
     >>> print(f"{generalized_kl_divergence([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
     3.386294
     """
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    be, xp, (a, b), dtype, axes = _common.family_setup(
+        (p, q), ("p", "q"), axis, "probs", ("probs",), reduction
+    )
     with be.quiet():
         terms = _common.generalized_terms(be, a, b)
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
 #: Deprecated: the former name of ``generalized_kl_divergence``.

@@ -14,13 +14,17 @@ nearly equal numbers, so small divergences keep their relative accuracy.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from kl_backends import _dispatch
 from kl_backends._lib import args as _args
-from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
+from kl_backends._math.closed_form_helpers import check_reduction as _check
+from kl_backends._math.closed_form_helpers import expm1_minus as _expm1_minus
+from kl_backends._math.closed_form_helpers import finish_reduced as _finish
+from kl_backends._math.closed_form_helpers import log_ratio as _log_ratio
+from kl_backends._math.closed_form_helpers import nan_where as _nan_where
+from kl_backends._math.closed_form_helpers import softplus as _softplus
+from kl_backends._math.mvn import kl_multivariate_normal
 
 __all__ = [
     "kl_bernoulli",
@@ -30,49 +34,6 @@ __all__ = [
     "kl_poisson",
     "kl_standard_normal",
 ]
-
-
-def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
-    log_base = _args.log_of_base(base)
-    return finish(xp, reduce(xp, out, reduction), dtype, log_base)
-
-
-def _nan_where(be: Any, out: Any, invalid: Any) -> Any:
-    """``out`` with NaN where parameters are outside their domain.
-
-    The ``log1p((a - b) / b)`` forms cannot tell two negative parameters from
-    two positive ones (``kl_normal(0, -1, 0, -1)`` would be 0): the domain is
-    checked explicitly, elementwise, without reading values.
-    """
-    return be.xp.where(invalid, _common.scalar(be, math.nan, out), out)
-
-
-def _check(reduction: str) -> None:
-    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
-
-
-def _expm1_minus(xp: Any, s: Any) -> Any:
-    """``exp(s) - 1 - s`` (>= 0), accurate near ``s = 0`` to ``eps / |s|`` relative."""
-    return xp.expm1(s) - s
-
-
-def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
-    """``log(a / b)`` for positive ``a``, ``b``, accurate to a few ulps for every ratio.
-
-    Near 1 (``b/2 < a < 2b``, where ``a - b`` is exact) as ``log1p((a - b) / b)``:
-    exact cancellation when a ~ b; elsewhere ``log(a / b)`` while the ratio is a
-    normal number, and ``log(a) - log(b)`` where it would overflow or underflow
-    (``log(1e-200 / 1e200)``).  Each branch is evaluated on an argument kept
-    inside its own domain, so the branches ``where`` discards have zero gradient.
-    """
-    bound = 1e300 if a.dtype == xp.float64 else 1e37
-    r = a / b
-    near = (r > 0.5) & (r < 2)
-    mid = (r > 1 / bound) & (r < bound)
-    one = _common.scalar(_dispatch.backend_of(r), 1.0, r)
-    d = xp.where(near, a - b, 0 * one)
-    out = xp.where(mid, xp.log(xp.where(mid, r, one)), xp.log(a) - xp.log(b))
-    return xp.where(near, xp.log1p(d / b), out)
 
 
 def kl_normal(
@@ -85,34 +46,69 @@ def kl_normal(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""KL(N(loc_p, scale_p**2) || N(loc_q, scale_q**2)) of univariate normals.
+    r"""KL(N(loc_p, scale_p^2) || N(loc_q, scale_q^2)): the textbook closed form for normals.
 
     .. math::
 
-        \log\frac{\sigma_q}{\sigma_p} + \frac{\sigma_p^2 + (\mu_p - \mu_q)^2}{2\sigma_q^2}
-        - \frac12
-        = \tfrac12\,(e^{2t} - 1 - 2t) + \frac{(\mu_p - \mu_q)^2}{2\sigma_q^2},
-        \quad t = \log\frac{\sigma_p}{\sigma_q}
+        \mathrm{KL} = \log\frac{\sigma_q}{\sigma_p}
+        + \frac{\sigma_p^2 + (\mu_p - \mu_q)^2}{2\sigma_q^2} - \frac12
+
+    elementwise over the broadcast parameters, in the parameters' library.
+    A shortcut for ``kl_backends.distributions.kl(Normal(loc_p, scale_p),
+    Normal(loc_q, scale_q))``, with the same values.
 
     Parameters
     ----------
-    loc_p, scale_p, loc_q, scale_q : array_like, broadcastable
-        Means and *standard deviations* (not variances).  Non-positive scales
-        give NaN (two negative scales too).
-    base, reduction
-        As in ``kl_divergence``; ``reduction`` sums or averages over all
-        (broadcast) elements.
+    loc_p, scale_p, loc_q, scale_q : array_like, broadcastable shapes
+        Means and *standard deviations* (not variances) of the two normals.
+        Arrays of NumPy, PyTorch, TensorFlow, JAX, Dask, CuPy or any
+        array-API library, all from one library and on one device; Python
+        numbers take the others' library (NumPy when all are numbers).
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per element of the broadcast shape; ``"sum"``
+        and ``"mean"``: the sum and the mean over all of them.
 
     Returns
     -------
     array
-        One value per broadcast element.
+        KL in nats (or in ``base``), shape: the parameters' broadcast shape
+        (``()`` with ``"sum"`` or ``"mean"``), with their floating dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
+    ValueError
+        Shapes that do not broadcast; a bad ``base`` or ``reduction``.
+
+    See Also
+    --------
+    kl_standard_normal : Against N(0, 1), from means and log-variances (VAEs).
+    kl_multivariate_normal : Multivariate normals.
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    Computed as :math:`\tfrac12 (e^{2t} - 1 - 2t) + \tfrac12 z^2` with
+    :math:`t = \log(\sigma_p / \sigma_q)` and
+    :math:`z = (\mu_p - \mu_q) / \sigma_q`, using ``expm1`` and ``log1p``,
+    so that nearly equal normals keep their relative accuracy (the textbook
+    form loses it to cancellation).  A non-positive scale gives NaN (two
+    negative scales too).  Reads no values: it runs under ``jax.jit``,
+    ``tf.function`` and ``torch.compile``, and is differentiable in
+    PyTorch, JAX and TensorFlow.
 
     Examples
     --------
-    >>> from kl_backends import kl_normal
-    >>> print(f"{kl_normal(0.0, 1.0, 1.0, 2.0):.10f}")
-    0.4431471806
+    >>> import numpy as np
+    >>> import kl_backends as klb
+    >>> round(float(klb.kl_normal(0.0, 1.0, 1.0, 2.0)), 6)  # log 2 + 2 / 8 - 1 / 2
+    0.443147
+    >>> np.round(klb.kl_normal(np.array([0.0, 1.0]), 1.0, 0.0, 1.0), 6)  # (mu_p - mu_q)^2 / 2
+    array([0. , 0.5])
     """
     _check(reduction)
     be, xp, (mp, sp, mq, sq), dtype = _common.prepare(
@@ -135,31 +131,77 @@ def kl_standard_normal(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""The VAE latent loss: KL(N(mu, exp(log_var)) || N(0, I)), summed over ``axis``.
+    r"""The VAE's KL term: KL(N(mu, exp(log_var)) || N(0, I)), summed over ``axis``.
 
     .. math::
 
-        -\tfrac12 \sum (1 + \log\sigma^2 - \mu^2 - \sigma^2)
-        = \tfrac12 \sum (\operatorname{expm1}(\log\sigma^2) - \log\sigma^2 + \mu^2)
+        \mathrm{KL} = -\tfrac12 \sum_j \left(1 + \log\sigma_j^2 - \mu_j^2
+        - \sigma_j^2\right)
 
-    the usual form ``-0.5 * sum(1 + log_var - mu**2 - exp(log_var))``,
-    with ``expm1`` so that a posterior close to the prior keeps its accuracy.
+    the latent (regularisation) loss of a variational autoencoder with a
+    diagonal Gaussian posterior and a standard normal prior, one value per
+    sample along the other (batch) axes.  A shortcut for
+    ``kl_backends.distributions.kl`` of ``Independent(Normal(mu, exp(log_var
+    / 2)))`` against ``Independent(Normal(0, 1))``, with the same values.
 
     Parameters
     ----------
-    mu, log_var : array_like, broadcastable ``[..., latent]``
-        Posterior means and log-variances (not log standard deviations: for
-        ``sd`` pass ``2 * log(sd)``).
+    mu : array_like, shape ``[..., latent]``
+        Posterior means.  An array of NumPy, PyTorch, TensorFlow, JAX, Dask,
+        CuPy or any array-API library.
+    log_var : array_like, broadcastable with ``mu``
+        Posterior *log-variances* (not log standard deviations: for a
+        standard deviation ``sd`` pass ``2 * log(sd)``), from the same
+        library and on the same device as ``mu``.
     axis : int or tuple of int, default -1
         The latent axes, summed over.
-    base, reduction
-        As in ``kl_divergence``: ``reduction="mean"`` averages over the batch.
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per sample (the broadcast shape without
+        ``axis``); ``"sum"``: their sum; ``"mean"``: their mean over the
+        batch.
+
+    Returns
+    -------
+    array
+        KL in nats (or in ``base``), with the inputs' floating dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
+    ValueError
+        Shapes that do not broadcast; a bad ``axis``, ``base`` or
+        ``reduction``; 0-d inputs (the latent axis is needed).
+
+    See Also
+    --------
+    kl_normal : Two univariate normals, from means and standard deviations.
+    kl_multivariate_normal : Multivariate normals with full covariances.
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    The usual code is ``-0.5 * sum(1 + log_var - mu**2 - exp(log_var))``;
+    here it is computed as
+    :math:`\tfrac12 \sum_j (\operatorname{expm1}(\log\sigma_j^2) - \log\sigma_j^2 + \mu_j^2)`,
+    so that a posterior close to the prior keeps its accuracy (the terms
+    are >= 0 and nothing cancels).  Reads no values: it runs under
+    ``jax.jit``, ``tf.function`` and ``torch.compile``, and is
+    differentiable in PyTorch, JAX and TensorFlow.
 
     Examples
     --------
-    >>> from kl_backends import kl_standard_normal
-    >>> print(f"{kl_standard_normal([0.0, 1.0], [0.0, 0.0]):.2f}")
-    0.50
+    >>> import numpy as np
+    >>> import kl_backends as klb
+    >>> round(float(klb.kl_standard_normal([0.0, 1.0], [0.0, 0.0])), 6)  # mu^2 / 2 summed
+    0.5
+    >>> mu = np.array([[0.5, -1.0], [0.0, 0.0]])
+    >>> log_var = np.array([[0.2, -0.6], [0.0, 0.0]])
+    >>> np.round(klb.kl_standard_normal(mu, log_var), 6)  # one per sample
+    array([0.710107, 0.      ])
     """
     _check(reduction)
     be, xp, (m, lv), dtype = _common.prepare(mu, log_var, names=("mu", "log_var"))
@@ -180,27 +222,71 @@ def kl_bernoulli(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""KL(Bernoulli(p) || Bernoulli(q)).
+    r"""KL(Bernoulli(p) || Bernoulli(q)): the binary KL, from probabilities or logits.
 
-    .. math:: p \log\frac{p}{q} + (1 - p) \log\frac{1 - p}{1 - q}
+    .. math::
+
+        \mathrm{KL} = p \log\frac{p}{q} + (1 - p) \log\frac{1 - p}{1 - q}
+
+    elementwise over the broadcast parameters.  A shortcut for
+    ``kl_backends.distributions.kl(Bernoulli(probs=p), Bernoulli(probs=q))``
+    (or ``logits=``), with the same values.
 
     Parameters
     ----------
-    p, q : array_like, broadcastable
+    p, q : array_like, broadcastable shapes
         Success probabilities (``inputs="probs"``) or their logits
-        (``inputs="logits"``, where log p = -softplus(-a) is computed stably).
-        Exact at p in {0, 1} (logits +-inf): the vanishing term is 0, and
-        q in {0, 1} against a p that puts mass there gives +inf.  A
-        probability outside [0, 1] gives NaN.
-    inputs : {"probs", "logits"}
-    base, reduction
-        As in ``kl_divergence``.
+        (``inputs="logits"``), of one library and on one device (NumPy,
+        PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API library;
+        Python numbers take the other's library).
+    inputs : {"probs", "logits"}, default "probs"
+        What ``p`` and ``q`` hold.  Logits are read stably
+        (``log p = -softplus(-a)``), so logits of +-1000 lose nothing.
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per element of the broadcast shape; ``"sum"``
+        and ``"mean"``: the sum and the mean over all of them.
+
+    Returns
+    -------
+    array
+        KL in nats (or in ``base``), shape: the broadcast shape (``()`` with
+        ``"sum"`` or ``"mean"``), with the inputs' floating dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
+    ValueError
+        Shapes that do not broadcast; a bad ``inputs``, ``base`` or
+        ``reduction``.
+
+    See Also
+    --------
+    kl_divergence : Categorical distributions over any number of events.
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    Exact at ``p`` in {0, 1} (logits ``+-inf``): the vanishing term is 0
+    (``0 log 0 = 0``), and ``q`` in {0, 1} against a ``p`` that puts mass
+    there gives ``+inf``.  A probability outside [0, 1] gives NaN.  Each of
+    the two terms is computed as a generalised KL term (``>= 0``), and the
+    complement ``1 - p`` from ``q - p`` where ``p`` and ``q`` are close, so
+    tiny probabilities (``p = 1e-12`` against ``q = 1e-10``) keep their
+    relative accuracy.
 
     Examples
     --------
-    >>> from kl_backends import kl_bernoulli
-    >>> print(f"{kl_bernoulli(1.0, 0.5):.6f}")  # log 2
+    >>> import kl_backends as klb
+    >>> round(float(klb.kl_bernoulli(1.0, 0.5)), 6)  # log 2
     0.693147
+    >>> round(float(klb.kl_bernoulli(0.3, 0.6)), 6)
+    0.183787
+    >>> round(float(klb.kl_bernoulli(0.0, 0.0, inputs="logits")), 6)  # p = q = 1/2
+    0.0
     """
     _check(reduction)
     _args.check_choice("inputs", inputs, ("probs", "logits"))
@@ -239,13 +325,6 @@ def _bernoulli_probs(be: Any, p: Any, q: Any) -> Any:
     return _common.generalized_terms(be, p, q) + complement
 
 
-def _softplus(be: Any, x: Any) -> Any:
-    """``log(1 + exp(x))`` without overflow; ``softplus(+inf) = inf``, ``(-inf) = 0``."""
-    xp = be.xp
-    zero = _common.scalar(be, 0, x)
-    return xp.where(x > 0, x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
-
-
 def kl_exponential(
     rate_p: Any,
     rate_q: Any,
@@ -254,15 +333,57 @@ def kl_exponential(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""KL(Exp(rate_p) || Exp(rate_q)) = r - 1 - log r with r = rate_q / rate_p.
+    r"""KL(Exp(rate_p) || Exp(rate_q)) of exponential distributions: the textbook closed form.
 
-    Non-positive rates give NaN.
+    .. math::
+
+        \mathrm{KL} = \frac{\lambda_q}{\lambda_p} - 1 - \log\frac{\lambda_q}{\lambda_p}
+
+    elementwise over the broadcast rates.  A shortcut for
+    ``kl_backends.distributions.kl(Exponential(rate_p), Exponential(rate_q))``,
+    with the same values.
+
+    Parameters
+    ----------
+    rate_p, rate_q : array_like, broadcastable shapes
+        The rates (inverse means), of one library and on one device (NumPy,
+        PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API library;
+        Python numbers take the other's library).
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per element of the broadcast shape; ``"sum"``
+        and ``"mean"``: the sum and the mean over all of them.
+
+    Returns
+    -------
+    array
+        KL in nats (or in ``base``), shape: the broadcast shape (``()`` with
+        ``"sum"`` or ``"mean"``), with the inputs' floating dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
+    ValueError
+        Shapes that do not broadcast; a bad ``base`` or ``reduction``.
+
+    See Also
+    --------
+    kl_poisson : Poisson distributions.
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    Computed as ``expm1(s) - s`` with ``s = log(rate_q / rate_p)``, so close
+    rates keep their relative accuracy.  A non-positive rate gives NaN.
 
     Examples
     --------
-    >>> from kl_backends import kl_exponential
-    >>> print(f"{kl_exponential(0.2, 0.4):.10f}")  # 1 - ln 2
-    0.3068528194
+    >>> import kl_backends as klb
+    >>> round(float(klb.kl_exponential(0.2, 0.4)), 6)  # 2 - 1 - log 2
+    0.306853
     """
     _check(reduction)
     be, xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
@@ -280,18 +401,63 @@ def kl_poisson(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""KL(Poisson(rate_p) || Poisson(rate_q)) = rate_p log(rate_p / rate_q) - rate_p + rate_q.
+    r"""KL(Poisson(rate_p) || Poisson(rate_q)) of Poisson distributions: the textbook closed form.
 
-    Computed as ``rate_p * (exp(-t) - 1 + t)`` with ``t = log(rate_p / rate_q)``
-    (``expm1``, ``log1p``), so close rates keep their relative accuracy.  A
-    zero ``rate_p`` gives ``rate_q``; a zero ``rate_q`` under a positive
-    ``rate_p`` gives +inf; a negative rate gives NaN.
+    .. math::
+
+        \mathrm{KL} = \lambda_p \log\frac{\lambda_p}{\lambda_q} - \lambda_p + \lambda_q
+
+    elementwise over the broadcast rates.  A shortcut for
+    ``kl_backends.distributions.kl(Poisson(rate_p), Poisson(rate_q))``, with
+    the same values.
+
+    Parameters
+    ----------
+    rate_p, rate_q : array_like, broadcastable shapes
+        The rates (means), of one library and on one device (NumPy,
+        PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API library;
+        Python numbers take the other's library).
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per element of the broadcast shape; ``"sum"``
+        and ``"mean"``: the sum and the mean over all of them.
+
+    Returns
+    -------
+    array
+        KL in nats (or in ``base``), shape: the broadcast shape (``()`` with
+        ``"sum"`` or ``"mean"``), with the inputs' floating dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
+    ValueError
+        Shapes that do not broadcast; a bad ``base`` or ``reduction``.
+
+    See Also
+    --------
+    generalized_kl_divergence : The same terms summed over an axis.
+    kl_exponential : Exponential distributions.
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    Computed as ``rate_p * (exp(-t) - 1 + t)`` with
+    ``t = log(rate_p / rate_q)`` (``expm1``, ``log1p``), so close rates keep
+    their relative accuracy.  A zero ``rate_p`` gives ``rate_q``
+    (``0 log 0 = 0``); a zero ``rate_q`` under a positive ``rate_p`` gives
+    ``+inf``; a negative rate gives NaN.
 
     Examples
     --------
-    >>> from kl_backends import kl_poisson
-    >>> print(f"{kl_poisson(2.0, 1.0):.6f}")  # 2 log 2 - 1
+    >>> import kl_backends as klb
+    >>> round(float(klb.kl_poisson(2.0, 1.0)), 6)  # 2 log 2 - 2 + 1
     0.386294
+    >>> round(float(klb.kl_poisson(0.0, 3.0)), 6)  # rate_p = 0: rate_q
+    3.0
     """
     _check(reduction)
     be, xp, (lp, lq), dtype = _common.prepare(rate_p, rate_q, names=("rate_p", "rate_q"))
@@ -311,149 +477,3 @@ def kl_poisson(
         out = xp.where(zero, lq, out)
         out = _nan_where(be, out, (lp < 0) | (lq < 0))
         return _finish(xp, out, dtype, base, reduction)
-
-
-def kl_multivariate_normal(
-    loc_p: Any,
-    loc_q: Any,
-    /,
-    *,
-    cov_p: Any = None,
-    scale_tril_p: Any = None,
-    var_p: Any = None,
-    cov_q: Any = None,
-    scale_tril_q: Any = None,
-    var_q: Any = None,
-    base: float | None = None,
-    reduction: _args.Reduction = "none",
-) -> Any:
-    r"""KL(N(loc_p, Sigma_p) || N(loc_q, Sigma_q)) of multivariate normals.
-
-    .. math::
-
-        \tfrac12 \left[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
-        + (\mu_q - \mu_p)^\top \Sigma_q^{-1} (\mu_q - \mu_p) - d
-        + \log\det\Sigma_q - \log\det\Sigma_p\right]
-
-    computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
-    tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
-    log det = 2 sum log |diag L|.  No inverse or determinant is formed.
-
-    Each distribution is given by exactly one of: ``cov_*`` (full covariance,
-    ``[..., d, d]``), ``scale_tril_*`` (any invertible lower-triangular L,
-    ``[..., d, d]``, negative diagonal entries included: the covariance is
-    ``L L^T``, as for TFP's ``MultivariateNormalTriL``; a zero on the
-    diagonal is a singular covariance and gives inf or NaN) or
-    ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
-    are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
-
-    Parameters
-    ----------
-    loc_p, loc_q : array_like ``[..., d]``
-        Means; all parameters broadcast over the leading (batch) dimensions.
-    cov_p, scale_tril_p, var_p, cov_q, scale_tril_q, var_q : array_like
-        See above.
-    base, reduction
-        As in ``kl_divergence`` (over the batch).
-
-    Returns
-    -------
-    array ``[...]``
-        One value per distribution pair.
-
-    Raises
-    ------
-    ValueError
-        A covariance that is not positive definite, when values can be read
-        (eagerly).  Under ``jax.jit``/``tf.function``/``torch.compile`` and on
-        lazy arrays the result is NaN instead (JAX's Cholesky returns NaN;
-        others may raise their own error).  Checking reads one boolean from
-        the device.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from kl_backends import kl_multivariate_normal
-    >>> cov_q = np.array([[2.0, 0.5], [0.5, 1.0]])
-    >>> print(f"{kl_multivariate_normal(np.zeros(2), np.ones(2), cov_p=np.eye(2), cov_q=cov_q):.10f}")
-    0.7083793225
-    """
-    _check(reduction)
-    spec_p = _one_of("p", cov_p, scale_tril_p, var_p)
-    spec_q = _one_of("q", cov_q, scale_tril_q, var_q)
-    be, xp, (mp, mq, sp, sq), dtype = _common.prepare(
-        loc_p,
-        loc_q,
-        spec_p[1],
-        spec_q[1],
-        names=("loc_p", "loc_q", spec_p[0], spec_q[0]),
-    )
-    with be.quiet():
-        if spec_p[0] == "var_p" and spec_q[0] == "var_q":
-            diff = mq - mp
-            terms = _expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq
-            out = 0.5 * xp.sum(_nan_where(be, terms, (sp < 0) | (sq < 0)), axis=-1)
-            return _finish(xp, out, dtype, base, reduction)
-
-        lp = _scale_tril(be, spec_p[0], sp)
-        lq = _scale_tril(be, spec_q[0], sq)
-        d = _args.shape_of(mp)[-1]
-        batch = _args.broadcast_shape(
-            _args.broadcast_shape(_args.shape_of(mp)[:-1], _args.shape_of(mq)[:-1]),
-            _args.broadcast_shape(_args.shape_of(lp)[:-2], _args.shape_of(lq)[:-2]),
-        )
-        lq_b = _common.broadcast_to(xp, lq, (*batch, d, d))
-        m = be.solve_triangular(lq_b, _common.broadcast_to(xp, lp, (*batch, d, d)))
-        diff = _common.broadcast_to(xp, mq - mp, (*batch, d))
-        z = be.solve_triangular(lq_b, xp.expand_dims(diff, axis=-1))
-        trace = xp.sum(m * m, axis=(-2, -1))
-        quad = xp.sum(z * z, axis=(-2, -1))
-        # |det L| = prod |diag L|: a scale_tril with negative diagonal entries is a
-        # valid scale (covariance L L^T), as in TFP's MultivariateNormalTriL.
-        logdet = xp.sum(xp.log(xp.abs(xp.linalg.diagonal(lq))), axis=-1) - xp.sum(
-            xp.log(xp.abs(xp.linalg.diagonal(lp))), axis=-1
-        )
-        out = 0.5 * (trace - d + quad) + logdet
-        return _finish(xp, out, dtype, base, reduction)
-
-
-def _one_of(side: str, cov: Any, scale_tril: Any, var: Any) -> tuple[str, Any]:
-    given = [
-        (f"{n}_{side}", v)
-        for n, v in (("cov", cov), ("scale_tril", scale_tril), ("var", var))
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise ValueError(
-            f"give exactly one of cov_{side}, scale_tril_{side} or var_{side}; "
-            f"got {[n for n, _ in given] or 'none'}"
-        )
-    return given[0]
-
-
-def _scale_tril(be: Any, kind: str, x: Any) -> Any:
-    xp = be.xp
-    if kind.startswith("scale_tril"):
-        return x
-    if kind.startswith("var"):
-        d = _args.shape_of(x)[-1]
-        eye = xp.eye(d, dtype=x.dtype, device=be.device(x))
-        return eye * xp.expand_dims(xp.sqrt(x), axis=-2)
-    return _cholesky(be, x, kind)
-
-
-def _cholesky(be: Any, cov: Any, name: str) -> Any:
-    """Cholesky factor; a clear ``ValueError`` for a non-positive-definite ``cov``, eagerly."""
-    xp = be.xp
-    eager = be.values_unavailable(cov) is None
-    try:
-        factor = be.cholesky(cov)
-    except Exception as exc:  # numpy/torch/TF raise their own LinAlgError kinds
-        if not eager:
-            raise
-        raise ValueError(
-            f"{name} is not positive definite (Cholesky failed: {type(exc).__name__})"
-        ) from None
-    if eager and bool(xp.any(xp.isnan(factor))):  # JAX returns NaN instead of raising
-        raise ValueError(f"{name} is not positive definite (Cholesky gave NaN)")
-    return factor

@@ -115,6 +115,13 @@ def log_prob(d: Any, x: Any, /) -> Any:
     TypeError
         ``d`` is not a distribution.
 
+    Notes
+    -----
+    :math:`\log d(x)` for a density (continuous families) or a probability
+    mass (discrete ones), computed in log space (no underflow for far
+    tails).  Python-number parameters take ``x``'s library and dtype, so
+    ``log_prob(Normal(0.0, 1.0), x)`` scores torch samples in torch.
+
     See Also
     --------
     sample, entropy
@@ -170,7 +177,7 @@ def supported_families() -> list[str]:
 
 
 def sample(d: Any, n: int, seed: Any) -> Any:
-    """Draw ``n`` samples of ``d`` in the parameters' library, on their device.
+    r"""Draw ``n`` samples of ``d`` in the parameters' library, on their device.
 
     Parameters
     ----------
@@ -190,8 +197,7 @@ def sample(d: Any, n: int, seed: Any) -> Any:
     -------
     array
         Shape ``[n, *batch, *event]``, in the parameters' library, dtype and
-        device.  Continuous families are reparameterised (gradients flow from
-        the samples to the parameters); discrete draws carry no gradient.
+        device.
 
     Raises
     ------
@@ -202,6 +208,15 @@ def sample(d: Any, n: int, seed: Any) -> Any:
         distribution of a family not read here.
     TypeError
         ``d`` is not a distribution.
+
+    Notes
+    -----
+    The random numbers come from the parameters' own library (its generator
+    and device), transformed into each family's samples.  Continuous
+    families are reparameterised, :math:`x = g(\varepsilon, \theta)`, so
+    gradients flow from the samples to the parameters (the gamma family
+    through the frameworks' implicit-gradient samplers); discrete draws
+    carry no gradient.
 
     See Also
     --------

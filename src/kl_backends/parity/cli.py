@@ -1,9 +1,10 @@
-"""The ``kl-backends`` command (also ``python -m kl_backends``).
+"""The ``kl-backends`` command (also ``python -m kl_backends``): ``main``.
 
 ``kl-backends parity`` runs the parity matrix on every installed backend and
 device, prints one row per backend x device x dtype x mode, and exits 1 if any
 row fails (2 for bad arguments, including a selected backend that is not
-installed).
+installed).  ``--function MODULE:FUNCTION --args NPZ`` checks a function of
+your own instead.
 """
 
 from __future__ import annotations
@@ -166,9 +167,11 @@ def _parity(args: argparse.Namespace) -> int:
         outcome = _kl_matrix(args, chosen, dtypes)
     elapsed = time.perf_counter() - start
 
+    from kl_backends.parity.report import summary
+
     cells = outcome.cells
     failed = [c for c in cells if not c.ok]
-    print(f"\n{len(cells) - len(failed)} passed, {len(failed)} failed ({elapsed:.1f} s)")
+    print(f"\n{summary(cells)} ({elapsed:.1f} s)")
     try:
         _write_outputs(args, outcome, elapsed)
     except (OSError, RuntimeError) as exc:  # e.g. the disk filled up during the run
@@ -314,11 +317,17 @@ def _load_function(spec: str) -> Any:
 
 
 def _announcing(fn: Any) -> Any:
-    """``fn``, printing each library and dtype it is first called with (not the reference's)."""
+    """``fn``, printing each library and dtype it is first called with (not the reference's).
+
+    Its signature is ``fn``'s (``functools.wraps``): an ``xp`` parameter is still seen.
+    """
+    import functools
+
     from kl_backends._dispatch import backend_of
 
     seen: set[tuple[str, str]] = set()
 
+    @functools.wraps(fn)
     def watched(*a: Any, **k: Any) -> Any:
         inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
         if inputs:
@@ -337,12 +346,16 @@ def _announcing(fn: Any) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> _Outcome:
     import numpy as np
 
+    from kl_backends.backends import ENV_VAR
     from kl_backends.testing import available_targets, check_backends, format_table
 
     fn = _load_function(args.function)
     with np.load(args.args) as data:
         arrays = [data[k] for k in data.files]
-    targets = available_targets([b.name for b in chosen]) if chosen else []
+    # The selection as the user typed it: TensorFlow named there is checked strictly
+    # (a function that cannot take its tensors fails); selected by "all", it is skipped.
+    selection = args.backends if args.backends is not None else os.environ.get(ENV_VAR)
+    targets = available_targets(selection) if chosen else []
     if not args.quiet:
         print(
             f"  ... {args.function} on {len(targets)} target(s): "
@@ -352,7 +365,9 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
         )
         fn = _announcing(fn)
     # check_backends fails a result that came back in another library than its inputs.
-    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
+    rows = check_backends(
+        fn, *arrays, targets=selection if chosen else [], dtypes=dtypes or ("float32", "float64")
+    )
     print(format_table(rows))
     return _Outcome(
         [replace(r, message=r.message[:120]) for r in rows],
@@ -362,6 +377,75 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kl-backends`` command (also ``python -m kl_backends``).
+
+    One subcommand, ``parity``: check ``kl_divergence`` (or your own
+    function) on every installed backend and device against an independent
+    float64 reference, and print one row per backend x device x dtype (x
+    mode).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every row passed (skipped rows included), 1
+        when a row failed or no backend ran, 2 for bad arguments (including a
+        backend named but not installed, an output file that cannot be
+        written, a ``--function`` that cannot be imported).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help``, ``--version``, or arguments it rejects
+        (status 2).
+
+    Notes
+    -----
+    ``kl-backends parity`` options:
+
+    ``--backends NAMES``
+        Comma-separated subset of numpy, array_api_strict, torch, tensorflow,
+        jax, cupy, dask (default: ``$KL_BACKENDS``, else every installed one).
+    ``--dtypes NAMES``
+        Comma-separated subset of float32, float64, float16, bfloat16
+        (default: all that each backend has).
+    ``--no-compiled``
+        Skip the compiled modes (``jax.jit``, ``tf.function``).
+    ``-j N``, ``--jobs N``
+        Backends checked in parallel worker processes (default: 2, or 1 on a
+        single core).
+    ``--json PATH``, ``--markdown PATH``, ``--plot PATH``
+        Write the full results as JSON, a Markdown table (for a pull request
+        or a CI job summary), or a PNG heatmap of the errors (needs
+        matplotlib).
+    ``--function MODULE:FUNCTION`` with ``--args NPZ``
+        Check your own function instead: it is imported (the current
+        directory first on the path), called on every backend and dtype with
+        the arrays of the ``.npz`` file as positional arguments (in the
+        file's order), and compared with its own float64 NumPy result
+        (``kl_backends.testing.check_backends``).  If it takes an ``xp``
+        keyword, each backend's namespace is passed; written with
+        ``kl_backends.testing.array_namespace`` it runs on TensorFlow too.
+        One written with ``array_api_compat.array_namespace`` cannot take
+        TensorFlow tensors: its TensorFlow rows are skipped unless
+        ``--backends`` names tensorflow.
+    ``-q``, ``--quiet``
+        No progress lines.
+
+    Examples
+    --------
+    >>> from kl_backends.parity.cli import main
+    >>> argv = ["parity", "--backends", "numpy", "--dtypes", "float64", "-q", "-j", "1"]
+    >>> main(argv)  # doctest: +ELLIPSIS
+    kl_backends ... parity on ...
+    ...
+    1 passed, 0 failed (... s)
+    0
+    """
     args = _parser().parse_args(argv)
     if args.command == "parity":
         return _parity(args)

@@ -299,7 +299,16 @@ class Backend:
     def dtype_name(self, x: Any) -> str:
         return str(x.dtype).rsplit(".", 1)[-1].replace("'>", "").replace("<dtype: '", "")
 
-    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def compile(self, fn: Callable[..., Any], *, convert: bool = True) -> Callable[..., Any]:
+        """``fn`` under this library's compiler (``Backend.compiler``).
+
+        ``convert=False`` traces ``fn`` as it is written where the compiler would
+        otherwise rewrite its source first (TensorFlow's AutoGraph, which turns Python
+        control flow on tensors into graph control flow).  Code with no such control
+        flow, as the math here, gives the same graph either way; the rewrite costs
+        most of the tracing time of a large function, and it does not depend on the
+        dtype, so the matrix checks it once, in float64.  Other compilers ignore it.
+        """
         raise NotImplementedError(f"{self.name} has no compiled mode")
 
     def harness(self) -> contextlib.AbstractContextManager[Any]:

@@ -192,7 +192,7 @@ _LOGITS_CASES: tuple[FunctionCase, ...] = tuple(
 
 _GRID_INTEGRAL = FunctionCase(
     "grid-integral",
-    "kl_divergence",
+    "kl_from_densities",
     (normal_pdf(_X, 0, 2), normal_pdf(_X, 2, 2)),
     {"dx": 0.001},
     reference=_grid,

@@ -116,9 +116,18 @@ def check_case(
 
 
 def check_function_case(
-    backend: Backend, device: str, dtype: str, case: FunctionCase, compiled: bool = False
+    backend: Backend,
+    device: str,
+    dtype: str,
+    case: FunctionCase,
+    compiled: bool = False,
+    convert: bool = True,
 ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """Run a closed-form / family case; return (native result, as float64, reference)."""
+    """Run a closed-form / family case; return (native result, as float64, reference).
+
+    ``convert``: with ``compiled``, whether the compiler may rewrite the source first
+    (``Backend.compile``).
+    """
     import kl_backends
 
     # Python values are bound before compiling (static: temperature, beta, inputs...);
@@ -137,7 +146,7 @@ def check_function_case(
         for k, v in case.kwargs.items()
         if isinstance(v, np.ndarray)
     }
-    call = backend.compile(func) if compiled else func
+    call = backend.compile(func, convert=convert) if compiled else func
     out = call(*args, **kwargs)
     held = [backend.to_numpy(a) for a in args]
     held_kw = {

@@ -119,7 +119,7 @@ class Jax(Backend):
     def asarray(self, a: Any, dtype: str, device: str = "cpu") -> Any:
         return _harness.asarray(a, dtype, device)
 
-    def compile(self, fn: Any) -> Any:
+    def compile(self, fn: Any, *, convert: bool = True) -> Any:
         return _harness.compile(fn)
 
     @property

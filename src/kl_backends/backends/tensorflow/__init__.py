@@ -130,8 +130,8 @@ class TensorFlow(Backend):
     def dtype_name(self, x: Any) -> str:
         return x.dtype.name
 
-    def compile(self, fn: Any) -> Any:
-        return self.load().function(fn)
+    def compile(self, fn: Any, *, convert: bool = True) -> Any:
+        return self.load().function(fn, autograph=convert)
 
     @property
     def builtins(self) -> tuple[Builtin, ...]:

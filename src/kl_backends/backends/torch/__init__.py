@@ -129,7 +129,7 @@ class Torch(Backend):
     def to_numpy(self, x: Any) -> Any:
         return _harness.to_numpy(x)
 
-    def compile(self, fn: Any) -> Any:
+    def compile(self, fn: Any, *, convert: bool = True) -> Any:
         return _harness.compile(fn)
 
     @property

@@ -278,7 +278,7 @@ def adopt(d: Any, x: Any) -> Any:
     """``d`` with its Python-number parameters as arrays of ``x``'s library and dtype
     (``Normal(0.0, 1.0)`` scores torch samples in torch)."""
     be = _dispatch.backend_of(x)
-    if be is None or be.name == "numpy":
+    if be is None:
         return d
     changes: dict[str, Any] = {}
     for f in fields(d):

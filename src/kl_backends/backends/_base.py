@@ -112,6 +112,10 @@ class Backend:
     #: Name of the compiled mode, if any, and whether it differentiates.
     compiler: str | None = None
     autodiff: bool = False
+    #: Where ``autodiff``: the library's derivative transforms, for the checks of
+    #: derivatives (``backends/<framework>/transforms.py``: ``grad(fn, args, wrt,
+    #: compiled)``, ``hessian(f, x)``, ``jvp(f, x, v)``, ``vmap_value_and_grad(f, xs)``).
+    transforms: Any = None
     #: Whether the compiled mode is part of the test and parity matrix (``False``
     #: where one compilation costs too much to repeat per case: ``torch.compile``,
     #: checked by its own tests).

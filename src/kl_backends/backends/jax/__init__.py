@@ -21,6 +21,7 @@ from kl_backends.backends.jax import harness as _harness
 from kl_backends.backends.jax import kernels as _kernels
 from kl_backends.backends.jax import logits as _logits
 from kl_backends.backends.jax import random as _random
+from kl_backends.backends.jax import transforms as _transforms
 
 __all__ = ["Jax"]
 
@@ -44,6 +45,7 @@ class Jax(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "jax.jit"
     autodiff = True
+    transforms = _transforms
     compiled_in_matrix = True
     cost = 6
 

@@ -33,6 +33,7 @@ from kl_backends._lib.policy import quick_admits
 from kl_backends.backends._base import Backend, Builtin
 from kl_backends.backends.tensorflow import adapter as _adapter
 from kl_backends.backends.tensorflow import harness as _harness
+from kl_backends.backends.tensorflow import transforms as _transforms
 from kl_backends.backends.tensorflow.adapter import namespace
 
 __all__ = ["TensorFlow", "namespace"]
@@ -56,6 +57,7 @@ class TensorFlow(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "tf.function"
     autodiff = True
+    transforms = _transforms
     compiled_in_matrix = True
     cost = 5
     permutes_axes = False  # the adapter has no permute_dims: rows in place along the axes

@@ -16,6 +16,7 @@ from typing import Any
 from kl_backends._lib.policy import quick_admits
 from kl_backends.backends._base import Backend, Builtin
 from kl_backends.backends.torch import harness as _harness
+from kl_backends.backends.torch import transforms as _transforms
 
 __all__ = ["Torch"]
 
@@ -48,6 +49,7 @@ class Torch(Backend):
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "torch.compile"
     autodiff = True
+    transforms = _transforms
     cost = 3
 
     def _namespace(self) -> Any:

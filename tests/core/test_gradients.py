@@ -29,28 +29,8 @@ def grad(
     on: Any, fn: Callable[..., Any], args: list[Any], compiled: bool = False
 ) -> list[np.ndarray]:
     """Gradient of sum(fn(*args)) with respect to every argument, as NumPy."""
-    name = on.name
-    if name == "torch":
-        torch = on.impl.load()
-        xs = [a.clone().requires_grad_(True) for a in args]
-        torch.sum(fn(*xs)).backward()
-        return [on.to_numpy(x.grad) for x in xs]
-    if name == "jax":
-        jax = on.impl.load()
-        g = jax.grad(lambda *xs: jax.numpy.sum(fn(*xs)), argnums=tuple(range(len(args))))
-        return [on.to_numpy(x) for x in (jax.jit(g) if compiled else g)(*args)]
-    if name == "tensorflow":
-        tf = on.impl.load()
-
-        def g(*xs: Any) -> Any:
-            with tf.GradientTape() as tape:
-                for x in xs:
-                    tape.watch(x)
-                y = tf.reduce_sum(fn(*xs))
-            return tape.gradient(y, list(xs))
-
-        return [on.to_numpy(x) for x in (tf.function(g) if compiled else g)(*args)]
-    raise AssertionError(name)
+    wrt = tuple(range(len(args)))
+    return [on.to_numpy(g) for g in on.impl.transforms.grad(fn, args, wrt, compiled)]
 
 
 def _rtol(dtype: str) -> float:

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from _logits_refs import softmax
 
-from conftest import need
 from kl_backends import kl_divergence
 
 V = 5
@@ -50,55 +49,18 @@ def path(request, monkeypatch):
 # --- the frameworks' transforms ------------------------------------------------------------
 
 
-def hessian(name, f, x):
-    if name == "torch":
-        torch = need("torch")
-        return torch.autograd.functional.hessian(f, x).detach().numpy()
-    if name == "jax":
-        jax = need("jax")
-        return np.asarray(jax.hessian(f)(x))
-    tf = need("tensorflow")
-    with tf.GradientTape() as outer:
-        outer.watch(x)
-        with tf.GradientTape() as inner:
-            inner.watch(x)
-            y = f(x)
-        g = inner.gradient(y, x)
-    return outer.jacobian(g, x).numpy()
+def hessian(ad, f, x):
+    return ad.to_numpy(ad.impl.transforms.hessian(f, x))
 
 
-def jvp(name, f, x, v):
-    if name == "torch":
-        torch = need("torch")
-        return torch.func.jvp(f, (x,), (v,))[1].detach().numpy()
-    if name == "jax":
-        jax = need("jax")
-        return np.asarray(jax.jvp(f, (x,), (v,))[1])
-    tf = need("tensorflow")
-    with tf.autodiff.ForwardAccumulator(x, v) as acc:
-        y = f(x)
-    return acc.jvp(y).numpy()
+def jvp(ad, f, x, v):
+    return ad.to_numpy(ad.impl.transforms.jvp(f, x, v))
 
 
-def vmap_value_and_grad(name, f, xs):
+def vmap_value_and_grad(ad, f, xs):
     """vmap of f and of its gradient over the leading axis."""
-    if name == "torch":
-        torch = need("torch")
-        fn = torch.func
-        return (fn.vmap(f)(xs).detach().numpy(), fn.vmap(fn.grad(f))(xs).detach().numpy())
-    if name == "jax":
-        jax = need("jax")
-        return np.asarray(jax.vmap(f)(xs)), np.asarray(jax.vmap(jax.grad(f))(xs))
-    tf = need("tensorflow")
-
-    def value_and_grad(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = f(x)
-        return y, tape.gradient(y, x)
-
-    y, g = tf.vectorized_map(value_and_grad, xs)
-    return y.numpy(), g.numpy()
+    value, grad = ad.impl.transforms.vmap_value_and_grad(f, xs)
+    return ad.to_numpy(value), ad.to_numpy(grad)
 
 
 # --- probabilities ---------------------------------------------------------------------------
@@ -123,10 +85,10 @@ def test_hessian_probs(ad, dtype, path) -> None:
     p, q, _, _ = _rows()
     P, Q = ad.asarray(p, dtype), ad.asarray(q, dtype)
     xp_sum = ad.namespace.sum
-    h_q = hessian(ad.name, lambda x: xp_sum(kl_divergence(P, x)), Q)
+    h_q = hessian(ad, lambda x: xp_sum(kl_divergence(P, x)), Q)
     np.testing.assert_allclose(h_q, _block_diag([np.diag(a / b**2) for a, b in zip(p, q)]),
                                **_tol(dtype))  # fmt: skip
-    h_p = hessian(ad.name, lambda x: xp_sum(kl_divergence(x, Q)), P)
+    h_p = hessian(ad, lambda x: xp_sum(kl_divergence(x, Q)), P)
     np.testing.assert_allclose(h_p, _block_diag([np.diag(1 / a) for a in p]), **_tol(dtype))
 
 
@@ -135,16 +97,16 @@ def test_jvp_probs(ad, dtype, path) -> None:
     rng = np.random.default_rng(2)
     dp, dq = rng.normal(size=p.shape), rng.normal(size=q.shape)
     P, Q = ad.asarray(p, dtype), ad.asarray(q, dtype)
-    got = jvp(ad.name, lambda x: kl_divergence(P, x), Q, ad.asarray(dq, dtype))
+    got = jvp(ad, lambda x: kl_divergence(P, x), Q, ad.asarray(dq, dtype))
     np.testing.assert_allclose(got, np.sum(-(p / q) * dq, -1), **_tol(dtype))
-    got = jvp(ad.name, lambda x: kl_divergence(x, Q), P, ad.asarray(dp, dtype))
+    got = jvp(ad, lambda x: kl_divergence(x, Q), P, ad.asarray(dp, dtype))
     np.testing.assert_allclose(got, np.sum((np.log(p / q) + 1) * dp, -1), **_tol(dtype))
 
 
 def test_vmap_probs(ad, dtype, path) -> None:
     p, q, _, _ = _rows(n=4, seed=3)
     P = ad.asarray(p[0], dtype)  # one p row against every q row
-    value, grad = vmap_value_and_grad(ad.name, lambda x: kl_divergence(P, x), ad.asarray(q, dtype))
+    value, grad = vmap_value_and_grad(ad, lambda x: kl_divergence(P, x), ad.asarray(q, dtype))
     np.testing.assert_allclose(value, np.sum(p[0] * np.log(p[0] / q), -1), **_tol(dtype))
     np.testing.assert_allclose(grad, -p[0] / q, **_tol(dtype))
 
@@ -156,7 +118,7 @@ def test_hessian_logits(ad, dtype, path) -> None:
     _, _, a, z = _rows(seed=4)
     A, Z = ad.asarray(a, dtype), ad.asarray(z, dtype)
     xp_sum = ad.namespace.sum
-    got = hessian(ad.name, lambda x: xp_sum(kl_divergence(A, x, inputs="logits")), Z)
+    got = hessian(ad, lambda x: xp_sum(kl_divergence(A, x, inputs="logits")), Z)
     s = softmax(z)
     np.testing.assert_allclose(got, _block_diag([np.diag(r) - np.outer(r, r) for r in s]),
                                **_tol(dtype))  # fmt: skip
@@ -168,11 +130,11 @@ def test_jvp_logits(ad, dtype, path) -> None:
     u, v = rng.normal(size=a.shape), rng.normal(size=z.shape)
     A, Z = ad.asarray(a, dtype), ad.asarray(z, dtype)
     sa, sz = softmax(a), softmax(z)
-    got = jvp(ad.name, lambda x: kl_divergence(A, x, inputs="logits"), Z, ad.asarray(v, dtype))
+    got = jvp(ad, lambda x: kl_divergence(A, x, inputs="logits"), Z, ad.asarray(v, dtype))
     np.testing.assert_allclose(got, np.sum((sz - sa) * v, -1), **_tol(dtype))
     # d/da KL(softmax(a) || softmax(z)) = sa * (d - sum(sa d)), d = log sa - log sz
     d = np.log(sa) - np.log(sz)
-    got = jvp(ad.name, lambda x: kl_divergence(x, Z, inputs="logits"), A, ad.asarray(u, dtype))
+    got = jvp(ad, lambda x: kl_divergence(x, Z, inputs="logits"), A, ad.asarray(u, dtype))
     expected = np.sum(u * sa * (d - np.sum(sa * d, -1, keepdims=True)), -1)
     np.testing.assert_allclose(got, expected, **_tol(dtype))
 
@@ -181,7 +143,7 @@ def test_vmap_logits(ad, dtype, path) -> None:
     _, _, a, z = _rows(n=4, seed=7)
     A = ad.asarray(a[0], dtype)
     value, grad = vmap_value_and_grad(
-        ad.name, lambda x: kl_divergence(A, x, inputs="logits"), ad.asarray(z, dtype)
+        ad, lambda x: kl_divergence(A, x, inputs="logits"), ad.asarray(z, dtype)
     )
     sa, sz = softmax(a[0]), softmax(z)
     np.testing.assert_allclose(value, np.sum(sa * (np.log(sa) - np.log(sz)), -1), **_tol(dtype))

@@ -11,10 +11,7 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
-from _mpmath_kl import (
-    check_value,
-    float_kl,
-)
+from _mpmath_kl import check_value, float_kl
 
 import kl_backends.distributions as D
 

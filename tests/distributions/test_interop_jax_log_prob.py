@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+# The fixtures jax, distrax and numpyro (requested by name).
 from _interop_jax_fixtures import distrax_module, jax_module, numpyro_module  # noqa: F401
-from _interop_jax_refs import (
-    BUILD,
-    N,
-    jax_params,
-    library_module,
-)
+from _interop_jax_refs import BUILD, N, jax_params, library_module
 from scipy import stats
 
 import kl_backends.distributions as D

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+# The fixtures jax, distrax and numpyro (requested by name).
 from _interop_jax_fixtures import distrax_module, jax_module, numpyro_module  # noqa: F401
-from _interop_jax_refs import (
-    container,
-)
+from _interop_jax_refs import container
 
 import kl_backends.distributions as D
 

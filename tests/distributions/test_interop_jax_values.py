@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+# The fixtures jax, distrax and numpyro (requested by name).
 from _interop_jax_fixtures import distrax_module, jax_module, numpyro_module  # noqa: F401
 from _interop_jax_refs import (
     BUILD,

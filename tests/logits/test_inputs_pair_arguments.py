@@ -11,19 +11,10 @@ import math
 
 import numpy as np
 import pytest
-from _inputs_pair_refs import (
-    base_logits,
-    ref_value,
-)
+from _inputs_pair_refs import base_logits, ref_value
 from _logits_refs import log_softmax
 
-from kl_backends import (
-    cross_entropy,
-    entropy,
-    js_divergence,
-    kl_divergence,
-    kl_from_densities,
-)
+from kl_backends import cross_entropy, entropy, js_divergence, kl_divergence, kl_from_densities
 
 # --- other keywords: grid, validate; errors -------------------------------------------
 

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _inputs_pair_refs import (
-    NEW_PAIRS,
-    T,
-    as_kind,
-    base_logits,
-    call_pair,
-    masked_ok,
-    ref_value,
-)
+from _inputs_pair_refs import NEW_PAIRS, T, as_kind, base_logits, call_pair, masked_ok, ref_value
 from _logits_refs import MASK
 
 from conftest import need
-from kl_backends import (
-    js_divergence,
-)
+from kl_backends import js_divergence
 
 # --- gradients: autodiff of a float64 reference in each framework ---------------------
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _inputs_pair_refs import (
-    soft_targets,
-)
+from _inputs_pair_refs import soft_targets
 from _logits_refs import log_softmax
 
 from conftest import need
-from kl_backends import (
-    cross_entropy,
-    kl_divergence,
-)
+from kl_backends import cross_entropy, kl_divergence
 
 # --- peers with probability targets ---------------------------------------------------
 

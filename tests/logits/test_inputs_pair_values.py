@@ -25,11 +25,7 @@ from _inputs_pair_refs import (
 from _logits_refs import MASK, log_softmax
 
 from conftest import need
-from kl_backends import (
-    cross_entropy,
-    js_divergence,
-    kl_divergence,
-)
+from kl_backends import cross_entropy, js_divergence, kl_divergence
 from kl_backends._math import logits as _logits
 
 

@@ -1,4 +1,4 @@
-"""Higher-order and transformed derivatives of the logits path, and array temperature/beta.
+"""Higher-order and transformed derivatives of the logits path.
 
 Every custom gradient of the project (PyTorch's ``autograd.Function``s for logits
 and probabilities, JAX's ``custom_jvp``s, TensorFlow's ``custom_gradient``s) is
@@ -12,49 +12,17 @@ nested tapes), forward mode and ``vmap``.  Oracles, all computed here:
   ``d2/dq2 = diag(p / q^2)``, ``d2/dpdq = -diag(1/q)``;
 * the generic block code (``KL_BACKENDS_FASTPATHS=0``) differentiated by the
   framework's own autodiff, for what has no short closed form (teacher side,
-  the generalised JSD, ``-inf`` logits, masks);
-* float64 NumPy formulas and central finite differences of them (temperature
-  gradients).
+  the generalised JSD, ``-inf`` logits, masks).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from _logits_autodiff_refs import KINDS, log_softmax, random_logits, ref_js, ref_kl, softmax
 
 from conftest import need
-from kl_backends import cross_entropy, js_divergence, kl_divergence
-
-# --- float64 references ---------------------------------------------------------------
-
-
-def log_softmax(x):
-    m = np.max(x, axis=-1, keepdims=True)
-    return x - (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))
-
-
-def ref_kl(t, s, temperature=1.0):
-    lp, lq = log_softmax(t / temperature), log_softmax(s / temperature)
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isneginf(lp), 0.0, np.exp(lp) * (lp - lq)).sum(-1)
-
-
-def ref_js(t, s, beta, temperature=1.0):
-    """(beta KL(t||m) + (1-beta) KL(s||m)) / (beta (1-beta)), the limits at 0 and 1."""
-    if beta == 0:
-        return ref_kl(t, s, temperature)
-    if beta == 1:
-        return ref_kl(s, t, temperature)
-    p, q = np.exp(log_softmax(t / temperature)), np.exp(log_softmax(s / temperature))
-    m = beta * p + (1 - beta) * q
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 log 0 = 0
-        kl_pm = np.where(p == 0, 0, p * np.log(p / m)).sum(-1)
-        kl_qm = np.where(q == 0, 0, q * np.log(q / m)).sum(-1)
-    return (beta * kl_pm + (1 - beta) * kl_qm) / (beta * (1 - beta))
-
-
-def softmax(x):
-    return np.exp(log_softmax(x))
+from kl_backends import kl_divergence
 
 
 def hessian_student(s, temperature=1.0, weight=1.0):
@@ -66,14 +34,9 @@ def hessian_student(s, temperature=1.0, weight=1.0):
     return out
 
 
-def _inputs(n=4, v=6, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, v)) * 2, rng.normal(size=(n, v)) * 2
-
-
 def _special():
     """Row 1: -inf logits (teacher and one in the student); row 3: NaN and inf, masked."""
-    t, s = _inputs(5, 7, seed=3)
+    t, s = random_logits(5, 7, seed=3)
     t[1, :3] = -np.inf
     s[1, 0] = -np.inf
     t[3, 4] = np.nan
@@ -85,13 +48,6 @@ def _special():
 FORWARD_AD = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
 )
-
-KINDS = {
-    "kl": lambda a, b, **k: kl_divergence(a, b, inputs="logits", **k),
-    "ce": lambda a, b, **k: cross_entropy(a, b, inputs="logits", **k),
-    "js-0.3": lambda a, b, **k: js_divergence(a, b, inputs="logits", beta=0.3, **k),
-    "js-None": lambda a, b, **k: js_divergence(a, b, inputs="logits", **k),
-}
 
 
 @pytest.fixture
@@ -117,7 +73,7 @@ def test_torch_hessian_closed_form(kind, vectorize) -> None:
     """torch.autograd.functional.hessian of the eager CPU kernel (whose first gradient is
     computed in the forward): (diag(q) - q q^T) / T^2 / N, not zeros."""
     torch = need("torch")
-    t, s = _inputs()
+    t, s = random_logits()
     tt = torch.tensor(t)
 
     def f(z):
@@ -180,7 +136,7 @@ def test_torch_fisher_vector_product() -> None:
 def test_torch_func_vmap_grad_hessian_jvp(kind, generic) -> None:
     """torch.func: vmap over rows, per-sample gradients (vmap(grad)), hessian, jvp."""
     torch = need("torch")
-    t, s = _inputs()
+    t, s = random_logits()
     tt, ss = torch.tensor(t), torch.tensor(s)
 
     def one(a, b):  # one distribution: a [V] row
@@ -221,7 +177,7 @@ def test_torch_forward_mode_dual_numbers() -> None:
     torch = need("torch")
     import torch.autograd.forward_ad as fwad
 
-    t, s = _inputs()
+    t, s = random_logits()
     v = np.random.default_rng(5).normal(size=s.shape)
     with fwad.dual_level():
         out = kl_divergence(
@@ -239,7 +195,7 @@ def test_torch_probs_kernel_second_derivatives(vectorize) -> None:
     torch = need("torch")
     import torch.autograd.forward_ad as fwad
 
-    t, s = _inputs()
+    t, s = random_logits()
     p, q = softmax(t), softmax(s)
     h = torch.autograd.functional.hessian(
         lambda a, b: kl_divergence(a, b).sum(),
@@ -373,176 +329,3 @@ def test_tf_probs_kernel_nested_tapes() -> None:
     )
     np.testing.assert_allclose(hp, v / p, rtol=1e-10)
     np.testing.assert_allclose(hq, v * p / q**2, rtol=1e-10)
-
-
-# --- temperature and beta as arrays ------------------------------------------------
-
-
-def _lib(name):
-    if name == "numpy":
-        return np, np.asarray
-    if name == "torch":
-        torch = need("torch")
-        return torch, lambda x: torch.tensor(x, dtype=torch.float64)
-    if name == "jax":
-        jax = need("jax")
-        return jax, lambda x: jax.numpy.asarray(x, dtype=jax.numpy.float64)
-    tf = need("tensorflow")
-    return tf, lambda x: tf.constant(x, dtype=tf.float64)
-
-
-LIBS = ["numpy", "torch", "jax", "tensorflow"]
-
-
-@pytest.mark.parametrize("lib", LIBS)
-def test_array_temperature_and_beta_values(lib) -> None:
-    """0-d arrays of the inputs' library give the values of the float64 formulas, the ends
-    of beta included, with -inf logits."""
-    _, arr = _lib(lib)
-    t, s = _inputs()
-    t[1, :2] = -np.inf
-    for beta in (0.0, 0.3, 1.0):
-        out = js_divergence(arr(t), arr(s), inputs="logits", temperature=arr(2.0), beta=arr(beta))
-        np.testing.assert_allclose(np.asarray(out), ref_js(t, s, beta, 2.0), rtol=1e-12)
-    for fn, ref in ((kl_divergence, ref_kl), (cross_entropy, None)):
-        out = fn(arr(t), arr(s), inputs="logits", temperature=arr(3))  # an integer array too
-        expected = fn(t, s, inputs="logits", temperature=3.0) if ref is None else ref(t, s, 3.0)
-        np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-12)
-
-
-@pytest.mark.parametrize("lib", LIBS)
-def test_array_temperature_and_beta_checked_eagerly(lib) -> None:
-    _, arr = _lib(lib)
-    t, s = _inputs()
-    tt, ss = arr(t), arr(s)
-    for bad in (0.0, -1.0, np.inf, np.nan):
-        with pytest.raises(ValueError, match="temperature must be finite and positive"):
-            kl_divergence(tt, ss, inputs="logits", temperature=arr(bad))
-    for bad in (-0.1, 1.5, np.nan):
-        with pytest.raises(ValueError, match=r"beta must be in \[0, 1\]"):
-            js_divergence(tt, ss, inputs="logits", beta=arr(bad))
-    with pytest.raises(ValueError, match="temperature must be a Python number or a 0-d array"):
-        kl_divergence(tt, ss, inputs="logits", temperature=arr([2.0]))
-    with pytest.raises(TypeError, match="with a real dtype"):
-        kl_divergence(tt, ss, inputs="logits", temperature=arr(2.0) > 0)
-    other = np.asarray(2.0) if lib != "numpy" else _lib("torch")[1](2.0)
-    with pytest.raises(TypeError, match=r"Pass float\(temperature\)"):
-        kl_divergence(tt, ss, inputs="logits", temperature=other)
-
-
-def test_jax_jit_traced_temperature_and_beta() -> None:
-    """Traced under jax.jit: one compilation for a schedule of values; an invalid traced
-    value gives NaN (it cannot be read there)."""
-    jax = need("jax")
-    jnp = jax.numpy
-    t, s = _inputs()
-    tt, ss = jnp.asarray(t), jnp.asarray(s)
-
-    @jax.jit
-    def f(temperature, beta):
-        return js_divergence(tt, ss, inputs="logits", temperature=temperature, beta=beta)
-
-    @jax.jit
-    def g(temperature):
-        return kl_divergence(tt, ss, inputs="logits", temperature=temperature, reduction="sum")
-
-    for temperature, beta in ((1.0, 0.0), (2.0, 0.3), (0.5, 1.0), (3.0, 0.9)):
-        np.testing.assert_allclose(
-            f(temperature, beta), ref_js(t, s, beta, temperature), rtol=1e-12
-        )
-        np.testing.assert_allclose(g(temperature), ref_kl(t, s, temperature).sum(), rtol=1e-12)
-    assert f._cache_size() == 1 and g._cache_size() == 1
-    assert np.isnan(f(-1.0, 0.5)).all() and np.isnan(f(2.0, 1.5)).all()
-    # d/dT by JAX through the division (kernel path), against finite differences.
-    h = 1e-6
-    fd = (ref_kl(t, s, 2.0 + h).sum() - ref_kl(t, s, 2.0 - h).sum()) / (2 * h)
-    np.testing.assert_allclose(jax.jit(jax.grad(g))(2.0), fd, rtol=1e-6)
-
-
-def test_jax_beta_gradient() -> None:
-    """d/dbeta of the generalised JSD for 0 < beta < 1 (documented: NaN at the ends), by
-    JAX through the generic code: central finite differences of the float64 formula."""
-    jax = need("jax")
-    t, s = _inputs()
-    tt, ss = jax.numpy.asarray(t), jax.numpy.asarray(s)
-
-    def f(beta):
-        return js_divergence(tt, ss, inputs="logits", beta=beta, temperature=2.0, reduction="sum")
-
-    h = 1e-6
-    for beta in (0.1, 0.5, 0.8):
-        fd = (ref_js(t, s, beta + h, 2.0).sum() - ref_js(t, s, beta - h, 2.0).sum()) / (2 * h)
-        np.testing.assert_allclose(jax.jit(jax.grad(f))(beta), fd, rtol=1e-6)
-
-
-def test_tf_function_tensor_temperature() -> None:
-    tf = need("tensorflow")
-    t, s = _inputs()
-    tt, ss = tf.constant(t), tf.constant(s)
-    traces = []
-
-    @tf.function
-    def f(temperature, beta):
-        traces.append(1)
-        return js_divergence(tt, ss, inputs="logits", temperature=temperature, beta=beta)
-
-    for temperature, beta in ((1.0, 0.0), (2.0, 0.3), (0.5, 1.0)):
-        out = f(tf.constant(temperature, tf.float64), tf.constant(beta, tf.float64))
-        np.testing.assert_allclose(out.numpy(), ref_js(t, s, beta, temperature), rtol=1e-12)
-    assert len(traces) == 1
-    assert np.isnan(f(tf.constant(-1.0, tf.float64), tf.constant(0.5, tf.float64)).numpy()).all()
-
-
-@pytest.mark.parametrize("lib", ["torch", "jax", "tensorflow"])
-@pytest.mark.parametrize("kind", ["kl", "js-0.3"])
-def test_temperature_gradient(lib, kind) -> None:
-    """d/dT of the loss (kernel path for KL, generic for the JSD), -inf logits included:
-    central finite differences of the float64 formula."""
-    t, s = _inputs()
-    t[1, :2] = -np.inf
-    fn = KINDS[kind]
-
-    def ref(temperature):
-        vals = ref_kl(t, s, temperature) if kind == "kl" else ref_js(t, s, 0.3, temperature)
-        return vals.sum()
-
-    h = 1e-6
-    expected = (ref(2.0 + h) - ref(2.0 - h)) / (2 * h)
-    mod, arr = _lib(lib)
-    if lib == "torch":
-        temperature = arr(2.0).requires_grad_(True)
-        fn(arr(t), arr(s), temperature=temperature, reduction="sum").backward()
-        got = temperature.grad.numpy()
-    elif lib == "jax":
-        got = mod.grad(lambda T: fn(arr(t), arr(s), temperature=T, reduction="sum"))(2.0)
-    else:
-        temperature = arr(2.0)
-        with mod.GradientTape() as tape:
-            tape.watch(temperature)
-            y = fn(arr(t), arr(s), temperature=temperature, reduction="sum")
-        got = tape.gradient(y, temperature).numpy()
-    assert np.isfinite(got)
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
-
-
-@pytest.mark.slow
-def test_torch_compile_tensor_temperature() -> None:
-    """torch.compile(fullgraph=True) with a tensor temperature: no recompilation per value,
-    and an invalid value gives NaN (it cannot be read while compiling)."""
-    torch = need("torch")
-    torch._dynamo.reset()
-    t, s = _inputs()
-    tt, ss = torch.tensor(t), torch.tensor(s)
-
-    def f(temperature):
-        return kl_divergence(tt, ss, inputs="logits", temperature=temperature)
-
-    compiled = torch.compile(f, fullgraph=True, dynamic=False)
-    from torch._dynamo.utils import counters
-
-    counters.clear()
-    for temperature in (1.0, 2.0, 0.5):
-        out = compiled(torch.tensor(temperature, dtype=torch.float64))
-        np.testing.assert_allclose(out.numpy(), ref_kl(t, s, temperature), rtol=1e-12)
-    assert counters["stats"]["unique_graphs"] == 1
-    assert torch.isnan(compiled(torch.tensor(-1.0, dtype=torch.float64))).all()

@@ -412,7 +412,7 @@ def test_mvn_not_pd_under_jit_is_nan() -> None:
 
 
 def test_self_kl_is_zero_with_finite_gradient(ad, dtype) -> None:
-    from test_gradients import grad
+    from _gradients import grad
 
     c = ad.asarray(_spd(RNG, (), 3), dtype)
     m = ad.asarray(RNG.normal(size=3), dtype)

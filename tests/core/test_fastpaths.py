@@ -163,7 +163,7 @@ def test_numpy_path_memory_is_blocked() -> None:
 
 
 def test_gradients_agree_with_generic(ad, dtype, compiled, monkeypatch) -> None:
-    from test_gradients import grad
+    from _gradients import grad
 
     p, q = _inputs((4, 6), seed=2)
     p[2, 1] = 0.05  # no NaN for gradients

@@ -165,7 +165,7 @@ def _mp_grad_p(p: float, q: float) -> float:
 def test_gradient_at_a_subnormal_ratio(ad, dtype, rows, monkeypatch) -> None:
     """d/dp = log p - log q + 1 where ``p / q`` is subnormal or flushed to 0 (it was
     ``-inf`` on JAX and on TensorFlow's blocked path), on every path."""
-    from test_gradients import grad
+    from _gradients import grad
 
     if dtype == "float32":
         p_row, q_row = [1e-30, 1.0 - 1e-30], [1e10, 0.5]
@@ -218,7 +218,7 @@ def test_nearly_equal_tiny_values_keep_their_digits(backend, pair) -> None:
 def test_nearly_equal_tiny_values_have_finite_gradients(ad, dtype) -> None:
     """The power-of-two scaling keeps the series' derivative finite down to the smallest
     normal sums (JAX forms ``(p + q)**-2``); the generic code, where it is used."""
-    from test_gradients import grad
+    from _gradients import grad
 
     tiny = float(np.finfo(dtype).tiny)
     p = np.array([[4 * tiny, 0.5, 0.5 - 4 * tiny]], dtype)

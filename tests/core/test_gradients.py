@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from _gradients import grad
 from conftest import need
 from kl_backends import kl_divergence
 
 # Row 0: zeros in p (one with q = 0 too); row 1: no zeros.
 P = np.array([[0.5, 0.3, 0.0, 0.2, 0.0], [0.1, 0.2, 0.3, 0.2, 0.2]])
 Q = np.array([[0.25, 0.25, 0.3, 0.2, 0.0], [0.3, 0.1, 0.2, 0.2, 0.2]])
-
-
-def grad(
-    on: Any, fn: Callable[..., Any], args: list[Any], compiled: bool = False
-) -> list[np.ndarray]:
-    """Gradient of sum(fn(*args)) with respect to every argument, as NumPy."""
-    wrt = tuple(range(len(args)))
-    return [on.to_numpy(g) for g in on.impl.transforms.grad(fn, args, wrt, compiled)]
 
 
 def _rtol(dtype: str) -> float:

@@ -34,7 +34,7 @@ _SMOOTH = {"Normal", "LogNormal", "HalfNormal", "Gumbel", "Gamma", "Chi2", "Inve
 
 
 def _grads(ad, dtype, pname, qname, pp, qq):
-    from test_gradients import grad
+    from _gradients import grad
 
     keys_p, keys_q = list(pp), list(qq)
     arrays = [ad.asarray(np.asarray(v, float), dtype) for v in (*pp.values(), *qq.values())]
@@ -61,7 +61,7 @@ def test_gradients_finite_at_identical(ad, dtype: str, pname: str, qname: str) -
 
 
 def _binomial_grads(ad, dtype):
-    from test_gradients import grad
+    from _gradients import grad
 
     p = ad.asarray([0.3, 0.0, 1.0], dtype)
     (g,) = grad(
@@ -80,7 +80,7 @@ def test_gradients_finite_at_edges(ad, dtype: str, name: str) -> None:
 
 
 def test_gradients_finite_uniform_beta_edge(ad, dtype: str) -> None:
-    from test_gradients import grad
+    from _gradients import grad
 
     args = [ad.asarray(v, dtype) for v in ([0.0, 0.2], [1.0, 0.5], [1.0, 2.0], [1.0, 3.0])]
     for g in grad(ad, lambda lo, hi, a, b: D.kl(D.Uniform(lo, hi), D.Beta(a, b)), args):

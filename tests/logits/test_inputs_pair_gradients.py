@@ -99,27 +99,8 @@ def ref_loss(ops, name, kinds, a, b, temperature, rows, count):
 
 
 def _grads(ad, f, a, b, compiled):
-    name = ad.name
-    if name == "torch":
-        a = a.clone().requires_grad_(True)
-        b = b.clone().requires_grad_(True)
-        ga, gb = ad.impl.load().autograd.grad(f(a, b), (a, b))
-        return ad.to_numpy(ga), ad.to_numpy(gb)
-    if name == "jax":
-        jax = ad.impl.load()
-        g = jax.grad(f, argnums=(0, 1))
-        ga, gb = (jax.jit(g) if compiled else g)(a, b)
-        return ad.to_numpy(ga), ad.to_numpy(gb)
-    tf = ad.impl.load()
-
-    def g(a, b):
-        with tf.GradientTape() as tape:
-            tape.watch([a, b])
-            y = f(a, b)
-        return tape.gradient(y, [a, b])
-
-    ga, gb = (tf.function(g) if compiled else g)(a, b)
-    return ad.to_numpy(tf.convert_to_tensor(ga)), ad.to_numpy(tf.convert_to_tensor(gb))
+    ga, gb = ad.impl.transforms.grad(f, [a, b], (0, 1), compiled)
+    return ad.to_numpy(ga), ad.to_numpy(gb)
 
 
 #: Compiled (jax.jit, tf.function): one of these pairs per function (a compile

@@ -23,7 +23,7 @@ import kl_backends.distributions as D
 
 
 def _mc_grads(ad, dtype, build, values, n, seed=0, estimator="k1"):
-    from test_gradients import grad
+    from _gradients import grad
 
     arrays = [ad.asarray(np.asarray(v, float), dtype) for v in values]
 
@@ -35,7 +35,7 @@ def _mc_grads(ad, dtype, build, values, n, seed=0, estimator="k1"):
 
 
 def _exact_grads(ad, build, values):
-    from test_gradients import grad
+    from _gradients import grad
 
     arrays = [ad.asarray(np.asarray(v, float), "float64") for v in values]
     return grad(ad, lambda *xs: D.kl(*build(*xs)), arrays)

@@ -29,7 +29,8 @@ def grad(
             y = tf.reduce_sum(fn(*xs))
         return tape.gradient(y, [xs[i] for i in wrt])
 
-    return list((tf.function(g) if compiled else g)(*args))
+    # A gather's gradient is sparse (IndexedSlices): dense, as the other libraries give.
+    return [tf.convert_to_tensor(x) for x in (tf.function(g) if compiled else g)(*args)]
 
 
 def hessian(f: Callable[[Any], Any], x: Any) -> Any:

@@ -2,7 +2,7 @@
 
 The same kl_backends call is the loss on PyTorch, JAX and TensorFlow:
 
-    kl_divergence(p, q, dx=dx)      # continuous KL of densities on the grid
+    kl_from_densities(p, q, dx=dx)  # continuous KL of densities on the grid
 
 p is N(0, variance 4) on the grid np.arange(-10, 10, 0.001) (the tutorial's "mean 0 and
 variance 2" is scipy's scale=2, i.e. standard deviation 2); q is N(mu, sigma2) with
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from kl_backends import kl_divergence
+from kl_backends import kl_from_densities
 
 X = np.arange(-10, 10, 0.001)
 DX = 0.001
@@ -44,7 +44,7 @@ def fit_torch(steps: int, lr: float) -> tuple[float, float, list[float]]:
         q = torch.exp(-0.5 * (x - mu) ** 2 / torch.exp(log_var) - 0.5 * log_var) / math.sqrt(
             2 * math.pi
         )
-        loss = kl_divergence(p, q, dx=DX)
+        loss = kl_from_densities(p, q, dx=DX)
         loss.backward()
         opt.step()
         history.append(float(loss.detach()))
@@ -61,7 +61,7 @@ def fit_jax(steps: int, lr: float) -> tuple[float, float, list[float]]:
 
     def loss_fn(params):
         q = _density(jnp, x, params["mu"], params["log_var"])
-        return kl_divergence(p, q, dx=DX)
+        return kl_from_densities(p, q, dx=DX)
 
     params = {"mu": jnp.asarray(START[0]), "log_var": jnp.asarray(START[1])}
     opt = optax.adam(lr)
@@ -94,7 +94,7 @@ def fit_tensorflow(steps: int, lr: float) -> tuple[float, float, list[float]]:
             q = tf.exp(-0.5 * (x - mu) ** 2 / tf.exp(log_var) - 0.5 * log_var) / math.sqrt(
                 2 * math.pi
             )
-            loss = kl_divergence(p, q, dx=DX)
+            loss = kl_from_densities(p, q, dx=DX)
         opt.apply_gradients(zip(tape.gradient(loss, [mu, log_var]), [mu, log_var]))
         return loss
 

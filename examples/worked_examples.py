@@ -39,19 +39,19 @@ def examples(target) -> dict[str, tuple[float | list[float], object]]:
     )
     out["000 KL(N(0,1) || N(1,2))"] = (0.44314718, kb.kl_normal(f(0.0), f(1.0), f(1.0), f(2.0)))
     mn, sd = np.array([[0.5, -1.0]]), np.array([[0.1, -0.3]])  # sd is a log-sd in that example
-    seed_latent = -0.5 * np.sum(1.0 + 2.0 * sd - mn**2 - np.exp(2.0 * sd), 1)
-    out["000 VAE latent loss"] = (seed_latent.tolist(), kb.kl_standard_normal(f(mn), f(2 * sd)))
+    latent = -0.5 * np.sum(1.0 + 2.0 * sd - mn**2 - np.exp(2.0 * sd), 1)
+    out["000 VAE latent loss"] = (latent.tolist(), kb.kl_standard_normal(f(mn), f(2 * sd)))
     x = np.arange(-10, 10, 0.001)
     p, q, q54 = _pdf(x, 0, 2), _pdf(x, 2, 2), _pdf(x, 5, 4)
-    out["001 sum over pdf values (seed: 500)"] = (500.0, kb.kl_divergence(f(p), f(q)))
-    out["001 with dx: the real KL, 0.5"] = (0.5, kb.kl_divergence(f(p), f(q), dx=0.001))
+    out["001 sum over pdf values (the example's 500)"] = (500.0, kb.kl_divergence(f(p), f(q)))
+    out["001 with dx: the real KL, 0.5"] = (0.5, kb.kl_from_densities(f(p), f(q), dx=0.001))
     out["001 KL(P || N(5,4)) with dx"] = (
         math.log(2) + (4 + 25) / 32 - 0.5,
-        kb.kl_divergence(f(p), f(q54), dx=0.001),
+        kb.kl_from_densities(f(p), f(q54), dx=0.001),
     )
     out["001 KL(N(5,4) || P), truncated grid"] = (
         float(np.trapezoid(q54 * np.log(q54 / p), x)),
-        kb.kl_divergence(f(q54), f(p), dx=0.001),
+        kb.kl_from_densities(f(q54), f(p), dx=0.001),
     )
     out["002 D(P || Q) in bits"] = (
         0.4712,

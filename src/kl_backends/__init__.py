@@ -20,8 +20,12 @@ from kl_backends._math.closed_forms import (
     kl_poisson,
     kl_standard_normal,
 )
-from kl_backends._math.family import cross_entropy, entropy, generalized_kl, js_divergence
-from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_knn
+from kl_backends._math.densities import kl_from_densities
+from kl_backends._math.family import cross_entropy, entropy, generalized_kl_divergence
+from kl_backends._math.family import generalized_kl as generalized_kl  # deprecated alias
+from kl_backends._math.jensen_shannon import js_divergence
+from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
+from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
 
 try:
     __version__ = version("kl_backends")
@@ -33,14 +37,15 @@ __all__ = [
     "cross_entropy",
     "distributions",
     "entropy",
-    "generalized_kl",
+    "generalized_kl_divergence",
     "js_divergence",
     "kl_bernoulli",
     "kl_divergence",
     "kl_exponential",
     "kl_from_counts",
+    "kl_from_densities",
     "kl_from_samples",
-    "kl_knn",
+    "kl_from_samples_knn",
     "kl_multivariate_normal",
     "kl_normal",
     "kl_poisson",

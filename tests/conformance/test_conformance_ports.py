@@ -4,10 +4,10 @@
   ``test_rel_entr_gh_20710_near_zero``, ``test_rel_entr_gh_20710_overflow``): the
   elementwise ``rel_entr(x, y)`` is ``kl_divergence`` of one-element distributions
   (``reduction="none"`` over a length-1 event axis), ``kl_div(x, y)`` is
-  ``generalized_kl``'s; on every backend.  Their expected values are SciPy's own
+  ``generalized_kl_divergence``'s; on every backend.  Their expected values are SciPy's own
   (``xlogy`` formulas and mpmath values at 30 digits), with one documented
   difference: ``kl_divergence`` gives NaN, not ``+inf``, for a negative probability
-  (p's, or q's where p > 0) and 0 for ``p == 0`` whatever ``q``, while ``generalized_kl`` follows ``kl_div``.
+  (p's, or q's where p > 0) and 0 for ``p == 0`` whatever ``q``, while ``generalized_kl_divergence`` follows ``kl_div``.
 * torch (test/distributions/test_distributions.py, ``TestKL``): its finite examples
   (4 x 4 parameter grids, ``pairwise``) against torch's ``kl_divergence`` in float64,
   its infinite examples (+inf) and its edge cases (0 for identical point masses).
@@ -24,7 +24,7 @@ from scipy.special import rel_entr
 
 import kl_backends.distributions as D
 from conftest import need
-from kl_backends import generalized_kl, kl_divergence
+from kl_backends import generalized_kl_divergence, kl_divergence
 
 # --- SciPy ----------------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ def test_kl_div_grid(backend) -> None:
     z = _grid()
     expected = np.array([_scipy_kl_div(x, y) for x, y in z])
     for dtype in _dtypes(backend):
-        got = _elementwise(generalized_kl, backend, dtype, z[:, 0], z[:, 1])
+        got = _elementwise(generalized_kl_divergence, backend, dtype, z[:, 0], z[:, 1])
         np.testing.assert_allclose(got, expected, rtol=1e-13 if dtype == "float64" else 1e-6,
                                    atol=1e-13, err_msg=dtype)  # fmt: skip
 
@@ -135,7 +135,7 @@ def test_rel_entr_gh_20710(backend, case) -> None:
            for a, b in inputs]  # fmt: skip
     if backend.name in FLUSHING:  # as above: the flushed inputs' value, from SciPy
         ref = np.where(flushed, rel_entr(xf, yf) - xf + yf, ref)
-    got = _elementwise(generalized_kl, backend, "float64", x, y)
+    got = _elementwise(generalized_kl_divergence, backend, "float64", x, y)
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0)
 
 

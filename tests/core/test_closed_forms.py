@@ -19,14 +19,15 @@ from conftest import need
 from kl_backends import (
     cross_entropy,
     entropy,
-    generalized_kl,
+    generalized_kl_divergence,
     js_divergence,
     kl_bernoulli,
     kl_divergence,
     kl_exponential,
     kl_from_counts,
+    kl_from_densities,
     kl_from_samples,
-    kl_knn,
+    kl_from_samples_knn,
     kl_multivariate_normal,
     kl_normal,
     kl_poisson,
@@ -114,12 +115,12 @@ def test_samples_and_grid_examples(backend) -> None:
     p, q = f(norm.pdf(x, 0, 2)), f(norm.pdf(x, 2, 2))
     # The example's 500 is the sum of pdf values; with dx it is the integral, 0.5.
     assert _np(backend, kl_divergence(p, q)) == pytest.approx(500.0, abs=5e-4)
-    assert _np(backend, kl_divergence(p, q, dx=0.001)) == pytest.approx(0.5, abs=1e-6)
+    assert _np(backend, kl_from_densities(p, q, dx=0.001)) == pytest.approx(0.5, abs=1e-6)
     xs = np.sort(RNG.uniform(-12, 12, 3000))
-    got = kl_divergence(f(norm.pdf(xs, 0, 2)), f(norm.pdf(xs, 2, 2)), x=f(xs))
+    got = kl_from_densities(f(norm.pdf(xs, 0, 2)), f(norm.pdf(xs, 2, 2)), x=f(xs))
     assert _np(backend, got) == pytest.approx(0.5, abs=1e-4)
     # Log densities, renormalised on the grid (truncation at -10, 10).
-    got = kl_divergence(
+    got = kl_from_densities(
         f(norm.logpdf(x, 0, 2)),
         f(norm.logpdf(x, 2, 2)),
         dx=0.001,
@@ -242,7 +243,7 @@ def test_family_against_scipy(backend, dtype) -> None:
     m, n = RNG.uniform(0, 3, (4, 6)), RNG.uniform(0.1, 3, (4, 6))
     m[0, 0] = 0
     np.testing.assert_allclose(
-        _np(backend, generalized_kl(f(m), f(n))),
+        _np(backend, generalized_kl_divergence(f(m), f(n))),
         kl_div(backend.to_numpy(f(m)), backend.to_numpy(f(n))).sum(-1),
         rtol=rtol,
     )
@@ -466,24 +467,28 @@ def test_knn_two_gaussians_within_005() -> None:
     for seed in range(3):
         rng = np.random.default_rng(seed)
         a, b = rng.multivariate_normal(mp, cp, 5000), rng.multivariate_normal(mq, cq, 5000)
-        assert abs(float(kl_knn(a, b, k=3)) - true) < 0.05
+        assert abs(float(kl_from_samples_knn(a, b, k=3)) - true) < 0.05
     # Chunking changes memory, not the result.
     a, b = a[:700], b[:900]
     np.testing.assert_allclose(
-        kl_knn(a, b, chunk_size=64), kl_knn(a, b, chunk_size=10_000), rtol=1e-12
+        kl_from_samples_knn(a, b, chunk_size=64),
+        kl_from_samples_knn(a, b, chunk_size=10_000),
+        rtol=1e-12,
     )
 
 
 def test_knn_backends_agree(backend) -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(300, 2)), rng.normal(size=(250, 2)) + 0.5
-    got = backend.to_numpy(kl_knn(backend.asarray(a), backend.asarray(b), k=2, chunk_size=128))
-    np.testing.assert_allclose(got, kl_knn(a, b, k=2), rtol=1e-9)
+    got = backend.to_numpy(
+        kl_from_samples_knn(backend.asarray(a), backend.asarray(b), k=2, chunk_size=128)
+    )
+    np.testing.assert_allclose(got, kl_from_samples_knn(a, b, k=2), rtol=1e-9)
 
 
 def test_knn_under_jax_jit() -> None:
     jax = need("jax")
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=(200, 3)), rng.normal(size=(220, 3))
-    got = jax.jit(lambda x, y: kl_knn(x, y, chunk_size=64))(a, b)
-    np.testing.assert_allclose(float(got), float(kl_knn(a, b)), rtol=1e-6)
+    got = jax.jit(lambda x, y: kl_from_samples_knn(x, y, chunk_size=64))(a, b)
+    np.testing.assert_allclose(float(got), float(kl_from_samples_knn(a, b)), rtol=1e-6)

@@ -25,7 +25,13 @@ import pytest
 from _logits_refs import MASK, log_softmax
 
 from conftest import need
-from kl_backends import cross_entropy, entropy, js_divergence, kl_divergence
+from kl_backends import (
+    cross_entropy,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    kl_from_densities,
+)
 from kl_backends._math import logits as _logits
 
 KINDS = ("probs", "log_probs", "logits")
@@ -622,15 +628,15 @@ def test_grid_with_densities_and_log_densities() -> None:
         (("probs", "log_probs"), p, lq),
         (("log_probs", "probs"), np.log(p), np.exp(lq)),
     ):
-        out = kl_divergence(a, b, inputs=kinds, x=x)
+        out = kl_from_densities(a, b, inputs=kinds, x=x)
         np.testing.assert_allclose(out, want, rtol=1e-12)
         np.testing.assert_allclose(
-            kl_divergence(a, b, inputs=kinds, dx=x[1] - x[0]), want, rtol=1e-10
+            kl_from_densities(a, b, inputs=kinds, dx=x[1] - x[0]), want, rtol=1e-10
         )
     closed = math.log(1.5) + (1 + 4) / (2 * 1.5**2) - 0.5
     np.testing.assert_allclose(want, closed, rtol=1e-4)
-    with pytest.raises(ValueError, match="with a grid, inputs must be 'probs'"):
-        kl_divergence(p, lq, inputs=("probs", "logits"), x=x)
+    with pytest.raises(ValueError, match="kl_from_densities takes inputs='probs'"):
+        kl_from_densities(p, lq, inputs=("probs", "logits"), x=x)
 
 
 def test_validate_checks_each_side_in_its_kind() -> None:

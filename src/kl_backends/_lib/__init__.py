@@ -9,6 +9,7 @@ is needed) as arguments.
 * ``arrays``: ``scalar``, log-sum-exp and log-softmax, ``x log y``, casting a
   result back (``finish``), the preparation of a block of logits (cast, mask,
   divide by the temperature) and the rows per block;
+* ``deprecation``: ``alias``, an old public name that warns and names the new one;
 * ``options``: the frozen records of a call's options (``RowSpec`` for rows of
   logits, ``KLOptions`` for the reduction, keepdims and log base of a call);
 * ``policy``: the rules the kernels share: when fast paths are on, the

@@ -33,12 +33,14 @@ class RowSpec:
 
 @dataclass(frozen=True)
 class KLOptions:
-    """The options of ``kl_divergence`` on probabilities or log-probabilities: what
-    the (possibly compiled) body needs besides the arrays.
+    """The options of ``kl_divergence`` on probabilities or log-probabilities, and of
+    ``kl_from_densities``: what the (possibly compiled) body needs besides the arrays.
 
     ``inputs``: ``"probs"``, ``"log_probs"`` or ``"logits"``; ``axes``: the
     event axes (sorted, non-negative); ``keepdims``, ``reduction``;
-    ``log_base``: ``log(base)``, or ``None`` for nats; ``normalize``.
+    ``log_base``: ``log(base)``, or ``None`` for nats; ``normalize``: each
+    density divided by its integral first (``kl_from_densities``; False for
+    ``kl_divergence``).
 
     >>> KLOptions("probs", (1,), False, "none", None, False).axes
     (1,)

@@ -11,7 +11,7 @@ PyTorch's ``meta`` device.
 from __future__ import annotations
 
 import math
-import numbers
+import warnings
 from typing import Any
 
 from kl_backends import _dispatch
@@ -19,6 +19,7 @@ from kl_backends._lib import args as _args
 from kl_backends._lib.options import KLOptions
 from kl_backends._lib.policy import fast_paths_enabled
 from kl_backends._math import common as _common
+from kl_backends._math import densities as _densities
 from kl_backends._math import logits as _logits
 
 __all__ = ["kl_divergence"]
@@ -44,11 +45,11 @@ def kl_divergence(
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
     validate: bool = False,
-    dx: float | None = None,
-    x: Any = None,
-    normalize: bool = False,
     temperature: float | None = None,
     where: Any = None,
+    dx: Any = None,
+    x: Any = None,
+    normalize: bool = False,
 ) -> Any:
     r"""Kullback-Leibler divergence KL(p || q) of categorical distributions.
 
@@ -103,24 +104,9 @@ def kl_divergence(
         not KL.)  The mean over an empty batch is NaN (as ``torch.mean``),
         with no warning.
     keepdims : bool, default False
-        Keep the reduced axes with size 1.  ``keepdims``, ``normalize`` and
-        ``validate`` must be booleans (``TypeError`` otherwise: ``"no"`` is
+        Keep the reduced axes with size 1.  ``keepdims`` and ``validate``
+        must be booleans (``TypeError`` otherwise: ``"no"`` is
         truthy).
-    dx, x : optional
-        Continuous KL from densities sampled on a grid along ``axis`` (an int):
-        ``dx`` is the spacing of a uniform grid (a positive finite number,
-        else ``ValueError``; a 0-d array is checked like ``x``), ``x`` the
-        grid's coordinates (1-D, one per
-        point, finite and strictly increasing: checked eagerly, which reads
-        one boolean from the device; not checked under ``jax.jit``,
-        ``tf.function``, ``torch.compile`` or on Dask).  The sum becomes a trapezoid integral of
-        ``p log(p / q)``.  Summing pdf values without ``dx`` gives the
-        integral divided by the spacing: 500 instead of 0.5 for N(0, 2) vs
-        N(2, 2) on a grid of step 0.001.  ``inputs`` is "probs" (densities)
-        or "log_probs" (log densities).
-    normalize : bool, default False
-        With a grid: divide each density by its trapezoid integral first
-        (for densities that are truncated by the grid or unnormalised).
     temperature : float or 0-d array, optional
         Logits only: the logits sides (both with ``inputs="logits"``, one
         with a pair such as ``("probs", "logits")``) are divided by
@@ -149,6 +135,10 @@ def kl_divergence(
         on Dask arrays and on the ``meta`` device, where there are no values
         (under ``torch.compile(fullgraph=True)`` when the compiled code runs:
         an error raised while tracing would become Dynamo's ``Unsupported``).
+    dx, x, normalize : optional
+        Deprecated: continuous KL from densities on a grid is
+        ``kl_from_densities(p, q, dx=..., x=..., normalize=...)``.  Given here
+        they still give its values, with a ``DeprecationWarning``.
 
     Returns
     -------
@@ -196,8 +186,24 @@ def kl_divergence(
     >>> print(f"{kl_divergence([0.4, 0.4, 0.2], [0.5, 0.1, 0.4], base=2):.4f}")
     0.4712
     """
-    if all(v is None for v in (base, dx, x, temperature, where)) and all(
-        v is False for v in (keepdims, validate, normalize)
+    if dx is not None or x is not None or normalize is not False:
+        if temperature is not None or where is not None:
+            raise ValueError(
+                "temperature= and where= apply to inputs='logits' or 'log_probs' without a "
+                "grid (dx, x)"
+            )
+        warnings.warn(
+            "kl_divergence(..., dx=, x=, normalize=) is deprecated: use "
+            "kl_backends.kl_from_densities(p, q, dx=..., x=..., normalize=...) (same values)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _densities.kl_from_densities(
+            p, q, dx=dx, x=x, normalize=normalize, axis=axis, inputs=inputs, base=base,
+            reduction=reduction, keepdims=keepdims, validate=validate,
+        )  # fmt: skip
+    if (base is None and temperature is None and where is None) and (
+        keepdims is False and validate is False
     ):
         result = _quick(p, q, axis, inputs, reduction)
         if result is not None:
@@ -205,181 +211,68 @@ def kl_divergence(
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     mixed = kinds[0] != kinds[1]
     inputs = kinds[0]
-    grid = dx is not None or x is not None
-    if (mixed or inputs != "probs") and not grid and not validate:
+    if (mixed or inputs != "probs") and not validate:
         # Rows of logits or log-probabilities (blocked, with custom gradients), and
         # pairs of two kinds (the generic blocks).
         return _logits.rows_divergence(
             "kl", p, q, axis=axis, inputs=kinds if mixed else inputs, base=base,
             reduction=reduction, keepdims=keepdims, temperature=temperature, where=where,
         )  # fmt: skip
-    if mixed and grid and "logits" in kinds:
-        raise ValueError(
-            f"with a grid, inputs must be 'probs' (densities) or 'log_probs'; got {kinds!r}"
-        )
     if temperature is not None or where is not None:
         raise ValueError(
-            "temperature= and where= apply to inputs='logits' or 'log_probs' without a "
-            f"grid (dx, x) or validate=True; got inputs={inputs!r}"
+            "temperature= and where= apply to inputs='logits' or 'log_probs' without "
+            f"validate=True; got inputs={inputs!r}"
         )
     _args.check_choice("reduction", reduction, _args.REDUCTIONS)
     keepdims = _args.check_bool("keepdims", keepdims)
     validate = _args.check_bool("validate", validate)
-    normalize = _args.check_bool("normalize", normalize)
     log_base = _args.log_of_base(base)
     p_in, q_in = p, q
     be, xp, (p, q), out_dtype = _common.prepare(p, q, names=("p", "q"))
     shape = _args.broadcast_shape(_args.shape_of(p), _args.shape_of(q))
     axes = _args.normalize_axis(axis, len(shape))
     _args.check_event_axes(shape, axes, kinds)
-    if mixed and validate:
+    if mixed:  # validate=True: each side checked in its kind, then the pair's blocks
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
         p_in = _validate(be, p, q, kinds, axes, out_dtype)  # broadcast p: same values
         return kl_divergence(
             p_in, q_in, axis=axis, inputs=kinds, base=base, reduction=reduction,
             keepdims=keepdims,
         )  # fmt: skip
-    if mixed:  # densities and log densities on a grid: both as densities
-        p, q = (xp.exp(v) if k == "log_probs" else v for k, v in zip(kinds, (p, q)))
-        inputs = "probs"
     if inputs == "logits" or validate:
         # Normalising (and checking sums) is over the *broadcast* event axes.
         p, q = _common.broadcast_to(xp, p, shape), _common.broadcast_to(xp, q, shape)
-    weights = None
-    if dx is not None or x is not None:
-        weights = _grid_weights(be, p, shape, axes, inputs, dx, x)
-    elif normalize:
-        raise ValueError("normalize=True needs a grid: pass dx or x")
     if validate:
-        if weights is not None:
-            raise ValueError("validate=True checks distributions, not densities on a grid")
         p = _validate(be, p, q, inputs, axes, out_dtype)
 
-    options = KLOptions(inputs, axes, keepdims, reduction, log_base, normalize)
+    options = KLOptions(inputs, axes, keepdims, reduction, log_base, False)
     with be.quiet():  # log(0) = -inf and NaN are defined results here
-        out = be.jit(_kl, be, options)(p, q, weights)
+        out = be.jit(_kl, be, options)(p, q)
     if fast_paths_enabled():
         _dispatch.register_quick(be, p)  # the next default call may go the quick way
     return _common.finish(xp, out, out_dtype)
 
 
-def _grid_weights(
-    be: Any,
-    p: Any,
-    shape: tuple[int | None, ...],
-    axes: tuple[int, ...],
-    inputs: str,
-    dx: Any,
-    x: Any,
-) -> Any:
-    """Trapezoid weights along the grid axis, shaped to broadcast against the terms."""
-    if len(axes) != 1:
-        raise ValueError(f"a grid (dx or x) integrates along one axis; got axis={axes}")
-    if inputs == "logits":
-        raise ValueError("with a grid, inputs must be 'probs' (densities) or 'log_probs'")
-    if dx is not None and x is not None:
-        raise ValueError("pass dx or x, not both")
-    (axis,) = axes
-    xp = be.xp
-    n = shape[axis]
-    if n is None or n < 2:
-        raise ValueError(f"a grid needs at least 2 points along axis {axis}; got {n}")
-    device = be.device(p)
-    if dx is not None:
-        half = xp.asarray([0.5], dtype=p.dtype, device=device)
-        ones = xp.ones((n - 2,), dtype=p.dtype, device=device)
-        w = xp.concat([half, ones, half]) * _grid_step(be, p, dx)
-    else:
-        _, (grid,) = _dispatch.resolve(x, names=("x",))
-        if _args.shape_of(grid) != (n,):
-            raise ValueError(
-                f"x must be 1-D with one coordinate per grid point ({n}); "
-                f"got shape {_args.shape_of(grid)}"
-            )
-        grid = xp.astype(xp.asarray(grid, device=device), p.dtype)
-        steps = grid[1:] - grid[:-1]
-        _check_grid(be, grid, steps)
-        w = 0.5 * xp.concat([steps[:1], steps[:-1] + steps[1:], steps[-1:]])
-    return xp.reshape(w, (n,) + (1,) * (len(shape) - 1 - axis))
-
-
-def _grid_step(be: Any, p: Any, dx: Any) -> Any:
-    """``dx`` checked: a positive finite number, or a 0-d array (checked eagerly only)."""
-    expected = "dx must be a positive finite number (the grid's spacing) or a 0-d array"
-    if isinstance(dx, numbers.Real) and not isinstance(dx, bool):
-        step = float(dx)
-        if not (math.isfinite(step) and step > 0):
-            raise ValueError(
-                f"{expected}; got {dx!r}. For a decreasing grid, reverse p and q along the axis"
-            )
-        return step
-    if isinstance(dx, (bool, str, list, tuple)):
-        raise TypeError(f"{expected}; got {dx!r}")
-    try:
-        _, (arr,) = _dispatch.resolve(dx, names=("dx",))
-    except TypeError:
-        raise TypeError(f"{expected}; got {type(dx).__name__}") from None
-    if _args.shape_of(arr) != ():
-        raise ValueError(f"{expected}; got shape {_args.shape_of(arr)}")
-    xp = be.xp
-    arr = xp.astype(xp.asarray(arr, device=be.device(p)), p.dtype)
-    if be.values_unavailable(arr) is None and not bool((arr > 0) & (xp.abs(arr) < math.inf)):
-        raise ValueError(f"{expected}; got {dx!r}")
-    return arr
-
-
-def _check_grid(be: Any, grid: Any, steps: Any) -> None:
-    """``ValueError`` unless ``grid`` is finite and strictly increasing; eagerly only.
-
-    Reads one boolean (as ``kl_multivariate_normal``'s positive-definiteness
-    check): skipped where the values cannot be read (under ``jax.jit``,
-    ``tf.function``, ``torch.compile``, on Dask and on the ``meta`` device),
-    so a bad grid there gives wrong weights, not an error.
-    """
-    if be.values_unavailable(grid) is not None:
-        return
-    xp = be.xp
-    good = (steps > 0) & (xp.abs(steps) < math.inf)
-    if bool(xp.any(~good)):
-        raise ValueError(
-            "x must be finite and strictly increasing (a grid of coordinates); it has a "
-            "step that is not positive, or a NaN or infinite coordinate. For a decreasing "
-            "grid, reverse x, p and q along the axis"
-        )
-
-
-def _kl(be: Any, options: KLOptions, p: Any, q: Any, weights: Any) -> Any:
+def _kl(be: Any, options: KLOptions, p: Any, q: Any) -> Any:
     """The math, on inputs already promoted (and broadcast for logits)."""
     xp = be.xp
     inputs, axes, keepdims = options.inputs, options.axes, options.keepdims
-    reduction, log_base, normalize = options.reduction, options.log_base, options.normalize
-    if weights is not None and normalize:
-        if inputs == "probs":
-            p = p / xp.sum(p * weights, axis=axes, keepdims=True)
-            q = q / xp.sum(q * weights, axis=axes, keepdims=True)
-        else:
-            p = p - xp.log(xp.sum(xp.exp(p) * weights, axis=axes, keepdims=True))
-            q = q - xp.log(xp.sum(xp.exp(q) * weights, axis=axes, keepdims=True))
-    out = _fast_sum(be, p, q, inputs, axes, weights)
+    out = _fast_sum(be, p, q, inputs, axes)
     if out is not None:
         out = xp.expand_dims(out, axis=axes[0]) if keepdims else out
     elif inputs == "probs":
-        out = _common.kl_sum(be, p, q, axes, keepdims, weights)
+        out = _common.kl_sum(be, p, q, axes, keepdims)
     else:
         if inputs == "logits":
             p, q = _common.log_softmax(xp, p, axes), _common.log_softmax(xp, q, axes)
         terms = _common.log_probs_terms(be, p, q)
-        if weights is not None:
-            terms = terms * weights
         out = xp.sum(terms, axis=axes, keepdims=keepdims)
-    return _common.reduce_in_base(xp, out, reduction, keepdims, log_base)
+    return _common.reduce_in_base(xp, out, options.reduction, keepdims, options.log_base)
 
 
-def _fast_sum(
-    be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...], weights: Any
-) -> Any | None:
+def _fast_sum(be: Any, p: Any, q: Any, inputs: str, axes: tuple[int, ...]) -> Any | None:
     """The per-distribution sums from the backend's fast kernel, where one applies."""
-    if inputs != "probs" or weights is not None or not fast_paths_enabled():
+    if inputs != "probs" or not fast_paths_enabled():
         return None
     shape = _args.shape_of(p)
     if axes != (len(shape) - 1,) or _args.shape_of(q) != shape or None in shape:

@@ -14,13 +14,17 @@ nearly equal numbers, so small divergences keep their relative accuracy.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from kl_backends import _dispatch
 from kl_backends._lib import args as _args
-from kl_backends._lib.arrays import finish, reduce
 from kl_backends._math import common as _common
+from kl_backends._math.closed_form_helpers import check_reduction as _check
+from kl_backends._math.closed_form_helpers import expm1_minus as _expm1_minus
+from kl_backends._math.closed_form_helpers import finish_reduced as _finish
+from kl_backends._math.closed_form_helpers import log_ratio as _log_ratio
+from kl_backends._math.closed_form_helpers import nan_where as _nan_where
+from kl_backends._math.closed_form_helpers import softplus as _softplus
+from kl_backends._math.mvn import kl_multivariate_normal
 
 __all__ = [
     "kl_bernoulli",
@@ -30,49 +34,6 @@ __all__ = [
     "kl_poisson",
     "kl_standard_normal",
 ]
-
-
-def _finish(xp: Any, out: Any, dtype: Any, base: Any, reduction: str) -> Any:
-    log_base = _args.log_of_base(base)
-    return finish(xp, reduce(xp, out, reduction), dtype, log_base)
-
-
-def _nan_where(be: Any, out: Any, invalid: Any) -> Any:
-    """``out`` with NaN where parameters are outside their domain.
-
-    The ``log1p((a - b) / b)`` forms cannot tell two negative parameters from
-    two positive ones (``kl_normal(0, -1, 0, -1)`` would be 0): the domain is
-    checked explicitly, elementwise, without reading values.
-    """
-    return be.xp.where(invalid, _common.scalar(be, math.nan, out), out)
-
-
-def _check(reduction: str) -> None:
-    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
-
-
-def _expm1_minus(xp: Any, s: Any) -> Any:
-    """``exp(s) - 1 - s`` (>= 0), accurate near ``s = 0`` to ``eps / |s|`` relative."""
-    return xp.expm1(s) - s
-
-
-def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
-    """``log(a / b)`` for positive ``a``, ``b``, accurate to a few ulps for every ratio.
-
-    Near 1 (``b/2 < a < 2b``, where ``a - b`` is exact) as ``log1p((a - b) / b)``:
-    exact cancellation when a ~ b; elsewhere ``log(a / b)`` while the ratio is a
-    normal number, and ``log(a) - log(b)`` where it would overflow or underflow
-    (``log(1e-200 / 1e200)``).  Each branch is evaluated on an argument kept
-    inside its own domain, so the branches ``where`` discards have zero gradient.
-    """
-    bound = 1e300 if a.dtype == xp.float64 else 1e37
-    r = a / b
-    near = (r > 0.5) & (r < 2)
-    mid = (r > 1 / bound) & (r < bound)
-    one = _common.scalar(_dispatch.backend_of(r), 1.0, r)
-    d = xp.where(near, a - b, 0 * one)
-    out = xp.where(mid, xp.log(xp.where(mid, r, one)), xp.log(a) - xp.log(b))
-    return xp.where(near, xp.log1p(d / b), out)
 
 
 def kl_normal(
@@ -239,13 +200,6 @@ def _bernoulli_probs(be: Any, p: Any, q: Any) -> Any:
     return _common.generalized_terms(be, p, q) + complement
 
 
-def _softplus(be: Any, x: Any) -> Any:
-    """``log(1 + exp(x))`` without overflow; ``softplus(+inf) = inf``, ``(-inf) = 0``."""
-    xp = be.xp
-    zero = _common.scalar(be, 0, x)
-    return xp.where(x > 0, x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
-
-
 def kl_exponential(
     rate_p: Any,
     rate_q: Any,
@@ -311,149 +265,3 @@ def kl_poisson(
         out = xp.where(zero, lq, out)
         out = _nan_where(be, out, (lp < 0) | (lq < 0))
         return _finish(xp, out, dtype, base, reduction)
-
-
-def kl_multivariate_normal(
-    loc_p: Any,
-    loc_q: Any,
-    /,
-    *,
-    cov_p: Any = None,
-    scale_tril_p: Any = None,
-    var_p: Any = None,
-    cov_q: Any = None,
-    scale_tril_q: Any = None,
-    var_q: Any = None,
-    base: float | None = None,
-    reduction: _args.Reduction = "none",
-) -> Any:
-    r"""KL(N(loc_p, Sigma_p) || N(loc_q, Sigma_q)) of multivariate normals.
-
-    .. math::
-
-        \tfrac12 \left[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
-        + (\mu_q - \mu_p)^\top \Sigma_q^{-1} (\mu_q - \mu_p) - d
-        + \log\det\Sigma_q - \log\det\Sigma_p\right]
-
-    computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
-    tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
-    log det = 2 sum log |diag L|.  No inverse or determinant is formed.
-
-    Each distribution is given by exactly one of: ``cov_*`` (full covariance,
-    ``[..., d, d]``), ``scale_tril_*`` (any invertible lower-triangular L,
-    ``[..., d, d]``, negative diagonal entries included: the covariance is
-    ``L L^T``, as for TFP's ``MultivariateNormalTriL``; a zero on the
-    diagonal is a singular covariance and gives inf or NaN) or
-    ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
-    are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
-
-    Parameters
-    ----------
-    loc_p, loc_q : array_like ``[..., d]``
-        Means; all parameters broadcast over the leading (batch) dimensions.
-    cov_p, scale_tril_p, var_p, cov_q, scale_tril_q, var_q : array_like
-        See above.
-    base, reduction
-        As in ``kl_divergence`` (over the batch).
-
-    Returns
-    -------
-    array ``[...]``
-        One value per distribution pair.
-
-    Raises
-    ------
-    ValueError
-        A covariance that is not positive definite, when values can be read
-        (eagerly).  Under ``jax.jit``/``tf.function``/``torch.compile`` and on
-        lazy arrays the result is NaN instead (JAX's Cholesky returns NaN;
-        others may raise their own error).  Checking reads one boolean from
-        the device.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from kl_backends import kl_multivariate_normal
-    >>> cov_q = np.array([[2.0, 0.5], [0.5, 1.0]])
-    >>> print(f"{kl_multivariate_normal(np.zeros(2), np.ones(2), cov_p=np.eye(2), cov_q=cov_q):.10f}")
-    0.7083793225
-    """
-    _check(reduction)
-    spec_p = _one_of("p", cov_p, scale_tril_p, var_p)
-    spec_q = _one_of("q", cov_q, scale_tril_q, var_q)
-    be, xp, (mp, mq, sp, sq), dtype = _common.prepare(
-        loc_p,
-        loc_q,
-        spec_p[1],
-        spec_q[1],
-        names=("loc_p", "loc_q", spec_p[0], spec_q[0]),
-    )
-    with be.quiet():
-        if spec_p[0] == "var_p" and spec_q[0] == "var_q":
-            diff = mq - mp
-            terms = _expm1_minus(xp, _log_ratio(xp, sp, sq)) + diff * diff / sq
-            out = 0.5 * xp.sum(_nan_where(be, terms, (sp < 0) | (sq < 0)), axis=-1)
-            return _finish(xp, out, dtype, base, reduction)
-
-        lp = _scale_tril(be, spec_p[0], sp)
-        lq = _scale_tril(be, spec_q[0], sq)
-        d = _args.shape_of(mp)[-1]
-        batch = _args.broadcast_shape(
-            _args.broadcast_shape(_args.shape_of(mp)[:-1], _args.shape_of(mq)[:-1]),
-            _args.broadcast_shape(_args.shape_of(lp)[:-2], _args.shape_of(lq)[:-2]),
-        )
-        lq_b = _common.broadcast_to(xp, lq, (*batch, d, d))
-        m = be.solve_triangular(lq_b, _common.broadcast_to(xp, lp, (*batch, d, d)))
-        diff = _common.broadcast_to(xp, mq - mp, (*batch, d))
-        z = be.solve_triangular(lq_b, xp.expand_dims(diff, axis=-1))
-        trace = xp.sum(m * m, axis=(-2, -1))
-        quad = xp.sum(z * z, axis=(-2, -1))
-        # |det L| = prod |diag L|: a scale_tril with negative diagonal entries is a
-        # valid scale (covariance L L^T), as in TFP's MultivariateNormalTriL.
-        logdet = xp.sum(xp.log(xp.abs(xp.linalg.diagonal(lq))), axis=-1) - xp.sum(
-            xp.log(xp.abs(xp.linalg.diagonal(lp))), axis=-1
-        )
-        out = 0.5 * (trace - d + quad) + logdet
-        return _finish(xp, out, dtype, base, reduction)
-
-
-def _one_of(side: str, cov: Any, scale_tril: Any, var: Any) -> tuple[str, Any]:
-    given = [
-        (f"{n}_{side}", v)
-        for n, v in (("cov", cov), ("scale_tril", scale_tril), ("var", var))
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise ValueError(
-            f"give exactly one of cov_{side}, scale_tril_{side} or var_{side}; "
-            f"got {[n for n, _ in given] or 'none'}"
-        )
-    return given[0]
-
-
-def _scale_tril(be: Any, kind: str, x: Any) -> Any:
-    xp = be.xp
-    if kind.startswith("scale_tril"):
-        return x
-    if kind.startswith("var"):
-        d = _args.shape_of(x)[-1]
-        eye = xp.eye(d, dtype=x.dtype, device=be.device(x))
-        return eye * xp.expand_dims(xp.sqrt(x), axis=-2)
-    return _cholesky(be, x, kind)
-
-
-def _cholesky(be: Any, cov: Any, name: str) -> Any:
-    """Cholesky factor; a clear ``ValueError`` for a non-positive-definite ``cov``, eagerly."""
-    xp = be.xp
-    eager = be.values_unavailable(cov) is None
-    try:
-        factor = be.cholesky(cov)
-    except Exception as exc:  # numpy/torch/TF raise their own LinAlgError kinds
-        if not eager:
-            raise
-        raise ValueError(
-            f"{name} is not positive definite (Cholesky failed: {type(exc).__name__})"
-        ) from None
-    if eager and bool(xp.any(xp.isnan(factor))):  # JAX returns NaN instead of raising
-        raise ValueError(f"{name} is not positive definite (Cholesky gave NaN)")
-    return factor

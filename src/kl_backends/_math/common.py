@@ -15,6 +15,8 @@ from kl_backends._lib.arrays import finish, log_softmax, reduce
 
 __all__ = [
     "broadcast_to",
+    "family_end",
+    "family_setup",
     "finish",
     "generalized_terms",
     "js_near",
@@ -265,3 +267,35 @@ def log_probs_terms(be: Any, log_p: Any, log_q: Any) -> Any:
     lq = xp.where(impossible, zero, log_q)
     terms = xp.where(lq == -math.inf, scalar(be, math.inf, lp), xp.exp(lp) * (lp - lq))
     return xp.where(impossible, zero, terms)
+
+
+def family_setup(
+    args: tuple[Any, ...],
+    names: tuple[str, ...],
+    axis: Any,
+    inputs: str,
+    allowed: tuple[str, ...],
+    reduction: str,
+) -> tuple[Any, Any, list[Any], Any, tuple]:
+    """Checks, backend, arrays in the working dtype (log-softmaxed for logits), axes."""
+    _args.check_choice("inputs", inputs, allowed)
+    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
+    be, xp, arrays, dtype = prepare(*args, names=names)
+    shape = _args.shape_of(arrays[0])
+    for a in arrays[1:]:
+        shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
+    axes = _args.normalize_axis(axis, len(shape))
+    _args.check_event_axes(shape, axes, inputs)
+    if inputs == "logits":
+        with be.quiet():
+            arrays = [log_softmax(xp, broadcast_to(xp, a, shape), axes) for a in arrays]
+    return be, xp, arrays, dtype, axes
+
+
+def family_end(
+    xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
+) -> Any:
+    """Sum ``terms`` over ``axes``, reduce, convert to ``base`` and cast to ``dtype``."""
+    keepdims = _args.check_bool("keepdims", keepdims)
+    out = reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
+    return finish(xp, out, dtype, _args.log_of_base(base))

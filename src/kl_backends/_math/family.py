@@ -1,4 +1,4 @@
-"""KL's family: Jensen-Shannon divergence, cross-entropy, entropy, generalised KL.
+"""KL's family: cross-entropy, entropy and the generalised KL of unnormalised measures.
 
 Same conventions and keywords as ``kl_divergence`` (``axis``, ``base``,
 ``reduction``, ``keepdims``; 0 log 0 = 0; NaN stays in its distribution;
@@ -11,43 +11,11 @@ import math
 from typing import Any
 
 from kl_backends._lib import args as _args
-from kl_backends._lib.arrays import finish, reduce
+from kl_backends._lib import deprecation as _deprecation
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
 
-__all__ = ["cross_entropy", "entropy", "generalized_kl", "js_divergence"]
-
-
-def _setup(
-    args: tuple[Any, ...],
-    names: tuple[str, ...],
-    axis: Any,
-    inputs: str,
-    allowed: tuple[str, ...],
-    reduction: str,
-) -> tuple[Any, Any, list[Any], Any, tuple]:
-    _args.check_choice("inputs", inputs, allowed)
-    _args.check_choice("reduction", reduction, _args.REDUCTIONS)
-    be, xp, arrays, dtype = _common.prepare(*args, names=names)
-    shape = _args.shape_of(arrays[0])
-    for a in arrays[1:]:
-        shape = _args.broadcast_shape(shape, _args.shape_of(a), (names[0], names[-1]))
-    axes = _args.normalize_axis(axis, len(shape))
-    _args.check_event_axes(shape, axes, inputs)
-    if inputs == "logits":
-        with be.quiet():
-            arrays = [
-                _common.log_softmax(xp, _common.broadcast_to(xp, a, shape), axes) for a in arrays
-            ]
-    return be, xp, arrays, dtype, axes
-
-
-def _end(
-    xp: Any, terms: Any, axes: tuple, keepdims: bool, reduction: str, base: Any, dtype: Any
-) -> Any:
-    keepdims = _args.check_bool("keepdims", keepdims)
-    out = reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
-    return finish(xp, out, dtype, _args.log_of_base(base))
+__all__ = ["cross_entropy", "entropy", "generalized_kl_divergence"]
 
 
 def entropy(
@@ -60,24 +28,91 @@ def entropy(
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
 ) -> Any:
-    r"""Shannon entropy H(p) = -sum p log p over ``axis`` (0 log 0 = 0).
+    r"""Shannon entropy H(p) of categorical distributions.
 
-    ``inputs``: "probs", "log_probs" or "logits", as in ``kl_divergence``
-    (one distribution: a single value, not a pair).
+    .. math::
+
+        H(p) = -\sum_i p_i \log p_i
+
+    summed over the event axis (or axes) ``axis``, with one result per
+    distribution along the other (batch) axes.  The result is an array of the
+    input's library, on its device.
+
+    Parameters
+    ----------
+    p : array_like, shape ``[..., n]``
+        The distributions, as given by ``inputs``: an array of NumPy,
+        PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API library (Python
+        numbers and lists become NumPy arrays).
+    axis : int or tuple of int, default -1
+        The event axes, summed over.  Negative values count from the end.
+    inputs : {"probs", "log_probs", "logits"}, default "probs"
+        ``"probs"``: probabilities.  ``"log_probs"``: normalised
+        log-probabilities (``-inf`` for an impossible event).  ``"logits"``:
+        unnormalised log-probabilities, normalised here with a stable
+        log-softmax over ``axis``.  One distribution, so one kind (not a
+        pair).
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per distribution (the shape of ``p`` without
+        ``axis``); ``"sum"``: their sum; ``"mean"``: their mean.
+    keepdims : bool, default False
+        Keep the reduced axes with size 1 (a bool: ``TypeError`` otherwise).
+
+    Returns
+    -------
+    array
+        H(p) in nats (or in ``base``), with ``p``'s floating dtype (integers
+        promote to the library's default float; float16 and bfloat16 are
+        computed in float32 and returned in their own dtype).
+
+    Raises
+    ------
+    TypeError
+        An unsupported input type, a complex or boolean dtype, a ``keepdims``
+        that is not a bool.
+    ValueError
+        A bad ``axis``, ``inputs``, ``base`` or ``reduction``; a 0-d ``p`` (a
+        distribution needs an event axis); logits with an empty event axis.
+
+    See Also
+    --------
+    cross_entropy : H(p, q) = H(p) + KL(p || q).
+    kl_divergence : KL(p || q) of categorical distributions.
+    kl_backends.distributions.entropy : The entropy of a distribution object.
+
+    Notes
+    -----
+    ``0 log 0 = 0``: an event of probability 0 (log-probability ``-inf``)
+    contributes nothing, and its gradient is finite.  A negative probability
+    gives NaN; NaN stays in its own distribution.  The values are not
+    renormalised (``scipy.stats.entropy`` divides by the sum first): for
+    unnormalised scores pass ``inputs="logits"``.  The uniform distribution
+    over ``n`` events has the largest entropy, ``log n``.
 
     Examples
     --------
-    >>> from kl_backends import entropy
-    >>> print(f"{entropy([0.5, 0.5, 0.0], base=2):.1f}")
+    >>> import numpy as np
+    >>> import kl_backends as klb
+    >>> round(float(klb.entropy([0.5, 0.5, 0.0], base=2)), 6)
     1.0
+    >>> p = np.array([[0.25, 0.25, 0.25, 0.25], [0.7, 0.2, 0.1, 0.0]])
+    >>> np.round(klb.entropy(p), 6)  # log 4 and -(0.7 log 0.7 + 0.2 log 0.2 + 0.1 log 0.1)
+    array([1.386294, 0.801819])
+    >>> round(float(klb.entropy([2.0, 2.0], inputs="logits")), 6)  # log 2
+    0.693147
     """
-    be, xp, (a,), dtype, axes = _setup((p,), ("p",), axis, inputs, _args.INPUTS, reduction)
+    be, xp, (a,), dtype, axes = _common.family_setup(
+        (p,), ("p",), axis, inputs, _args.INPUTS, reduction
+    )
     with be.quiet():
         if inputs == "probs":
             terms = -_common.probs_terms(be, a, _common.scalar(be, 1, a))
         else:
             terms = -_common.log_probs_terms(be, a, _common.scalar(be, 0, a))
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
 def cross_entropy(
@@ -93,29 +128,100 @@ def cross_entropy(
     temperature: float | None = None,
     where: Any = None,
 ) -> Any:
-    r"""Cross-entropy H(p, q) = -sum p log q = KL(p || q) + H(p).
+    r"""Cross-entropy H(p, q) of categorical distributions.
 
-    A term with p = 0 is 0 (q = 0 included); p > 0 with q = 0 gives +inf; a
-    negative p, or a negative q under p > 0, gives NaN.  The gradient wrt
-    probabilities ``p`` is ``-log q``, at ``p == 0`` too (0 there where ``q`` is 0, inf or NaN).
+    .. math::
 
-    ``inputs``: "probs", "log_probs", "logits", or a pair ``(of p, of q)``
-    as in ``kl_divergence`` (a single value applies to both).
-    ``inputs=("probs", "logits")`` is the softmax cross-entropy with
-    probability targets: ``F.cross_entropy(q, p)`` of PyTorch,
-    ``optax.softmax_cross_entropy(q, p)``,
-    ``tf.nn.softmax_cross_entropy_with_logits(p, q)``, for soft or one-hot
-    labels.  With ``inputs="logits"`` both are logits: the soft targets are
-    ``softmax(p)``, computed in row blocks with a custom gradient
-    (``d/dq_logits = (softmax(q) - softmax(p)) / T``); ``temperature``
-    (the logits sides only) and ``where`` (a row mask) are as in
-    ``kl_divergence``.
+        H(p, q) = -\sum_i p_i \log q_i = H(p) + \mathrm{KL}(p \,\|\, q)
+
+    summed over the event axis (or axes) ``axis``, with one result per
+    distribution along the other (batch) axes.  The result is an array of the
+    inputs' library, on their device.  With ``inputs=("probs", "logits")``
+    this is the softmax cross-entropy loss of a classifier against soft or
+    one-hot labels.
+
+    Parameters
+    ----------
+    p, q : array_like, broadcastable shapes ``[..., n]``
+        The target ``p`` and the model ``q``, as given by ``inputs``.  Arrays
+        of NumPy, PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API
+        library, both from the same library and on the same device; Python
+        numbers and lists take the other argument's library.
+    axis : int or tuple of int, default -1
+        The event axes, summed over.  Negative values count from the end of
+        the broadcast shape.
+    inputs : {"probs", "log_probs", "logits"} or a pair of them, default "probs"
+        ``"probs"``: probabilities.  ``"log_probs"``: normalised
+        log-probabilities.  ``"logits"``: unnormalised log-probabilities,
+        normalised here with a stable log-softmax over ``axis``.  A single
+        value applies to both; a pair ``(of p, of q)`` gives each its own
+        kind: ``("probs", "logits")`` is PyTorch's ``F.cross_entropy(q, p)``
+        with probability targets, ``optax.softmax_cross_entropy(q, p)`` and
+        ``tf.nn.softmax_cross_entropy_with_logits(p, q)``.  With
+        ``inputs="logits"`` the soft targets are ``softmax(p)``.
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per distribution (the broadcast shape without
+        ``axis``); ``"sum"``: their sum; ``"mean"``: their mean (over the
+        distributions included by ``where``).
+    keepdims : bool, default False
+        Keep the reduced axes with size 1 (a bool: ``TypeError`` otherwise).
+    temperature : float or 0-d array, optional
+        The logits sides only: divided by ``temperature`` before the softmax
+        (a ``ValueError`` if no side is logits, or unless finite and
+        positive).  A 0-d array of the inputs' library is traced under
+        ``jax.jit``, ``tf.function`` and ``torch.compile``.
+    where : bool array, broadcastable to the batch shape, optional
+        With logits or log-probabilities (or a pair): one flag per
+        distribution, e.g. ``labels != -100``.  Excluded distributions give
+        0 with ``reduction="none"``, are left out of ``"sum"`` and ``"mean"``,
+        get zero gradient and pass no NaN or inf on.
+
+    Returns
+    -------
+    array
+        H(p, q) in nats (or in ``base``), with the inputs' floating dtype
+        (integers promote to the library's default float).
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes,
+        a ``keepdims`` that is not a bool.
+    ValueError
+        Shapes that do not broadcast, a bad ``axis``, ``inputs``, ``base``,
+        ``reduction`` or ``temperature``; ``temperature`` or ``where`` with
+        probabilities on both sides.
+
+    See Also
+    --------
+    kl_divergence : KL(p || q) = H(p, q) - H(p).
+    entropy : H(p).
+    js_divergence : The symmetric, bounded Jensen-Shannon divergence.
+
+    Notes
+    -----
+    A term with ``p == 0`` is 0 whatever ``q`` is (``q == 0`` included);
+    ``p > 0`` where ``q == 0`` gives ``+inf``; a negative ``p``, or a
+    negative ``q`` under ``p > 0``, gives NaN; NaN stays in its own
+    distribution.  The gradient with respect to probabilities ``p`` is
+    ``-log q``, at ``p == 0`` too (0 there where ``q`` is 0, inf or NaN).
+    Logits are computed in row blocks with a custom gradient,
+    ``d/d logits_q = (softmax(q) - softmax(p)) / T`` for logits on both
+    sides.
 
     Examples
     --------
-    >>> from kl_backends import cross_entropy
-    >>> print(f"{cross_entropy([1.0, 0.0], [0.5, 0.5]):.6f}")  # log 2
+    >>> import numpy as np
+    >>> import kl_backends as klb
+    >>> round(float(klb.cross_entropy([1.0, 0.0], [0.5, 0.5])), 6)  # log 2
     0.693147
+    >>> labels = np.array([[0.0, 1.0, 0.0]])  # one-hot targets against logits
+    >>> logits = np.array([[1.0, 3.0, 0.5]])
+    >>> np.round(klb.cross_entropy(labels, logits, inputs=("probs", "logits")), 6)
+    array([0.196734])
     """
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     if kinds != ("probs", "probs"):
@@ -129,7 +235,9 @@ def cross_entropy(
         raise ValueError(
             "temperature= and where= apply to inputs='logits' or 'log_probs'; got inputs='probs'"
         )
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction)
+    be, xp, (a, b), dtype, axes = _common.family_setup(
+        (p, q), ("p", "q"), axis, inputs, _args.INPUTS, reduction
+    )
     with be.quiet():  # probabilities (log-probabilities and logits went to _logits above)
         zero = a == 0
         one = _common.scalar(be, 1, a)
@@ -145,113 +253,98 @@ def cross_entropy(
         # value stays 0: no 0 * inf).
         log_q = be.log(xp.where((b > 0) & (b < math.inf), b, one))
         terms = terms + xp.where(zero, -a * log_q, _common.scalar(be, 0, a))
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
 
 
-def js_divergence(
+def generalized_kl_divergence(
     p: Any,
     q: Any,
     /,
     *,
     axis: int | tuple[int, ...] = -1,
-    inputs: _args.InputsPair = "probs",
-    beta: float | None = None,
     base: float | None = None,
     reduction: _args.Reduction = "none",
     keepdims: bool = False,
-    temperature: float | None = None,
-    where: Any = None,
 ) -> Any:
-    r"""Jensen-Shannon divergence: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2.
-
-    Symmetric, finite (at most log 2: 1 bit with ``base=2``, reached by
-    disjoint supports), and the square of ``scipy.spatial.distance.jensenshannon``.
-    Where p and q are nearly equal (within about 4%) a term is
-    ``(p + q) / 4 * (v^2 + v^4/6 + v^6/15 + v^8/28)`` with
-    ``v = (p - q) / (p + q)`` (the series of
-    ``((1 + v) log(1 + v) + (1 - v) log(1 - v)) / 4``), which keeps its
-    relative accuracy where the midpoint form cancels.
-
-    ``beta`` in [0, 1] gives the generalised JSD of on-policy distillation
-    (GKD), scaled so that it is continuous in ``beta``:
+    r"""Generalised KL divergence of unnormalised non-negative measures.
 
     .. math::
 
-        J_\beta(p, q) = \frac{\beta\,\mathrm{KL}(p \| m) + (1 - \beta)\,
-        \mathrm{KL}(q \| m)}{\beta (1 - \beta)}, \qquad m = \beta p + (1 - \beta) q,
+        D(p \,\|\, q) = \sum_i \left( p_i \log \frac{p_i}{q_i} - p_i + q_i \right)
 
-    with its limits ``J_0 = KL(p || q)`` (forward KL, p the teacher) and
-    ``J_1 = KL(q || p)`` (reverse KL).  ``J_{1/2}`` is 4 times the JSD.
-    TRL's ``GKDTrainer.generalized_jsd_loss(student, teacher, beta=b)`` and
-    Liger-Kernel's ``LigerJSD(beta=b)(student_log_probs, teacher_log_probs)``
-    both equal ``b (1 - b) J_b(teacher, student)`` for ``0 < b < 1`` (a loss
-    that tends to 0 at both ends) and ``J_b`` itself at ``b = 0`` and ``b = 1``.
-    With ``beta=None`` (default) the ordinary JSD above.  ``beta`` may be a 0-d
-    array of the inputs' library, checked as ``temperature`` (see
-    ``kl_divergence``); its gradient is exact for ``0 < beta < 1`` and NaN at
-    the ends.
+    summed over the event axis (or axes) ``axis``, with one result per
+    measure along the other (batch) axes.  Elementwise this is
+    ``scipy.special.kl_div``; for normalised ``p`` and ``q`` the sum equals
+    ``kl_divergence(p, q)``.  It is the I-divergence of non-negative matrix
+    factorisation and Poisson models.
 
-    ``inputs`` ("probs", "log_probs", "logits", or a pair ``(of p, of q)``;
-    a single value applies to both), ``temperature`` (the logits sides only)
-    and ``where`` (a row mask) are as in ``kl_divergence``; logits are
-    computed in row blocks with a custom gradient.  Where a probability is
-    0, the gradient of its own ``x log(x / m)`` term wrt it is 0 (the exact
-    derivative is ``-inf``); the other term's dependence through ``m`` is
-    exact.
+    Parameters
+    ----------
+    p, q : array_like, broadcastable shapes ``[..., n]``
+        Non-negative measures (they need not sum to 1).  Arrays of NumPy,
+        PyTorch, TensorFlow, JAX, Dask, CuPy or any array-API library, both
+        from the same library and on the same device; Python numbers and
+        lists take the other argument's library.
+    axis : int or tuple of int, default -1
+        The event axes, summed over.  Negative values count from the end of
+        the broadcast shape.
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per measure (the broadcast shape without
+        ``axis``); ``"sum"``: their sum; ``"mean"``: their mean.
+    keepdims : bool, default False
+        Keep the reduced axes with size 1 (a bool: ``TypeError`` otherwise).
+
+    Returns
+    -------
+    array
+        The divergence (>= 0) in nats (or in ``base``), with the inputs'
+        floating dtype (integers promote to the library's default float).
+
+    Raises
+    ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes,
+        a ``keepdims`` that is not a bool.
+    ValueError
+        Shapes that do not broadcast, a bad ``axis``, ``base`` or
+        ``reduction``, 0-d inputs (a measure needs an axis).
+
+    See Also
+    --------
+    kl_divergence : KL of normalised distributions.
+    kl_poisson : The same term for one pair of Poisson rates.
+
+    Notes
+    -----
+    The conventions are ``scipy.special.kl_div``'s: a term is ``q`` where
+    ``p == 0`` (``0 log 0 = 0``); ``+inf`` where ``p > 0`` and ``q == 0``;
+    ``+inf`` wherever ``p`` or ``q`` is negative (outside the domain, unlike
+    ``kl_divergence``, which gives NaN there); NaN where either is NaN.
+    Every term is >= 0 and nearly equal ``p`` and ``q`` keep their relative
+    accuracy: there is no cancellation between ``p log(p / q)`` and
+    ``p - q``.
+
+    This function was called ``generalized_kl``; that name still works, with
+    a ``DeprecationWarning``.
 
     Examples
     --------
-    >>> from kl_backends import js_divergence
-    >>> print(f"{js_divergence([1.0, 0.0], [0.5, 0.5]):.10f}")
-    0.2157615543
-    >>> print(f"{js_divergence([1.0, 0.0], [0.0, 1.0], base=2):.1f}")
-    1.0
-    """
-    kinds = _args.check_inputs_pair(inputs)  # of p, of q
-    if kinds != ("probs", "probs") or beta is not None or where is not None:
-        # Probabilities (with beta or where) go as the pair ("probs", "probs") to the
-        # generic blocks, which keep gradients finite where a probability is 0.
-        one = kinds[0] == kinds[1] and kinds[0] != "probs"
-        return _logits.rows_divergence(
-            "js", p, q, axis=axis, inputs=kinds[0] if one else kinds, base=base,
-            reduction=reduction, keepdims=keepdims, temperature=temperature, where=where,
-            beta=beta,
-        )  # fmt: skip
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
-    with be.quiet():
-        m = 0.5 * (a + b)
-        far = 0.5 * (_common.probs_terms(be, a, m) + _common.probs_terms(be, b, m))
-        terms = _common.js_near(be, a, b, far)
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
-
-
-def generalized_kl(
-    p: Any,
-    q: Any,
-    /,
-    *,
-    axis: int | tuple[int, ...] = -1,
-    base: float | None = None,
-    reduction: _args.Reduction = "none",
-    keepdims: bool = False,
-) -> Any:
-    r"""KL for unnormalised non-negative measures: sum p log(p / q) - p + q.
-
-    Elementwise this is ``scipy.special.kl_div``, conventions included: a
-    term is ``q`` where ``p == 0``, ``+inf`` where ``p > 0 = q`` and
-    ``+inf`` wherever ``p`` or ``q`` is negative (outside the domain; unlike
-    ``kl_divergence``, which gives NaN there), NaN where either is NaN.  So
-    every term is >= 0, and nearly equal ``p`` and ``q`` keep their relative
-    accuracy (no cancellation between ``p log(p / q)`` and ``p - q``).  For
-    normalised p and q the sum equals ``kl_divergence``.
-
-    Examples
-    --------
-    >>> from kl_backends import generalized_kl
-    >>> print(f"{generalized_kl([2.0, 0.0], [1.0, 3.0]):.6f}")  # 2 log 2 - 2 + 1 + 3
+    >>> import kl_backends as klb
+    >>> round(float(klb.generalized_kl_divergence([2.0, 0.0], [1.0, 3.0])), 6)  # 2 log 2 - 2 + 1 + 3
     3.386294
+    >>> round(float(klb.generalized_kl_divergence([0.5, 0.5], [0.25, 0.75])), 6)  # = kl_divergence
+    0.143841
     """
-    be, xp, (a, b), dtype, axes = _setup((p, q), ("p", "q"), axis, "probs", ("probs",), reduction)
+    be, xp, (a, b), dtype, axes = _common.family_setup(
+        (p, q), ("p", "q"), axis, "probs", ("probs",), reduction
+    )
     with be.quiet():
         terms = _common.generalized_terms(be, a, b)
-        return _end(xp, terms, axes, keepdims, reduction, base, dtype)
+        return _common.family_end(xp, terms, axes, keepdims, reduction, base, dtype)
+
+
+#: Deprecated: the former name of ``generalized_kl_divergence``.
+generalized_kl = _deprecation.alias(generalized_kl_divergence, "generalized_kl")

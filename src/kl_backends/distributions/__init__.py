@@ -53,6 +53,9 @@ from kl_backends.distributions.families import (
     Weibull,
 )
 
+#: ``torch.distributions``' and TFP's name for ``kl``: the same function.
+kl_divergence = kl
+
 _registry.register_reader(_interop.to_container)  # torch, TFP, distrax and numpyro objects
 
 # Error messages, reprs and pickles name each class by its public home.
@@ -93,6 +96,7 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "kl",
+    "kl_divergence",
     "log_prob",
     "monte_carlo_kl",
     "register_entropy",

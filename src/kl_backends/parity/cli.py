@@ -166,9 +166,11 @@ def _parity(args: argparse.Namespace) -> int:
         outcome = _kl_matrix(args, chosen, dtypes)
     elapsed = time.perf_counter() - start
 
+    from kl_backends.parity.report import summary
+
     cells = outcome.cells
     failed = [c for c in cells if not c.ok]
-    print(f"\n{len(cells) - len(failed)} passed, {len(failed)} failed ({elapsed:.1f} s)")
+    print(f"\n{summary(cells)} ({elapsed:.1f} s)")
     try:
         _write_outputs(args, outcome, elapsed)
     except (OSError, RuntimeError) as exc:  # e.g. the disk filled up during the run
@@ -314,11 +316,17 @@ def _load_function(spec: str) -> Any:
 
 
 def _announcing(fn: Any) -> Any:
-    """``fn``, printing each library and dtype it is first called with (not the reference's)."""
+    """``fn``, printing each library and dtype it is first called with (not the reference's).
+
+    Its signature is ``fn``'s (``functools.wraps``): an ``xp`` parameter is still seen.
+    """
+    import functools
+
     from kl_backends._dispatch import backend_of
 
     seen: set[tuple[str, str]] = set()
 
+    @functools.wraps(fn)
     def watched(*a: Any, **k: Any) -> Any:
         inputs = [x for x in a if hasattr(x, "dtype") and hasattr(x, "shape")]
         if inputs:
@@ -337,12 +345,16 @@ def _announcing(fn: Any) -> Any:
 def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | None) -> _Outcome:
     import numpy as np
 
+    from kl_backends.backends import ENV_VAR
     from kl_backends.testing import available_targets, check_backends, format_table
 
     fn = _load_function(args.function)
     with np.load(args.args) as data:
         arrays = [data[k] for k in data.files]
-    targets = available_targets([b.name for b in chosen]) if chosen else []
+    # The selection as the user typed it: TensorFlow named there is checked strictly
+    # (a function that cannot take its tensors fails); selected by "all", it is skipped.
+    selection = args.backends if args.backends is not None else os.environ.get(ENV_VAR)
+    targets = available_targets(selection) if chosen else []
     if not args.quiet:
         print(
             f"  ... {args.function} on {len(targets)} target(s): "
@@ -352,7 +364,9 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
         )
         fn = _announcing(fn)
     # check_backends fails a result that came back in another library than its inputs.
-    rows = check_backends(fn, *arrays, targets=targets, dtypes=dtypes or ("float32", "float64"))
+    rows = check_backends(
+        fn, *arrays, targets=selection if chosen else [], dtypes=dtypes or ("float32", "float64")
+    )
     print(format_table(rows))
     return _Outcome(
         [replace(r, message=r.message[:120]) for r in rows],

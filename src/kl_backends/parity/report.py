@@ -30,6 +30,7 @@ __all__ = [
     "markdown_table",
     "plot_heatmap",
     "render_table",
+    "summary",
 ]
 
 
@@ -52,6 +53,15 @@ class Agreement:
     #: The error that decided, in its bound's units: ``"2.10e-04 rel <= rtol 1e-02"``
     #: (``kl_backends.parity.compare.Comparison.describe``).
     judged: str = "-"
+    #: Left out, not failed (``ok`` is True): the function raised on a backend that
+    #: was not named and that array-api-compat has no namespace for; ``message``
+    #: says why and how to include it.
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        """``"OK"``, ``"SKIP"`` or ``"FAIL"``."""
+        return "SKIP" if self.skipped else "OK" if self.ok else "FAIL"
 
 
 def Cell(
@@ -110,11 +120,14 @@ def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
             f"{r.max_abs:.2e}",
             f"{r.max_rel:.2e}",
             r.where,
-            "OK" if r.ok else f"FAIL: {r.message}",
+            r.status if r.status == "OK" else f"{r.status}: {r.message}",
         )
         for r in rows
     ]
     return render_table(header, body, markdown=markdown)
+
+
+_MARKS = {"OK": "✅ OK", "SKIP": "⏭ SKIP", "FAIL": "❌ FAIL"}
 
 
 def markdown_table(cells: Sequence[Agreement], title: str) -> str:
@@ -133,13 +146,20 @@ def markdown_table(cells: Sequence[Agreement], title: str) -> str:
             c.dtype,
             c.judged or f"max rel {c.max_rel:.2e}",
             f"{c.max_abs:.2e}",
-            "✅ OK" if c.ok else f"❌ FAIL {c.message}".rstrip(),
+            _MARKS[c.status] + (f" {c.message}" if c.message else ""),
         )
         for c in cells
     ]
-    passed = sum(c.ok for c in cells)
     table = render_table(header, body, markdown=True, right=(3,))
-    return f"### {title}\n\n{table}\n\n{passed} passed, {len(cells) - passed} failed\n"
+    return f"### {title}\n\n{table}\n\n{summary(cells)}\n"
+
+
+def summary(cells: Sequence[Agreement]) -> str:
+    """``"4 passed, 0 failed"``, with ``", 2 skipped"`` when rows were left out."""
+    skipped = sum(c.skipped for c in cells)
+    passed = sum(c.ok for c in cells) - skipped
+    text = f"{passed} passed, {len(cells) - passed - skipped} failed"
+    return text + (f", {skipped} skipped" if skipped else "")
 
 
 def plot_heatmap(cells: Sequence[Agreement], path: str, title: str) -> None:
@@ -162,6 +182,8 @@ def plot_heatmap(cells: Sequence[Agreement], path: str, title: str) -> None:
     failed = []
     for c in cells:
         i, j = labels.index(c.target), dtypes.index(c.dtype)
+        if c.skipped:
+            continue
         grid[i, j] = math.log10(max(c.max_rel, 1e-17)) if math.isfinite(c.max_rel) else 0.0
         if not c.ok:
             failed.append((i, j))

@@ -9,8 +9,9 @@ fails (exit status 1, a line per problem) on:
 * a ``:::`` identifier that does not exist (a renamed or removed name);
 * a public name whose docstring is empty.
 
-Docstrings are read with griffe (what mkdocstrings renders, including the
-docstrings of data attributes such as ``TOLERANCES``) where griffe is installed,
+Docstrings are read with griffe and the site's extensions (``tools/griffe_numpydoc.py``:
+what mkdocstrings renders, including the ``#:`` comments of data attributes such as
+``TOLERANCES``) where griffe is installed,
 and from the objects themselves otherwise (functions, classes and modules; a data
 attribute then only needs to be in the reference).
 
@@ -81,7 +82,16 @@ def _griffe_docstrings(names: list[str]) -> dict[str, str] | None:
         import griffe
     except ImportError:
         return None
-    package = griffe.load("kl_backends", search_paths=[str(ROOT / "src")], resolve_aliases=True)
+    tools = ROOT / "tools" / "griffe_numpydoc.py"
+    extensions = griffe.load_extensions(
+        *(f"{tools}:{name}" for name in ("RstMath", "CommentDocstrings", "AliasDocstrings"))
+    )
+    package = griffe.load(
+        "kl_backends",
+        search_paths=[str(ROOT / "src")],
+        extensions=extensions,
+        resolve_aliases=True,
+    )
     docs = {}
     for qualified in names:
         path = qualified.split(".", 1)[1]

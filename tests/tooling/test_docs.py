@@ -1,7 +1,7 @@
 """The documentation's examples run and say what they claim; the reference is complete.
 
 Every ```python block of README.md and of docs/**/*.md runs on its own, in a fresh
-interpreter with warnings as errors.  A value claimed in a comment is checked: a
+interpreter with warnings as errors (the suite's filters, pyproject's ``filterwarnings``).  A value claimed in a comment is checked: a
 top-level expression (or a simple assignment) whose line ends in a comment that
 starts with a value, such as
 
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 import tokenize
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,26 @@ def __check__(got, claim, line):
     assert ok.all(), f"{line}: got {got_f.tolist()}, the text says {claim}"
 """
 
+
+
+def _warning_filters() -> str:
+    """The suite's warning filters (pyproject's ``filterwarnings``: errors, but for the
+    frameworks' own import-time warnings), as code to run before a block."""
+    entries = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"
+    ]["filterwarnings"]
+    lines = ["import warnings"]
+    for entry in entries:
+        action, message, category, module = ([*entry.split(":", 3), "", "", ""])[:4]
+        lines.append(
+            f"warnings.filterwarnings({action!r}, message={message!r}, "
+            f"category={category or 'Warning'}, module={module!r})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+#: Run first in each block's interpreter: warnings are errors, as in the suite.
+WARNINGS = _warning_filters()
 BLOCKS = _blocks()
 
 
@@ -238,11 +259,12 @@ def test_block(block_id, code, tmp_path) -> None:
     if code.startswith(NEEDS_GPU) and not _has_gpu():
         pytest.skip(f"{block_id} is marked '{NEEDS_GPU}' and there is no GPU here")
     program, _ = instrument(code)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "error"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (WARNINGS)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("JAX_ENABLE_X64", None)
     result = subprocess.run(
-        [sys.executable, "-c", CHECK + program],
+        [sys.executable, "-c", WARNINGS + CHECK + program],
         capture_output=True,
         text=True,
         timeout=300,
@@ -265,8 +287,8 @@ def test_claims_are_read() -> None:
     assert claims == 2 and program.count("__check__") == 2
     namespace: dict = {}
     exec(CHECK + program, namespace)
-    with pytest.raises(AssertionError, match=r"the text says 2\.6"):
-        exec(CHECK + "__check__(2.5, '2.6', 'x')", namespace)
+    with pytest.raises(AssertionError, match=r"the text says 2\.7"):
+        exec(CHECK + "__check__(2.5, '2.7', 'x')", namespace)
 
 
 def test_readme_is_a_front_page() -> None:

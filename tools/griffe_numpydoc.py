@@ -1,4 +1,6 @@
-"""A griffe extension (mkdocs.yml, mkdocstrings ``extensions``): numpydoc's math for the site.
+"""griffe extensions (mkdocs.yml, mkdocstrings ``extensions``): the docstrings as the site shows them.
+
+``RstMath``: numpydoc's math for the site.
 
 The docstrings write math as numpydoc does, for Sphinx and for ``help()``:
 ``.. math::`` followed by an indented formula, and ``:math:`...``` inline.  The site
@@ -7,11 +9,21 @@ renders math with pymdownx.arithmatex and KaTeX, which read ``$$ ... $$`` blocks
 loaded, so that the formulas in the reference display as formulas.  The type of a
 parameter (``p : array_like, shape ``[..., n]````) is shown as code, so the
 backticks inside it are dropped.
+
+``CommentDocstrings``: a module attribute documented the Sphinx way, by ``#:`` comment
+lines right above it (``TOLERANCES``), gets them as its docstring.
+
+``AliasDocstrings``: a module attribute that is another name of a function of the same
+module (``kl_divergence = kl``) gets a docstring saying so, with a link to the function.
+
+``tools/check_api_coverage.py`` loads the package with the same extensions, so that the
+check and the site see the same docstrings.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -57,3 +69,36 @@ class RstMath(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rst_math_to_markdown(obj.docstring.value)
+
+
+class CommentDocstrings(griffe.Extension):
+    """``#:`` comment lines right above an undocumented attribute become its docstring."""
+
+    def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
+        if attr.docstring is not None or attr.lineno is None or attr.filepath is None:
+            return
+        lines = Path(attr.filepath).read_text().splitlines()
+        comment: list[str] = []
+        i = attr.lineno - 2
+        while i >= 0 and lines[i].lstrip().startswith("#:"):
+            comment.insert(0, lines[i].lstrip()[2:].strip())
+            i -= 1
+        if comment:
+            attr.docstring = griffe.Docstring(" ".join(comment), parent=attr)
+
+
+class AliasDocstrings(griffe.Extension):
+    """``name = function`` in a module: ``name`` is documented as that function."""
+
+    def on_module_members(self, *, mod: griffe.Module, **kwargs: Any) -> None:
+        for member in mod.members.values():
+            if member.is_alias or not member.is_attribute or member.docstring is not None:
+                continue
+            target = mod.members.get(str(member.value)) if member.value is not None else None
+            if target is None or not (target.is_function or target.is_alias):
+                continue
+            member.docstring = griffe.Docstring(
+                f"Another name of [`{target.name}`][{mod.path}.{target.name}]: the same "
+                "function, with the same arguments and results.",
+                parent=member,
+            )

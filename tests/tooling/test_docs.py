@@ -28,7 +28,6 @@ import subprocess
 import sys
 import textwrap
 import tokenize
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -192,16 +191,12 @@ def __check__(got, claim, line):
 """
 
 
-
-def _warning_filters() -> str:
+def warning_filters(entries: list[str]) -> str:
     """The suite's warning filters (pyproject's ``filterwarnings``: errors, but for the
-    frameworks' own import-time warnings), as code to run before a block."""
-    entries = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
-        "ini_options"
-    ]["filterwarnings"]
+    frameworks' own import-time warnings), as code to run first in a block's interpreter."""
     lines = ["import warnings"]
     for entry in entries:
-        action, message, category, module = ([*entry.split(":", 3), "", "", ""])[:4]
+        action, message, category, module = [*entry.split(":", 3), "", "", ""][:4]
         lines.append(
             f"warnings.filterwarnings({action!r}, message={message!r}, "
             f"category={category or 'Warning'}, module={module!r})"
@@ -209,8 +204,6 @@ def _warning_filters() -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Run first in each block's interpreter: warnings are errors, as in the suite.
-WARNINGS = _warning_filters()
 BLOCKS = _blocks()
 
 
@@ -250,7 +243,7 @@ def _id(block_id: str, code: str) -> str:
 
 
 @pytest.mark.parametrize(("block_id", "code"), BLOCKS, ids=[_id(*b) for b in BLOCKS])
-def test_block(block_id, code, tmp_path) -> None:
+def test_block(block_id, code, tmp_path, pytestconfig) -> None:
     needed = _needed(code)
     for module in sorted(needed & set(OPTIONAL)):
         need_optional(module)
@@ -260,11 +253,15 @@ def test_block(block_id, code, tmp_path) -> None:
         pytest.skip(f"{block_id} is marked '{NEEDS_GPU}' and there is no GPU here")
     program, _ = instrument(code)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (WARNINGS)
+    env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (warning_filters)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("JAX_ENABLE_X64", None)
     result = subprocess.run(
-        [sys.executable, "-c", WARNINGS + CHECK + program],
+        [
+            sys.executable,
+            "-c",
+            warning_filters(pytestconfig.getini("filterwarnings")) + CHECK + program,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

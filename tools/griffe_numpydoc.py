@@ -30,6 +30,8 @@ import griffe
 
 _DIRECTIVE = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
 _ROLE = re.compile(r":math:`([^`]+)`")
+#: A paragraph that ends in reST's "::" before a literal block (not a directive).
+_LITERAL_MARKER = re.compile(r"^(?!\s*\.\. )(.*\S)::$", re.M)
 #: A numpydoc parameter line, ``name : type``: its type is shown as code on the site.
 _PARAMETER = re.compile(r"^(\s*[*\w][\w, *]* : )(.*)$", re.M)
 
@@ -40,7 +42,8 @@ def _indent(line: str) -> int:
 
 def rst_math_to_markdown(text: str) -> str:
     """``.. math::`` blocks become ``$$`` blocks, ``:math:`x``` becomes ``$x$``, and the
-    backticks inside a parameter's type go."""
+    backticks inside a parameter's type go, and reST's ``::`` before a literal block
+    becomes ``:`` (the indented block is code in Markdown too)."""
     lines = text.split("\n")
     out: list[str] = []
     i = 0
@@ -59,6 +62,8 @@ def rst_math_to_markdown(text: str) -> str:
         formula = [line for line in body if line]
         out += ["", f"{indent}$$", *(indent + line for line in formula), f"{indent}$$", ""]
     text = _ROLE.sub(r"$\1$", "\n".join(out))
+    # "the run::" then an indented block: the block is code in Markdown as it is
+    text = _LITERAL_MARKER.sub(r"\1:", text)
     # the type is already set as code: backticks inside it would show literally
     return _PARAMETER.sub(lambda m: m.group(1) + m.group(2).replace("`", ""), text)
 

@@ -13,7 +13,9 @@ starts with a value, such as
 is compared with that value (numbers to one unit of their last printed digit, plus
 the result's dtype rounding; integers, booleans and quoted strings exactly).  A
 block that imports a framework needs it: in CI every framework is installed, so a
-missing one fails there (``KL_BACKENDS_STRICT``) and skips elsewhere.
+missing one fails there (``KL_BACKENDS_STRICT``) and skips elsewhere.  A block that is a
+test file (its first line ``# tests/test_....py``) runs under pytest with the package's
+plugin on every backend.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ README_MAX_BYTES = 8 * 1024
 
 #: A block whose first line is this comment needs a GPU; it runs only where one is present.
 NEEDS_GPU = "# needs: gpu"
+#: A block whose first line names a test file (``# tests/test_losses.py``) is one: it runs
+#: under pytest, with the plugin's ``--xp-backends=all``.
+TEST_FILE = re.compile(r"# (tests/test_\w+\.py)\n")
 #: Libraries outside the main environment (the ``jax_distributions`` nox session has them).
 OPTIONAL = ("distrax", "numpyro")
 #: Modules a block may import that are not always installed.
@@ -251,6 +256,9 @@ def test_block(block_id, code, tmp_path, pytestconfig) -> None:
         need(module)
     if code.startswith(NEEDS_GPU) and not _has_gpu():
         pytest.skip(f"{block_id} is marked '{NEEDS_GPU}' and there is no GPU here")
+    if TEST_FILE.match(code):
+        _run_as_test_file(block_id, code, tmp_path)
+        return
     program, _ = instrument(code)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (warning_filters)
@@ -269,6 +277,27 @@ def test_block(block_id, code, tmp_path, pytestconfig) -> None:
         env=env,
     )
     assert result.returncode == 0, f"{block_id}:\n{code}\n{result.stderr[-3000:]}"
+
+
+def _run_as_test_file(block_id: str, code: str, tmp_path: Path) -> None:
+    """A block that is a test file (first line ``# tests/test_....py``) runs under pytest
+    with the package's plugin on every installed backend; every test in it must pass."""
+    path = tmp_path / Path(TEST_FILE.match(code).group(1)).name
+    path.write_text(code)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    pytest_args = ["-q", "-p", "no:cacheprovider", "--xp-backends=all", str(path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *pytest_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    summary = result.stdout.strip().splitlines()[-1:] or [""]
+    assert result.returncode == 0, f"{block_id}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}"
+    assert "passed" in summary[0] and "skipped" not in summary[0], f"{block_id}: {summary[0]}"
 
 
 def test_claims_are_read() -> None:

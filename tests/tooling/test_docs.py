@@ -43,7 +43,10 @@ DOCS = ROOT / "docs"
 #: README is a front page: at most this many bytes, the rest is on the site.
 README_MAX_BYTES = 8 * 1024
 
-#: A block whose first line is this comment needs a GPU; it runs only where one is present.
+#: A block whose first line starts so names what it needs beyond its imports
+#: (``# needs: torch, jax`` for a block that converts arrays to them by name); ``gpu``:
+#: it runs only where a GPU is present.
+NEEDS = "# needs:"
 NEEDS_GPU = "# needs: gpu"
 #: A block whose first line names a test file (``# tests/test_losses.py``) is one: it runs
 #: under pytest, with the plugin's ``--xp-backends=all``.
@@ -213,7 +216,11 @@ BLOCKS = _blocks()
 
 
 def _needed(code: str) -> set[str]:
+    """The modules a block imports, and those its first line names (``# needs: torch``)."""
     modules = set()
+    first = code.partition("\n")[0]
+    if first.startswith(NEEDS):
+        modules.update(m.strip() for m in first[len(NEEDS) :].split(","))
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Import):
             modules.update(a.name.split(".")[0] for a in node.names)

@@ -70,8 +70,9 @@ _BLOCK = re.compile(
 )
 _NUMBER = r"-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|inf\b|nan\b)"
 _NUMBERS = re.compile(rf"{_NUMBER}(?:\s*,\s*{_NUMBER})*")
-#: A bracketed claim holds numbers, booleans, inf and nan only ("[batch, seq]" is no claim).
-_LITERAL = re.compile(r"(?:[-+.,\s\d\[\]()e]|inf|nan|True|False)+")
+#: A bracketed claim holds numbers, booleans, inf, nan and quoted strings only ("[batch,
+#: seq]" is no claim).
+_LITERAL = re.compile(r"(?:[-+.,\s\d\[\]()e]|inf|nan|True|False|'[^']*')+")
 
 
 def _pages() -> list[Path]:
@@ -178,6 +179,10 @@ def __check__(got, claim, line):
     expected = eval(claim, {"__builtins__": {}}, {"inf": math.inf, "nan": math.nan})
     if isinstance(expected, str):
         assert str(got) == expected, f"{line}: got {str(got)!r}, the text says {claim}"
+        return
+    if isinstance(expected, (list, tuple)) and any(isinstance(e, str) for e in expected):
+        got = [str(g) for g in got]
+        assert got == list(expected), f"{line}: got {got!r}, the text says {claim}"
         return
     kinds = {kind(e) for e in (got if isinstance(got, (tuple, list)) else [got])}
     got_f = np.asarray(plain(got), dtype=float)
@@ -316,6 +321,7 @@ def test_claims_are_read() -> None:
     assert _claim("# 'Tensor' on its device") == "'Tensor'"
     assert _claim("# a torch tensor") is None
     assert _claim("# [batch, seq]: one flag per token") is None
+    assert _claim("# ['numpy:cpu', 'jax:cpu']") == "['numpy:cpu', 'jax:cpu']"
     program, claims = instrument("x = 1.5  # 1.5\nx + 1  # 2.5\nprint(x)\n")
     assert claims == 2 and program.count("__check__") == 2
     namespace: dict = {}

@@ -58,7 +58,7 @@ def _help_text() -> str:
 
     from kl_backends.parity import cli
 
-    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal's width
+    os.environ["COLUMNS"] = "76"  # argparse wraps to the terminal's width; the page's code width
     parser = cli._parser()
     blocks = [("kl-backends --help", parser.format_help())]
     for action in parser._subparsers._group_actions:

@@ -342,3 +342,13 @@ def test_api_reference_covers_every_public_name() -> None:
     finally:
         sys.path.remove(str(ROOT / "tools"))
     assert problems() == []
+
+
+def test_readme_links_point_at_files() -> None:
+    """README is not part of the site's build (which checks its own links): its relative
+    links are checked here."""
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text())
+    local = [link for link in links if "://" not in link]
+    assert len(local) >= 8, local
+    missing = [link for link in local if not (ROOT / link).is_file()]
+    assert not missing, f"README links to files that do not exist: {missing}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,6 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import kl_backends
 from conftest import need
 from kl_backends import kl_divergence
 from kl_backends._dispatch import backend_of
@@ -331,3 +334,43 @@ def test_validate_refuses_on_meta() -> None:
         kl_divergence(
             torch.empty(2, 3, device="meta"), torch.empty(2, 3, device="meta"), validate=True
         )
+
+
+# --- the public names and their docstrings ----------------------------------------------
+
+
+_SECTIONS = ("Parameters", "Returns", "Raises", "See Also", "Notes", "Examples")
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in kl_backends.__all__ if inspect.isfunction(getattr(kl_backends, n))]
+)
+def test_public_function_docstring_is_complete(name) -> None:
+    """numpydoc sections in order, and every parameter of the signature in Parameters."""
+    function = getattr(kl_backends, name)
+    doc = inspect.getdoc(function)
+    sections = re.findall(r"^(\w[\w ]*)\n-{3,}$", doc, re.MULTILINE)
+    assert sections == list(_SECTIONS), (name, sections)
+    block = doc.split("Parameters\n----------\n", 1)[1].split("\nReturns\n", 1)[0]
+    documented = {
+        part.strip()
+        for line in block.splitlines()
+        if line and not line.startswith(" ")
+        for part in line.split(" : ")[0].split(",")
+    }
+    assert documented == set(inspect.signature(function).parameters), name
+    assert "as in kl_divergence" not in doc
+
+
+def test_deprecated_aliases_are_importable_but_not_public() -> None:
+    from kl_backends import generalized_kl, kl_knn  # noqa: F401
+
+    assert {"generalized_kl", "kl_knn"}.isdisjoint(kl_backends.__all__)
+    expected = {
+        "kl_from_densities",
+        "kl_from_counts",
+        "kl_from_samples",
+        "kl_from_samples_knn",
+        "generalized_kl_divergence",
+    }
+    assert expected <= set(kl_backends.__all__)

@@ -107,6 +107,15 @@ def kl_divergence(
         Keep the reduced axes with size 1.  ``keepdims`` and ``validate``
         must be booleans (``TypeError`` otherwise: ``"no"`` is
         truthy).
+    validate : bool, default False
+        Check the inputs' values first and raise ``ValueError`` for NaN,
+        negative probabilities, log-probabilities above 0, or distributions
+        that do not sum to 1 within ``sqrt(eps)`` of the dtype.  This reads
+        values (a host synchronisation), so it is off by default and raises
+        ``ValueError`` under ``jax.jit``, ``tf.function``, ``torch.compile``,
+        on Dask arrays and on the ``meta`` device, where there are no values
+        (under ``torch.compile(fullgraph=True)`` when the compiled code runs:
+        an error raised while tracing would become Dynamo's ``Unsupported``).
     temperature : float or 0-d array, optional
         Logits only: the logits sides (both with ``inputs="logits"``, one
         with a pair such as ``("probs", "logits")``) are divided by
@@ -119,22 +128,13 @@ def kl_divergence(
         value can be read (``ValueError`` unless finite and positive) and
         gives NaN where it cannot and is invalid; gradients with respect to
         it are exact.
-    where : bool array, optional
+    where : bool array, broadcastable to the batch shape, optional
         With ``inputs="logits"``, ``"log_probs"`` or a pair of two kinds: one
         flag per distribution, broadcastable to the batch shape (e.g.
         ``labels != -100``).  Excluded
         distributions give 0 with ``reduction="none"``, are left out of
         ``"sum"`` and ``"mean"`` (which divides by the number included), get
         exactly zero gradient, and pass no NaN or inf from their inputs on.
-    validate : bool, default False
-        Check the inputs' values first and raise ``ValueError`` for NaN,
-        negative probabilities, log-probabilities above 0, or distributions
-        that do not sum to 1 within ``sqrt(eps)`` of the dtype.  This reads
-        values (a host synchronisation), so it is off by default and raises
-        ``ValueError`` under ``jax.jit``, ``tf.function``, ``torch.compile``,
-        on Dask arrays and on the ``meta`` device, where there are no values
-        (under ``torch.compile(fullgraph=True)`` when the compiled code runs:
-        an error raised while tracing would become Dynamo's ``Unsupported``).
     dx, x, normalize : optional
         Deprecated: continuous KL from densities on a grid is
         ``kl_from_densities(p, q, dx=..., x=..., normalize=...)``.  Given here
@@ -150,10 +150,22 @@ def kl_divergence(
     Raises
     ------
     TypeError
-        Unsupported input types, arrays from two libraries, complex dtypes.
+        Unsupported input types, arrays from two libraries, complex or
+        boolean dtypes, a ``keepdims`` or ``validate`` that is not a bool.
     ValueError
         Shapes that do not broadcast, arrays on two devices, a bad ``axis``,
-        ``inputs``, ``base`` or ``reduction``, and failed validation.
+        ``inputs``, ``base``, ``reduction`` or ``temperature``,
+        ``temperature`` or ``where`` with probabilities on both sides, 0-d
+        inputs (a distribution needs an event axis), and failed validation.
+
+    See Also
+    --------
+    kl_from_densities : Continuous KL from densities on a grid.
+    js_divergence : The symmetric, bounded Jensen-Shannon divergence.
+    cross_entropy : H(p, q) = H(p) + KL(p || q).
+    generalized_kl_divergence : KL of unnormalised non-negative measures.
+    kl_from_counts : KL of two histograms.
+    kl_backends.distributions.kl : KL between distribution objects.
 
     Notes
     -----
@@ -178,13 +190,19 @@ def kl_divergence(
     Examples
     --------
     >>> import numpy as np
-    >>> from kl_backends import kl_divergence
+    >>> import kl_backends as klb
     >>> p = np.array([0.36, 0.48, 0.16])
     >>> q = np.full(3, 1 / 3)
-    >>> print(f"{kl_divergence(p, q):.10f}")
+    >>> round(float(klb.kl_divergence(p, q)), 10)
     0.0852996013
-    >>> print(f"{kl_divergence([0.4, 0.4, 0.2], [0.5, 0.1, 0.4], base=2):.4f}")
-    0.4712
+    >>> round(float(klb.kl_divergence([0.4, 0.4, 0.2], [0.5, 0.1, 0.4], base=2)), 6)
+    0.471229
+    >>> np.round(klb.kl_divergence([[1.0, 0.0], [0.5, 0.5]], [0.5, 0.5]), 6)  # a batch of two
+    array([0.693147, 0.      ])
+    >>> labels = np.array([[0.0, 1.0, 0.0]])  # soft or one-hot labels against logits
+    >>> logits = np.array([[1.0, 3.0, 0.5]])
+    >>> np.round(klb.kl_divergence(labels, logits, inputs=("probs", "logits")), 6)
+    array([0.196734])
     """
     if dx is not None or x is not None or normalize is not False:
         if temperature is not None or where is not None:

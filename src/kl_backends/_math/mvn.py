@@ -29,56 +29,91 @@ def kl_multivariate_normal(
     base: float | None = None,
     reduction: _args.Reduction = "none",
 ) -> Any:
-    r"""KL(N(loc_p, Sigma_p) || N(loc_q, Sigma_q)) of multivariate normals.
+    r"""KL(N(loc_p, Sigma_p) || N(loc_q, Sigma_q)): the closed form for multivariate normals.
 
     .. math::
 
-        \tfrac12 \left[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
+        \mathrm{KL} = \tfrac12 \left[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
         + (\mu_q - \mu_p)^\top \Sigma_q^{-1} (\mu_q - \mu_p) - d
         + \log\det\Sigma_q - \log\det\Sigma_p\right]
 
-    computed from Cholesky factors L (Sigma = L L^T) with triangular solves:
-    tr = ||L_q^{-1} L_p||_F^2, the quadratic form = ||L_q^{-1}(mu_q - mu_p)||^2,
-    log det = 2 sum log |diag L|.  No inverse or determinant is formed.
-
-    Each distribution is given by exactly one of: ``cov_*`` (full covariance,
-    ``[..., d, d]``), ``scale_tril_*`` (any invertible lower-triangular L,
-    ``[..., d, d]``, negative diagonal entries included: the covariance is
-    ``L L^T``, as for TFP's ``MultivariateNormalTriL``; a zero on the
-    diagonal is a singular covariance and gives inf or NaN) or
-    ``var_*`` (the diagonal of a diagonal covariance, ``[..., d]``).  When both
-    are diagonal the sums are done elementwise, with ``expm1``/``log1p``.
+    one value per pair of distributions along the leading (batch) axes.
+    Each distribution is given by exactly one of a full covariance
+    (``cov_*``), a lower-triangular scale (``scale_tril_*``) or the diagonal
+    of a diagonal covariance (``var_*``).  A shortcut for
+    ``kl_backends.distributions.kl(MultivariateNormal(...), MultivariateNormal(...))``,
+    with the same values.
 
     Parameters
     ----------
-    loc_p, loc_q : array_like ``[..., d]``
-        Means; all parameters broadcast over the leading (batch) dimensions.
-    cov_p, scale_tril_p, var_p, cov_q, scale_tril_q, var_q : array_like
-        See above.
-    base, reduction
-        As in ``kl_divergence`` (over the batch).
+    loc_p, loc_q : array_like, shape ``[..., d]``
+        Means.  Arrays of NumPy, PyTorch, TensorFlow, JAX, Dask, CuPy or any
+        array-API library, all parameters from one library and on one
+        device; they broadcast over the leading (batch) axes.
+    cov_p, cov_q : array_like, shape ``[..., d, d]``, optional
+        Full covariance matrices (symmetric positive definite).
+    scale_tril_p, scale_tril_q : array_like, shape ``[..., d, d]``, optional
+        Lower-triangular ``L`` with covariance ``L L^T``: any invertible one,
+        negative diagonal entries included (as TFP's
+        ``MultivariateNormalTriL``); a zero on the diagonal is a singular
+        covariance and gives inf or NaN.
+    var_p, var_q : array_like, shape ``[..., d]``, optional
+        The diagonal of a diagonal covariance (variances, not standard
+        deviations).
+    base : float, optional
+        Logarithm base: ``None`` gives nats, ``2`` bits; any finite positive
+        number other than 1.
+    reduction : {"none", "sum", "mean"}, default "none"
+        ``"none"``: one value per pair (the broadcast batch shape);
+        ``"sum"`` and ``"mean"``: the sum and the mean over the batch.
 
     Returns
     -------
-    array ``[...]``
-        One value per distribution pair.
+    array, shape ``[...]``
+        KL in nats (or in ``base``), one value per pair of distributions,
+        with the inputs' floating dtype.
 
     Raises
     ------
+    TypeError
+        Unsupported input types, arrays from two libraries, complex dtypes.
     ValueError
-        A covariance that is not positive definite, when values can be read
-        (eagerly).  Under ``jax.jit``/``tf.function``/``torch.compile`` and on
-        lazy arrays the result is NaN instead (JAX's Cholesky returns NaN;
-        others may raise their own error).  Checking reads one boolean from
-        the device.
+        Not exactly one of ``cov_*``, ``scale_tril_*``, ``var_*`` for a
+        side; a covariance that is not positive definite, when values can be
+        read (eagerly: under ``jax.jit``, ``tf.function``, ``torch.compile``
+        and on lazy arrays the result is NaN instead, or the library's own
+        error); shapes that do not broadcast; a bad ``base`` or
+        ``reduction``.
+
+    See Also
+    --------
+    kl_normal : Univariate normals.
+    kl_standard_normal : Diagonal normal against N(0, I), from log-variances (VAEs).
+    kl_backends.distributions.kl : KL between any two registered distributions.
+
+    Notes
+    -----
+    Computed from Cholesky factors ``L`` (``Sigma = L L^T``) with triangular
+    solves: the trace is :math:`\|L_q^{-1} L_p\|_F^2`, the quadratic form
+    :math:`\|L_q^{-1}(\mu_q - \mu_p)\|^2` and
+    :math:`\log\det\Sigma = 2 \sum \log |\operatorname{diag} L|`; no inverse
+    or determinant is formed.  When both sides are diagonal (``var_*``) the
+    sums are elementwise, with ``expm1`` and ``log1p``, so nearly equal
+    distributions keep their relative accuracy.  The positive-definiteness
+    check reads one boolean from the device.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from kl_backends import kl_multivariate_normal
+    >>> import kl_backends as klb
     >>> cov_q = np.array([[2.0, 0.5], [0.5, 1.0]])
-    >>> print(f"{kl_multivariate_normal(np.zeros(2), np.ones(2), cov_p=np.eye(2), cov_q=cov_q):.10f}")
-    0.7083793225
+    >>> out = klb.kl_multivariate_normal(np.zeros(2), np.ones(2), cov_p=np.eye(2), cov_q=cov_q)
+    >>> round(float(out), 6)
+    0.708379
+    >>> mu = np.zeros(3)
+    >>> out = klb.kl_multivariate_normal(mu, mu, var_p=np.ones(3), var_q=np.full(3, 2.0))
+    >>> round(float(out), 6)  # 3 * (1/2 - 1 + log 2) / 2
+    0.289721
     """
     _check(reduction)
     spec_p = _one_of("p", cov_p, scale_tril_p, var_p)

@@ -308,7 +308,8 @@ def kl_from_samples_knn(
         raise ValueError(f"x_p and x_q must have the same dimension; got {d} and {d_q}")
     if n is None or m is None or d is None or n <= k or m < k:
         raise ValueError(
-            f"kl_from_samples_knn needs more than k={k} samples of P and at least k of Q; got {n} and {m}"
+            f"kl_from_samples_knn needs more than k={k} samples of P and at least k of Q; "
+            f"got {n} and {m}"
         )
     sq_a, sq_b = xp.sum(a * a, axis=1), xp.sum(b * b, axis=1)
     total = _common.scalar(be, 0, a)

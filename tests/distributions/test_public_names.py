@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import warnings
 
 import numpy as np
@@ -28,3 +30,29 @@ def test_every_public_name_exists() -> None:
     for name in D.__all__:
         assert getattr(D, name) is not None, name
     assert sorted(D.__all__) == D.__all__
+
+
+def _sections(obj: object) -> set[str]:
+    """The numpydoc section headers of ``obj``'s docstring."""
+    lines = inspect.cleandoc(obj.__doc__ or "").splitlines()
+    return {
+        a.strip()
+        for a, b in itertools.pairwise(lines)
+        if b.strip() and set(b.strip()) == {"-"} and len(b.strip()) == len(a.strip())
+    }
+
+
+def test_every_public_name_has_a_numpydoc_docstring() -> None:
+    """Parameters (or Returns / Attributes), Examples; Notes for every family and function."""
+    missing = []
+    for name in D.__all__:
+        obj = getattr(D, name)
+        sections = _sections(obj)
+        needed = {"Examples", "See Also"}
+        if isinstance(obj, type) and issubclass(obj, D.Distribution) and obj is not D.Distribution:
+            needed |= {"Parameters", "Notes"}
+        elif not isinstance(obj, type) and name != "registered_pairs":
+            needed |= {"Parameters", "Returns", "Notes"}
+        if not needed <= sections:
+            missing.append(f"{name}: {sorted(needed - sections)}")
+    assert not missing, missing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 
@@ -324,3 +325,28 @@ def test_a_result_that_leaves_its_library_fails() -> None:
     assert by["numpy:cpu"].ok
     assert not by["array_api_strict:cpu"].ok
     assert "came back as numpy arrays for array_api_strict" in by["array_api_strict:cpu"].message
+
+
+def test_every_public_name_has_a_numpydoc_docstring() -> None:
+    """Every name of kl_backends.testing (and the CLI's main): sections and an example."""
+    import inspect
+
+    import kl_backends.testing as T
+    from kl_backends.parity import cli
+
+    def sections(obj: object) -> set[str]:
+        lines = inspect.cleandoc(obj.__doc__ or "").splitlines()
+        return {
+            a.strip() for a, b in itertools.pairwise(lines) if b.strip() and set(b.strip()) == {"-"}
+        }
+
+    missing = []
+    for name, obj in [(n, getattr(T, n)) for n in T.__all__ if n != "TOLERANCES"] + [
+        ("main", cli.main)
+    ]:
+        needed = {"Parameters", "Examples"}
+        if not isinstance(obj, type):
+            needed.add("Returns")
+        if not needed <= sections(obj):
+            missing.append(f"{name}: {sorted(needed - sections(obj))}")
+    assert not missing, missing

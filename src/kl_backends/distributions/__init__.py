@@ -4,8 +4,17 @@ Light parameter containers (``Normal(loc, scale)``, ``Beta(concentration1,
 concentration0)``, ... with ``torch.distributions``' parameter names) hold
 arrays of any supported library; ``kl(p, q)``, ``entropy(d)`` and
 ``cross_entropy(p, q)`` compute in that library, written once against the
-array API.  ``kl`` also takes ``torch.distributions`` and
-``tfp.distributions`` objects, and distrax and numpyro ones.  ``register_kl`` adds a pair.
+array API.  ``kl`` (also ``kl_divergence``, torch's and TFP's name) takes
+``torch.distributions``, ``tfp.distributions``, distrax and numpyro objects
+too.  ``register_kl`` adds a pair; ``monte_carlo_kl`` estimates the pairs
+without a closed form (mixtures), with a standard error; ``log_prob`` and
+``sample`` score and draw.
+
+Conventions: results have the broadcast batch shape of the parameters, in
+nats, in their library, dtype and device; ``+inf`` where p puts mass where q
+has none; exactly 0 for identical distributions; NaN for a batch element
+whose parameter lies outside its domain (``validate=True`` raises
+``ValueError`` instead).
 
 Examples
 --------
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 from kl_backends.distributions import _interop, _registry, families, pairs  # noqa: F401  (registers the pairs)
 from kl_backends.distributions._api import cross_entropy, entropy, kl
+from kl_backends.distributions._api import kl as kl_divergence  # torch's and TFP's name
 from kl_backends.distributions._base import Distribution
 from kl_backends.distributions._monte_carlo import MonteCarloKL, MonteCarloWarning, monte_carlo_kl
 from kl_backends.distributions._registry import register_entropy, register_kl, registered_pairs
@@ -52,9 +62,6 @@ from kl_backends.distributions.families import (
     VonMises,
     Weibull,
 )
-
-#: ``torch.distributions``' and TFP's name for ``kl``: the same function.
-kl_divergence = kl
 
 _registry.register_reader(_interop.to_container)  # torch, TFP, distrax and numpyro objects
 

@@ -39,7 +39,7 @@ def _quiet(arrays: list[Any]) -> Any:
 def kl(p: Any, q: Any, /, *, validate: bool = False) -> Any:
     r"""KL(p || q) between two distributions, in nats, one value per batch element.
 
-    .. math:: \operatorname{KL}(p \,\|\, q) = \int p(x) \log\frac{p(x)}{q(x)}\,dx
+    Also available as ``kl_divergence`` (the same function: torch's and TFP's name).
 
     Parameters
     ----------
@@ -75,6 +75,21 @@ def kl(p: Any, q: Any, /, *, validate: bool = False) -> Any:
         The batch shapes of p and q (or of one's parameters) do not
         broadcast; the message names both.  With ``validate=True``, a
         parameter outside its domain.
+
+    Notes
+    -----
+    .. math:: \operatorname{KL}(p \,\|\, q) = \int p(x) \log\frac{p(x)}{q(x)}\,dx
+
+    (a sum for discrete families), in closed form: the most specific pair
+    registered for the two types (``registered_pairs``; ``register_kl`` adds
+    one), as ``torch.distributions.kl_divergence`` chooses it.  Pairs of two
+    families are included (``Normal``-``Laplace``, ``Beta``-``Uniform``, ...).
+
+    See Also
+    --------
+    monte_carlo_kl : an estimate for pairs without a closed form.
+    entropy, cross_entropy
+    kl_backends.kl_divergence : KL between categorical distributions given as arrays.
 
     Examples
     --------
@@ -135,13 +150,43 @@ def _name(x: Any) -> str:
 
 
 def entropy(d: Any, /, *, validate: bool = False) -> Any:
-    r"""Differential (or Shannon) entropy :math:`-\int d(x) \log d(x)\,dx` in nats.
+    r"""Differential (or Shannon) entropy of a distribution, in nats.
 
-    One value per batch element (the batch shape of ``d``), NaN where a
-    parameter lies outside its domain; ``validate=True`` raises
-    ``ValueError`` there instead, as in ``kl``.  Raises
-    ``NotImplementedError`` for a family without a closed form here
-    (``Poisson``, ``Binomial`` ...).
+    Parameters
+    ----------
+    d
+        A kl_backends container (``kl_backends.distributions.Normal(loc,
+        scale)``, ...) or a ``torch.distributions`` / ``tfp.distributions`` /
+        distrax / numpyro object of a supported family.
+    validate : bool, default False
+        Check every parameter's domain and raise ``ValueError`` naming the
+        first outside it (reads the values: not under ``jax.jit`` or
+        ``tf.function``).  Without it, such batch elements give NaN.
+
+    Returns
+    -------
+    array
+        One value per batch element (``d``'s batch shape), in the parameters'
+        library and dtype; NaN where a parameter lies outside its domain.
+
+    Raises
+    ------
+    NotImplementedError
+        The family has no closed-form entropy here (``Poisson``,
+        ``Binomial``, ``MixtureSameFamily``); the message lists those that do.
+    ValueError
+        With ``validate=True``, a parameter outside its domain.
+
+    Notes
+    -----
+    .. math:: H(d) = -\int d(x) \log d(x)\,dx
+
+    (a sum for discrete families: the Shannon entropy).  A differential
+    entropy can be negative (a narrow ``Normal``) or ``-inf``.
+
+    See Also
+    --------
+    kl, cross_entropy
 
     Examples
     --------
@@ -169,12 +214,48 @@ def entropy(d: Any, /, *, validate: bool = False) -> Any:
 
 
 def cross_entropy(p: Any, q: Any, /, *, validate: bool = False) -> Any:
-    r"""Cross-entropy :math:`H(p, q) = -\int p \log q = \operatorname{KL}(p\,\|\,q) + H(p)`.
+    r"""Cross-entropy of q relative to p, in nats.
 
-    ``+inf`` where the KL is, NaN where a parameter of p or q is outside its
-    domain (``validate=True``: ``ValueError``), with the broadcast batch
-    shape of p and q.  Needs both a registered KL and a closed-form entropy
-    of p.
+    Parameters
+    ----------
+    p, q
+        Distributions, as for ``kl``.
+    validate : bool, default False
+        As for ``kl``: raise ``ValueError`` for a parameter outside its
+        domain instead of giving NaN there.
+
+    Returns
+    -------
+    array
+        The broadcast batch shape of p and q, in the parameters' library and
+        dtype; ``+inf`` where the KL is, NaN where a parameter lies outside its
+        domain.
+
+    Raises
+    ------
+    NotImplementedError
+        No KL registered for the two types, or no closed-form entropy of p.
+    ValueError
+        Batch shapes that do not broadcast; with ``validate=True``, a
+        parameter outside its domain.
+
+    Notes
+    -----
+    .. math:: H(p, q) = -\int p(x) \log q(x)\,dx = \operatorname{KL}(p \,\|\, q) + H(p)
+
+    computed as that sum.
+
+    See Also
+    --------
+    kl, entropy
+
+    Examples
+    --------
+    >>> import math
+    >>> from kl_backends.distributions import cross_entropy, Normal
+    >>> h = cross_entropy(Normal(0.0, 1.0), Normal(0.0, 2.0))  # log(2 sqrt(2 pi)) + 1/8
+    >>> bool(abs(h - (math.log(2 * math.sqrt(2 * math.pi)) + 0.125)) < 1e-15)
+    True
     """
     out = kl(p, q, validate=validate)
     h = entropy(p)

@@ -109,10 +109,48 @@ def declare(**domains: Domain) -> Mapping[str, Domain]:
 
 
 class Distribution:
-    """Base of the families: ``params()`` gives the parameters given, by name.
+    """The base class of the distribution families.
 
-    ``domains`` maps each parameter's name to its ``Domain``; ``ordered``
-    lists pairs ``(a, b)`` of parameters with ``a < b`` required.
+    Every family (``Normal``, ``Beta``, ``Categorical``, ...) is a frozen
+    dataclass deriving from it, holding its parameters as given: arrays of
+    any supported library (NumPy, PyTorch, TensorFlow, JAX, Dask, CuPy, any
+    array-API library) or Python numbers, with ``torch.distributions``'
+    parameter names.  Constructing one computes nothing and reads no values;
+    ``kl``, ``entropy``, ``cross_entropy``, ``log_prob``, ``sample`` and
+    ``monte_carlo_kl`` compute in the parameters' library and on their device.
+
+    Attributes
+    ----------
+    domains : Mapping[str, Domain]
+        Each parameter's domain, by name (class attribute): its test
+        (``"positive"``, ``"unit_interval"``, ``"probability_vector"``, ...),
+        how error messages state it (``"> 0"``), and its number of event axes.
+    ordered : tuple of (str, str)
+        Pairs ``(a, b)`` of parameters with ``a < b`` required (class
+        attribute; ``Uniform``: ``low < high``).
+
+    Notes
+    -----
+    Batch shape: the broadcast of the parameters' shapes less their event
+    axes (the last axis of vector parameters such as ``Dirichlet``'s
+    ``concentration``, the last two of matrices).  Results of ``kl`` and
+    ``entropy`` have it; a batch element with a parameter outside its domain
+    gives NaN (``validate=True``: ``ValueError``).  Subclass it (as a frozen
+    dataclass) for a family of your own and register its closed forms with
+    ``register_kl`` and ``register_entropy``.
+
+    See Also
+    --------
+    kl, entropy, register_kl
+
+    Examples
+    --------
+    >>> from kl_backends.distributions import Distribution, Normal
+    >>> d = Normal(0.0, 1.0)
+    >>> isinstance(d, Distribution), d.params()
+    (True, {'loc': 0.0, 'scale': 1.0})
+    >>> sorted(Normal.domains)
+    ['loc', 'scale']
     """
 
     domains: Mapping[str, Domain] = MappingProxyType({})
@@ -121,6 +159,13 @@ class Distribution:
     _kl_note: str = ""
 
     def params(self) -> dict[str, Any]:
+        """The parameters given, by name (those left ``None`` omitted).
+
+        Returns
+        -------
+        dict of str to array or number
+            The parameters as they were given (not converted).
+        """
         names = [f.name for f in fields(self)]  # type: ignore[arg-type]
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 

@@ -39,22 +39,68 @@ MIN_TAIL = 5
 
 
 class MonteCarloWarning(UserWarning):
-    """The Monte Carlo estimate's standard error is unreliable (a heavy-tailed estimator)."""
+    """The Monte Carlo estimate's standard error is unreliable (a heavy-tailed estimator).
+
+    Issued by ``monte_carlo_kl`` where the Pareto tail index of the per-sample
+    terms exceeds 0.7 and fewer than 100 effective samples carry their
+    variance (only when the values can be read: not under ``jax.jit``,
+    ``tf.function`` or ``torch.compile``, nor for lazy Dask arrays).  Silence
+    it with ``warnings.simplefilter("ignore", MonteCarloWarning)``, or turn it
+    into an error with ``"error"``.
+
+    See Also
+    --------
+    monte_carlo_kl, MonteCarloKL
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from kl_backends.distributions import MonteCarloWarning
+    >>> issubclass(MonteCarloWarning, UserWarning)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", MonteCarloWarning)
+    """
 
 
 class MonteCarloKL(NamedTuple):
-    """A Monte Carlo estimate of KL(p || q), per batch element, with its standard error."""
+    r"""A Monte Carlo estimate of KL(p || q), per batch element, with its standard error.
 
-    #: The sample mean of the per-sample estimator (nats), shape ``batch``.
+    What ``monte_carlo_kl`` returns: a named tuple, so
+    ``estimate, se, n, k = monte_carlo_kl(...)`` works too.
+
+    Attributes
+    ----------
+    estimate : array
+        Shape ``batch``: the sample mean of the per-sample terms, in nats.
+    standard_error : array
+        Shape ``batch``: the terms' standard deviation (ddof 1) over
+        :math:`\sqrt n`; 0 where the estimate is ``+inf``.
+    num_samples : int
+        The number of samples n.
+    pareto_k : array
+        Shape ``batch``: the Pareto tail index k-hat of the terms (both tails
+        for ``"k1"``, the upper one for ``"k3"``).  Below 0.5 the variance is
+        finite and the standard error meaningful; above 0.7 the tail is too
+        heavy for it.  NaN where the tail cannot be fitted (fewer than 25
+        samples, constant terms, an infinite estimate).
+
+    See Also
+    --------
+    monte_carlo_kl
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends.distributions import Normal, monte_carlo_kl
+    >>> est = monte_carlo_kl(Normal(0.0, 1.0), Normal(0.0, 1.0), num_samples=1_000, seed=0)
+    >>> est.num_samples, float(est.estimate), float(est.standard_error)  # identical: every term 0
+    (1000, 0.0, 0.0)
+    """
+
     estimate: Any
-    #: Its standard error: the samples' standard deviation (ddof 1) / sqrt(n), shape ``batch``.
     standard_error: Any
-    #: The number of samples n.
     num_samples: int
-    #: The Pareto tail index k-hat of the per-sample terms (both tails for ``"k1"``, the
-    #: upper one for ``"k3"``), shape ``batch``: below 0.5 the variance is finite and the
-    #: standard error meaningful; above 0.7 the tail is too heavy for it.  NaN where the
-    #: tail cannot be fitted (``num_samples < 25``, constant terms, an infinite estimate).
     pareto_k: Any = None
 
 
@@ -108,6 +154,16 @@ def monte_carlo_kl(
         a sample falls outside q's support the estimate is ``+inf`` (then the
         KL is), its standard error 0 and ``pareto_k`` NaN.
 
+    Raises
+    ------
+    ValueError
+        ``num_samples`` not an int >= 2, an unknown ``estimator``, p and q
+        with different numbers of event axes, batch shapes that do not
+        broadcast.
+    NotImplementedError
+        p's family has no sampler (``VonMises``), or p or q has no
+        log-density here.
+
     Warns
     -----
     MonteCarloWarning
@@ -120,14 +176,19 @@ def monte_carlo_kl(
         A large ``pareto_k`` alone can come from a bounded but bumpy tail (a
         mixture's log-ratio) and does not warn.
 
-    Gradients
-    ---------
-    Differentiable in p's and q's parameters.  p's continuous families are
+    Notes
+    -----
+    Gradients: differentiable in p's and q's parameters.  p's continuous families are
     reparameterised (``x = g(eps, theta)``, the gamma family through the
     frameworks' implicit-gradient samplers), so the gradient is the pathwise
     one; for p's discrete choices (discrete families, a mixture's component)
     the score-function term ``f(x) grad log p(choice)`` is added, so the
     gradient is unbiased for every family (with higher variance there).
+
+    See Also
+    --------
+    kl : the closed form, where one is registered.
+    MonteCarloKL, MonteCarloWarning
 
     Examples
     --------

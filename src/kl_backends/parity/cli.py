@@ -1,9 +1,10 @@
-"""The ``kl-backends`` command (also ``python -m kl_backends``).
+"""The ``kl-backends`` command (also ``python -m kl_backends``): ``main``.
 
 ``kl-backends parity`` runs the parity matrix on every installed backend and
 device, prints one row per backend x device x dtype x mode, and exits 1 if any
 row fails (2 for bad arguments, including a selected backend that is not
-installed).
+installed).  ``--function MODULE:FUNCTION --args NPZ`` checks a function of
+your own instead.
 """
 
 from __future__ import annotations
@@ -376,6 +377,75 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kl-backends`` command (also ``python -m kl_backends``).
+
+    One subcommand, ``parity``: check ``kl_divergence`` (or your own
+    function) on every installed backend and device against an independent
+    float64 reference, and print one row per backend x device x dtype (x
+    mode).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every row passed (skipped rows included), 1
+        when a row failed or no backend ran, 2 for bad arguments (including a
+        backend named but not installed, an output file that cannot be
+        written, a ``--function`` that cannot be imported).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help``, ``--version``, or arguments it rejects
+        (status 2).
+
+    Notes
+    -----
+    ``kl-backends parity`` options:
+
+    ``--backends NAMES``
+        Comma-separated subset of numpy, array_api_strict, torch, tensorflow,
+        jax, cupy, dask (default: ``$KL_BACKENDS``, else every installed one).
+    ``--dtypes NAMES``
+        Comma-separated subset of float32, float64, float16, bfloat16
+        (default: all that each backend has).
+    ``--no-compiled``
+        Skip the compiled modes (``jax.jit``, ``tf.function``).
+    ``-j N``, ``--jobs N``
+        Backends checked in parallel worker processes (default: 2, or 1 on a
+        single core).
+    ``--json PATH``, ``--markdown PATH``, ``--plot PATH``
+        Write the full results as JSON, a Markdown table (for a pull request
+        or a CI job summary), or a PNG heatmap of the errors (needs
+        matplotlib).
+    ``--function MODULE:FUNCTION`` with ``--args NPZ``
+        Check your own function instead: it is imported (the current
+        directory first on the path), called on every backend and dtype with
+        the arrays of the ``.npz`` file as positional arguments (in the
+        file's order), and compared with its own float64 NumPy result
+        (``kl_backends.testing.check_backends``).  If it takes an ``xp``
+        keyword, each backend's namespace is passed; written with
+        ``kl_backends.testing.array_namespace`` it runs on TensorFlow too.
+        One written with ``array_api_compat.array_namespace`` cannot take
+        TensorFlow tensors: its TensorFlow rows are skipped unless
+        ``--backends`` names tensorflow.
+    ``-q``, ``--quiet``
+        No progress lines.
+
+    Examples
+    --------
+    >>> from kl_backends.parity.cli import main
+    >>> argv = ["parity", "--backends", "numpy", "--dtypes", "float64", "-q", "-j", "1"]
+    >>> main(argv)  # doctest: +ELLIPSIS
+    kl_backends ... parity on ...
+    ...
+    1 passed, 0 failed (... s)
+    0
+    """
     args = _parser().parse_args(argv)
     if args.command == "parity":
         return _parity(args)

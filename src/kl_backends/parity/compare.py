@@ -9,17 +9,27 @@ import numpy as np
 
 __all__ = ["TOLERANCES", "Comparison", "compare"]
 
-#: (rtol, atol) by the dtype of the inputs.  float64 is held to near machine
-#: precision.  float32: sums of up to 20,000 terms accumulated in float32
-#: (XLA's CPU reductions are sequential).  float16 and bfloat16 are computed
-#: in float32 and rounded to their own dtype once (half an ulp: 2**-11 and
-#: 2**-8 relative).
 TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-10, 1e-12),
     "float32": (5e-5, 2e-6),
     "float16": (1.5e-3, 2e-5),
     "bfloat16": (1e-2, 2e-5),
 }
+"""The default ``(rtol, atol)`` of the checks, by the dtype the inputs were cast to.
+
+A result passes where ``|got - ref| <= atol + rtol * |ref|`` elementwise
+(``kl_backends.testing.check_backends``; ``rtol=`` and ``atol=`` override
+these).  float64 is held to near machine precision.  float32 allows sums of
+up to 20,000 terms accumulated in float32 (XLA's CPU reductions are
+sequential).  float16 and bfloat16 results are computed in float32 and
+rounded to their own dtype once (half an ulp: 2**-11 and 2**-8 relative).
+
+Examples
+--------
+>>> from kl_backends.testing import TOLERANCES
+>>> TOLERANCES["float32"]
+(5e-05, 2e-06)
+"""
 
 
 @dataclass(frozen=True)

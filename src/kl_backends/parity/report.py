@@ -36,11 +36,53 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Agreement:
-    """One backend x device (x mode) x dtype against the reference.
+    """One run against the reference: a backend on a device (in a mode), in one dtype.
 
-    ``target`` names the row (``"torch:cuda:0"``; the parity matrix adds the
-    mode: ``"jax:cpu jit"``), ``where`` the index of the worst element
-    (``"-"`` if unknown), ``message`` why it failed.
+    The row that ``kl_backends.testing.check_backends`` returns per target and
+    dtype, and that the ``kl-backends parity`` reports print.
+
+    Parameters
+    ----------
+    target : str
+        The row's name: ``"backend:device"`` (``"torch:cuda:0"``); the parity
+        matrix adds the mode (``"jax:cpu jit"``).
+    dtype : str
+        The dtype the inputs were cast to (``"float32"``).
+    ok : bool
+        Whether the run agreed with the reference (also True for a skipped
+        row: nothing disagreed).
+    max_abs, max_rel : float
+        The largest absolute and relative errors (``inf`` for a failed run
+        without a comparable result, NaN for a skipped one).
+    where : str, default "-"
+        The index of the worst element (``"(0, 2)"``; ``"output 1 (0,)"`` for
+        a function with several outputs), ``"-"`` if unknown.
+    message : str, default ""
+        Why it failed or was skipped (``"TypeError: ..."``, ``"got 0.5,
+        reference 0.25 (rtol=..., atol=... for float64)"``).
+    judged : str, default "-"
+        The error that decided, in its bound's units:
+        ``"2.10e-04 rel <= rtol 1e-02"``.
+    skipped : bool, default False
+        Left out, not failed: the function raised on a backend that was not
+        named explicitly and that array-api-compat has no namespace for
+        (TensorFlow); ``message`` says how to include it.
+
+    Attributes
+    ----------
+    status : str
+        ``"OK"``, ``"SKIP"`` or ``"FAIL"``.
+
+    See Also
+    --------
+    kl_backends.testing.check_backends, format_table
+
+    Examples
+    --------
+    >>> from kl_backends.testing import Agreement
+    >>> row = Agreement("numpy:cpu", "float64", True, 0.0, 0.0)
+    >>> row.status, row.where
+    ('OK', '-')
     """
 
     target: str
@@ -50,12 +92,7 @@ class Agreement:
     max_rel: float
     where: str = "-"
     message: str = ""
-    #: The error that decided, in its bound's units: ``"2.10e-04 rel <= rtol 1e-02"``
-    #: (``kl_backends.parity.compare.Comparison.describe``).
     judged: str = "-"
-    #: Left out, not failed (``ok`` is True): the function raised on a backend that
-    #: was not named and that array-api-compat has no namespace for; ``message``
-    #: says why and how to include it.
     skipped: bool = False
 
     @property
@@ -106,10 +143,36 @@ def render_table(
 def format_table(rows: Sequence[Agreement], markdown: bool = False) -> str:
     """The rows as an aligned text table, or a Markdown table.
 
-    "judged error (bound)" is the error that decided each row, in the units of
-    the tolerance that applies there (``1.0e-02 rel <= rtol 0.01`` beside a
-    large absolute error; ``2.0e-08 abs <= atol 2e-06`` for a zero result
+    Parameters
+    ----------
+    rows : sequence of Agreement
+        The rows, e.g. from ``kl_backends.testing.check_backends``.
+    markdown : bool, default False
+        A Markdown table instead of aligned text.
+
+    Returns
+    -------
+    str
+        A header, a rule and one line per row: backend, dtype, judged error
+        (bound), max abs, max rel, where, and status (``OK``, ``SKIP: why``
+        or ``FAIL: why``).
+
+    Notes
+    -----
+    "judged error (bound)" is the error that decided each row, in the units
+    of the tolerance that applies there (``1.0e-02 rel <= rtol 0.01`` beside
+    a large absolute error; ``2.0e-08 abs <= atol 2e-06`` for a zero result
     against a tiny reference).
+
+    Examples
+    --------
+    >>> from kl_backends.testing import Agreement, format_table
+    >>> judged = "0.00e+00 rel <= rtol 1e-10"
+    >>> rows = [Agreement("numpy:cpu", "float64", True, 0.0, 0.0, "(0,)", "", judged)]
+    >>> print(format_table(rows, markdown=True))
+    | backend | dtype | judged error (bound) | max abs | max rel | where | status |
+    |---|---|---|---|---|---|---|
+    | numpy:cpu | float64 | 0.00e+00 rel <= rtol 1e-10 | 0.00e+00 | 0.00e+00 | (0,) | OK |
     """
     header = ("backend", "dtype", "judged error (bound)", "max abs", "max rel", "where", "status")
     body = [

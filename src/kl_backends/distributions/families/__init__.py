@@ -9,7 +9,8 @@ classes from ``kl_backends.distributions``.
 * ``location_scale``: Normal, LogNormal, HalfNormal, Laplace, Gumbel, Cauchy;
 * ``positive``: Exponential, Gamma, Chi2, InverseGamma, Pareto, Weibull;
 * ``bounded``: Uniform, Beta, ContinuousBernoulli, VonMises;
-* ``discrete``: Bernoulli, Geometric, Binomial, Poisson, Categorical, OneHotCategorical;
+* ``discrete``: Bernoulli, Geometric, Binomial, Poisson;
+* ``categorical``: Categorical, OneHotCategorical;
 * ``multivariate``: Dirichlet, MultivariateNormal, LowRankMultivariateNormal;
 * ``composite``: Independent, MixtureSameFamily.
 """
@@ -17,15 +18,9 @@ classes from ``kl_backends.distributions``.
 from __future__ import annotations
 
 from kl_backends.distributions.families.bounded import Beta, ContinuousBernoulli, Uniform, VonMises
+from kl_backends.distributions.families.categorical import Categorical, OneHotCategorical
 from kl_backends.distributions.families.composite import Independent, MixtureSameFamily
-from kl_backends.distributions.families.discrete import (
-    Bernoulli,
-    Binomial,
-    Categorical,
-    Geometric,
-    OneHotCategorical,
-    Poisson,
-)
+from kl_backends.distributions.families.discrete import Bernoulli, Binomial, Geometric, Poisson
 from kl_backends.distributions.families.location_scale import (
     Cauchy,
     Gumbel,

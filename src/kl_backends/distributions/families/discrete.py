@@ -1,4 +1,4 @@
-"""Discrete families: Bernoulli, Geometric, Binomial, Poisson, Categorical, OneHotCategorical.
+"""Discrete families on the integers: Bernoulli, Geometric, Binomial, Poisson.
 
 Each family's entropy (where it has a closed form), log-mass and sampler, with
 its same-family KL beside it.  Conventions of ``scipy.special.rel_entr``: a
@@ -22,18 +22,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kl_backends._lib import args as _args
-from kl_backends._math import common as _common
-from kl_backends._math.categorical import kl_divergence
 from kl_backends._math.closed_forms import _softplus, kl_bernoulli, kl_poisson
-from kl_backends._math.family import entropy as _categorical_entropy
 from kl_backends.distributions import special as S
 from kl_backends.distributions._base import (
     HALF_OPEN_UNIT_INTERVAL,
-    LOGITS_VECTOR,
     NONNEGATIVE,
     NONNEGATIVE_INTEGER,
-    PROBABILITY_VECTOR,
     REAL,
     UNIT_INTERVAL,
     Distribution,
@@ -62,20 +56,11 @@ from kl_backends.distributions._registry import family, log_prob_of, register_kl
 if TYPE_CHECKING:
     from kl_backends.distributions._sampling import Stream
 
-__all__ = [
-    "Bernoulli",
-    "Binomial",
-    "Categorical",
-    "Geometric",
-    "OneHotCategorical",
-    "Poisson",
-    "categorical_log_probs",
-    "gumbel_max",
-    "one_hot",
-]
+__all__ = ["Bernoulli", "Binomial", "Geometric", "Poisson", "discrete_draws", "integer_support"]
 
 
-def _integer_support(xp: Any, x: Any, low: Any = 0.0) -> Any:
+def integer_support(xp: Any, x: Any, low: Any = 0.0) -> Any:
+    """Where ``x`` is a whole number >= ``low``."""
     return (x >= low) & (x == xp.floor(x))
 
 
@@ -87,7 +72,8 @@ def _log_p_and_1mp(xp: Any, d: Any, a: Any) -> tuple[Any, Any]:
     return -sp, -sp - a
 
 
-def _discrete(d: Any, xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
+def discrete_draws(d: Any, xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
+    """``(samples, score)`` of discrete draws ``x``: no gradient through them, their log-mass."""
     x = backend(x).stop_gradient(x)
     return done(xp, x, dtype, log_prob_of(d, x))
 
@@ -98,7 +84,37 @@ def _discrete(d: Any, xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
 @family
 @dataclass(frozen=True)
 class Bernoulli(ProbsOrLogits):
-    """P(1) = probs = sigmoid(logits)."""
+    r"""The Bernoulli distribution on :math:`\{0, 1\}`.
+
+    Parameters
+    ----------
+    probs : array_like, optional
+        The probability :math:`\pi` of 1, in [0, 1].
+    logits : array_like, optional
+        The log-odds :math:`\log\frac{\pi}{1 - \pi}`, real.
+
+        Give exactly one of ``probs`` and ``logits`` (``ValueError``
+        otherwise).
+
+    Notes
+    -----
+    .. math:: P(x) = \pi^x (1 - \pi)^{1 - x}, \quad x \in \{0, 1\}
+
+    Batch shape: the broadcast of the parameters' shapes; each event is a
+    scalar.  Parameters outside their domain give NaN in ``kl``, ``entropy``
+    and ``log_prob`` (``validate=True``: ``ValueError``).
+
+    See Also
+    --------
+    kl, entropy, cross_entropy, log_prob, sample, monte_carlo_kl
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends.distributions import Bernoulli, kl
+    >>> print(np.round(kl(Bernoulli(0.3), Bernoulli(0.6)), 6))
+    0.183787
+    """
 
     domains = declare(probs=UNIT_INTERVAL, logits=REAL)
 
@@ -118,7 +134,7 @@ class Bernoulli(ProbsOrLogits):
         xp, (a,), dtype = prep(param=self._param())
         pr = self._probs_from(xp, a)
         x = xp.astype(rs.uniform(sample_shape(n, pr)) < pr, pr.dtype)
-        return _discrete(self, xp, x, dtype)
+        return discrete_draws(self, xp, x, dtype)
 
 
 @register_kl(Bernoulli, Bernoulli)
@@ -134,7 +150,37 @@ def kl_bernoulli_bernoulli(p: Any, q: Any) -> Any:
 @family
 @dataclass(frozen=True)
 class Geometric(ProbsOrLogits):
-    """Number of failures before the first success: P(k) = (1 - probs)**k probs, k >= 0."""
+    r"""The geometric distribution: the number of failures before the first success.
+
+    Parameters
+    ----------
+    probs : array_like, optional
+        The success probability :math:`\pi`, in (0, 1].
+    logits : array_like, optional
+        The log-odds of success, real.
+
+        Give exactly one of ``probs`` and ``logits`` (``ValueError``
+        otherwise).
+
+    Notes
+    -----
+    .. math:: P(k) = (1 - \pi)^k \pi, \quad k = 0, 1, 2, \dots
+
+    Batch shape: the broadcast of the parameters' shapes; each event is a
+    scalar.  Parameters outside their domain give NaN in ``kl``, ``entropy``
+    and ``log_prob`` (``validate=True``: ``ValueError``).
+
+    See Also
+    --------
+    kl, entropy, cross_entropy, log_prob, sample, monte_carlo_kl
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends.distributions import Geometric, kl
+    >>> print(np.round(kl(Geometric(0.3), Geometric(0.6)), 6))
+    0.612623
+    """
 
     domains = declare(probs=HALF_OPEN_UNIT_INTERVAL, logits=REAL)
 
@@ -147,7 +193,7 @@ class Geometric(ProbsOrLogits):
         xp, (a,), dtype = prep(param=self._param())
         x = as_like(xp, x, a)
         lp1, lp0 = _log_p_and_1mp(xp, self, a)
-        ok = _integer_support(xp, x)
+        ok = integer_support(xp, x)
         k = xp.where(ok, x, scalar(xp, 0.0, x))
         if self.probs is None:  # k log(1 - p) from the logits, without rounding 1 - p
             lp = k * lp0 + lp1
@@ -160,7 +206,7 @@ class Geometric(ProbsOrLogits):
         lp0 = _log_p_and_1mp(xp, self, a)[1]
         u = rs.uniform(sample_shape(n, a))
         x = xp.where(lp0 == -math.inf, 0.0 * u, xp.floor(xp.log(u) / lp0))
-        return _discrete(self, xp, x, dtype)
+        return discrete_draws(self, xp, x, dtype)
 
 
 @register_kl(Geometric, Geometric)
@@ -179,7 +225,42 @@ def kl_geometric_geometric(p: Any, q: Any) -> Any:
 @family
 @dataclass(frozen=True)
 class Binomial(GivenByProbsOrLogits, Distribution):
-    """Successes in ``total_count`` trials of probability ``probs`` (or ``logits``)."""
+    r"""The binomial distribution: successes in :math:`n` independent trials.
+
+    Parameters
+    ----------
+    total_count : array_like, default 1
+        The number of trials :math:`n`, a whole number >= 0.
+    probs : array_like, optional
+        The success probability :math:`\pi`, in [0, 1].
+    logits : array_like, optional
+        The log-odds of success, real.
+
+        Give exactly one of ``probs`` and ``logits`` (``ValueError``
+        otherwise).
+
+    Notes
+    -----
+    .. math:: P(k) = \binom{n}{k} \pi^k (1 - \pi)^{n - k}, \quad k = 0, \dots, n
+
+    No closed-form entropy.  The KL between two binomials is ``+inf`` where
+    p's ``total_count`` exceeds q's (q has no mass there).
+
+    Batch shape: the broadcast of the parameters' shapes; each event is a
+    scalar.  Parameters outside their domain give NaN in ``kl``, ``entropy``
+    and ``log_prob`` (``validate=True``: ``ValueError``).
+
+    See Also
+    --------
+    kl, entropy, cross_entropy, log_prob, sample, monte_carlo_kl
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends.distributions import Binomial, kl
+    >>> print(np.round(kl(Binomial(10, 0.3), Binomial(10, 0.6)), 6))
+    1.837869
+    """
 
     domains = declare(total_count=NONNEGATIVE_INTEGER, probs=UNIT_INTERVAL, logits=REAL)
 
@@ -190,7 +271,7 @@ class Binomial(GivenByProbsOrLogits, Distribution):
     def _log_prob(self, x: Any) -> Any:
         xp, (n, a), dtype = prep(total_count=self.total_count, param=self._param())
         x = as_like(xp, x, a)
-        ok = _integer_support(xp, x) & (x <= n)
+        ok = integer_support(xp, x) & (x <= n)
         k = xp.where(ok, x, scalar(xp, 0.0, x))
         comb = S.lgamma(n + 1) - S.lgamma(k + 1) - S.lgamma(n - k + 1)
         if self.probs is None:
@@ -205,7 +286,7 @@ class Binomial(GivenByProbsOrLogits, Distribution):
         c, a = xp.broadcast_arrays(c, a)
         pr = self._probs_from(xp, a)
         x = xp.astype(rs.binomial(c, pr, sample_shape(n, pr)), pr.dtype)
-        return _discrete(self, xp, x, dtype)
+        return discrete_draws(self, xp, x, dtype)
 
 
 @register_kl(Binomial, Binomial)
@@ -224,7 +305,34 @@ def kl_binomial_binomial(p: Any, q: Any) -> Any:
 @family
 @dataclass(frozen=True)
 class Poisson(Distribution):
-    """Poisson with mean ``rate``."""
+    r"""The Poisson distribution.
+
+    Parameters
+    ----------
+    rate : array_like
+        The mean :math:`\lambda`, >= 0 (0: all mass at 0).
+
+    Notes
+    -----
+    .. math:: P(k) = \frac{\lambda^k e^{-\lambda}}{k!}, \quad k = 0, 1, 2, \dots
+
+    No closed-form entropy.
+
+    Batch shape: the broadcast of the parameters' shapes; each event is a
+    scalar.  Parameters outside their domain give NaN in ``kl``, ``entropy``
+    and ``log_prob`` (``validate=True``: ``ValueError``).
+
+    See Also
+    --------
+    kl, entropy, cross_entropy, log_prob, sample, monte_carlo_kl
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kl_backends.distributions import Poisson, kl
+    >>> print(np.round(kl(Poisson(2.0), Poisson(3.0)), 6))
+    0.18907
+    """
 
     domains = declare(rate=NONNEGATIVE)
 
@@ -233,14 +341,16 @@ class Poisson(Distribution):
     def _log_prob(self, x: Any) -> Any:
         xp, (r,), dtype = params(self, "rate")
         x = as_like(xp, x, r)
-        ok = _integer_support(xp, x)
+        ok = integer_support(xp, x)
         safe = xp.where(ok, x, scalar(xp, 0.0, x))
         lp = xlogy(xp, safe, r) - r - S.lgamma(safe + 1)
         return finish(xp, where_support(xp, ok, lp), dtype)
 
     def _sample(self, rs: Stream, n: int) -> tuple[Any, Any]:
         xp, (r,), dtype = params(self, "rate")
-        return _discrete(self, xp, xp.astype(rs.poisson(r, sample_shape(n, r)), r.dtype), dtype)
+        return discrete_draws(
+            self, xp, xp.astype(rs.poisson(r, sample_shape(n, r)), r.dtype), dtype
+        )
 
 
 @register_kl(Poisson, Poisson)
@@ -251,101 +361,3 @@ def kl_poisson_poisson(p: Any, q: Any) -> Any:
 
 
 # --- categories --------------------------------------------------------------------------------
-
-
-def _log_probs(xp: Any, d: Any, x: Any) -> Any:
-    """Normalised log-probabilities over the last axis (probs renormalised, as torch does)."""
-    if d.probs is not None:
-        return backend(x).log(x / xp.sum(x, axis=-1, keepdims=True))
-    return _common.log_softmax(xp, x, (-1 % x.ndim,))
-
-
-def categorical_log_probs(d: Any) -> tuple[Any, Any, Any]:
-    xp, (a,), dtype = prep(param=d._param())
-    return xp, _log_probs(xp, d, a), dtype
-
-
-def one_hot(xp: Any, index: Any, k: Any, like: Any) -> Any:
-    be = backend(like)
-    arange = xp.arange(k, dtype=like.dtype, device=be.device(like))
-    return xp.expand_dims(xp.astype(index, like.dtype), axis=-1) == arange
-
-
-def gumbel_max(xp: Any, logp: Any, rs: Stream, n: int) -> Any:
-    """Category indices by the Gumbel-max trick: argmax(log p + Gumbel noise)."""
-    g = -xp.log(-xp.log(rs.uniform(sample_shape(n, logp))))
-    return xp.argmax(logp + g, axis=-1)
-
-
-@family
-@dataclass(frozen=True)
-class Categorical(ProbsOrLogits):
-    """Over the last axis: ``probs`` (normalised there) or unnormalised ``logits``."""
-
-    domains = declare(probs=PROBABILITY_VECTOR, logits=LOGITS_VECTOR)
-
-    def _entropy(self) -> Any:
-        if self.logits is not None:
-            return _categorical_entropy(self.logits, inputs="logits")
-        xp, (a,), dtype = prep(probs=self.probs)
-        return finish(xp, _categorical_entropy(a / xp.sum(a, axis=-1, keepdims=True)), dtype)
-
-    def _log_prob(self, x: Any) -> Any:
-        xp, logp, dtype = categorical_log_probs(self)
-        k = _args.shape_of(logp)[-1]
-        x = as_like(xp, x, logp)
-        hit = one_hot(xp, x, k, logp)
-        lp = xp.sum(xp.where(hit, logp, scalar(xp, 0.0, logp)), axis=-1)
-        ok = _integer_support(xp, x) & (x < k)
-        return finish(xp, where_support(xp, ok, lp), dtype)
-
-    def _sample(self, rs: Stream, n: int) -> tuple[Any, Any]:
-        xp, logp, _ = categorical_log_probs(self)
-        index = gumbel_max(xp, logp, rs, n)
-        x = backend(index).stop_gradient(index)
-        return x, log_prob_of(self, x)
-
-
-@family
-@dataclass(frozen=True)
-class OneHotCategorical(ProbsOrLogits):
-    """A ``Categorical`` whose samples are one-hot vectors (same KL)."""
-
-    domains = Categorical.domains
-
-    _entropy = Categorical._entropy
-
-    def _event_ndims(self) -> int:
-        return 1
-
-    def _log_prob(self, x: Any) -> Any:
-        xp, logp, dtype = categorical_log_probs(self)
-        x = as_like(xp, x, logp)
-        hit = x == 1
-        lp = xp.sum(xp.where(hit, logp, scalar(xp, 0.0, logp)), axis=-1)
-        ok = xp.all((x == 0) | hit, axis=-1) & (xp.sum(x, axis=-1) == 1)
-        return finish(xp, where_support(xp, ok, lp), dtype)
-
-    def _sample(self, rs: Stream, n: int) -> tuple[Any, Any]:
-        xp, logp, dtype = categorical_log_probs(self)
-        k = _args.shape_of(logp)[-1]
-        x = xp.astype(one_hot(xp, gumbel_max(xp, logp, rs, n), k, logp), logp.dtype)
-        return _discrete(self, xp, x, dtype)
-
-
-@register_kl(Categorical, Categorical)
-@register_kl(OneHotCategorical, OneHotCategorical)
-@nonnegative
-def kl_categorical_categorical(p: Any, q: Any) -> Any:
-    """Categorical over the last axis: sum p log(p / q) with rel_entr's conventions."""
-    if p.logits is not None and q.logits is not None:
-        return kl_divergence(p.logits, q.logits, inputs="logits", axis=-1)
-    if p.probs is not None and q.probs is not None:
-        xp, (a, b), dtype = prep(p=p.probs, q=q.probs)
-        a = a / xp.sum(a, axis=-1, keepdims=True)
-        b = b / xp.sum(b, axis=-1, keepdims=True)
-        return finish(xp, kl_divergence(a, b, axis=-1), dtype)
-    xp, (a, b), dtype = prep(p=p._param(), q=q._param())
-    return finish(
-        xp, kl_divergence(_log_probs(xp, p, a), _log_probs(xp, q, b), inputs="log_probs"), dtype
-    )

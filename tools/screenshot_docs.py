@@ -193,7 +193,8 @@ def main(argv: list[str]) -> int:
             counts = browser.open(url, ready)
             if scroll_to:
                 browser.evaluate(
-                    f"document.querySelector({json.dumps(scroll_to)})?.scrollIntoView()"
+                    f"document.querySelector({json.dumps(scroll_to)})?.scrollIntoView();"
+                    "window.scrollBy(0, -160)"
                 )
                 time.sleep(0.5)
             png = out / name

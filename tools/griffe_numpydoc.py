@@ -43,7 +43,8 @@ def _indent(line: str) -> int:
 def rst_math_to_markdown(text: str) -> str:
     """``.. math::`` blocks become ``$$`` blocks, ``:math:`x``` becomes ``$x$``, and the
     backticks inside a parameter's type go, and reST's ``::`` before a literal block
-    becomes ``:`` (the indented block is code in Markdown too)."""
+    becomes ``:`` (the indented block is code in Markdown too); "See Also" entries become a
+    list."""
     lines = text.split("\n")
     out: list[str] = []
     i = 0
@@ -61,11 +62,40 @@ def rst_math_to_markdown(text: str) -> str:
             i += 1
         formula = [line for line in body if line]
         out += ["", f"{indent}$$", *(indent + line for line in formula), f"{indent}$$", ""]
-    text = _ROLE.sub(r"$\1$", "\n".join(out))
+    text = _ROLE.sub(r"$\1$", "\n".join(_see_also_as_list(out)))
     # "the run::" then an indented block: the block is code in Markdown as it is
     text = _LITERAL_MARKER.sub(r"\1:", text)
     # the type is already set as code: backticks inside it would show literally
     return _PARAMETER.sub(lambda m: m.group(1) + m.group(2).replace("`", ""), text)
+
+
+def _see_also_as_list(lines: list[str]) -> list[str]:
+    """numpydoc's "See Also" entries (``name : what it is``) as a Markdown list, which
+    the site shows one entry per line (as prose they would run together)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        if (
+            lines[i].strip() == "See Also"
+            and i + 1 < len(lines)
+            and set(lines[i + 1].strip()) == {"-"}
+        ):
+            indent = _indent(lines[i])
+            out.append(lines[i + 1])
+            i += 2
+            while i < len(lines) and lines[i].strip():
+                line = lines[i]
+                if _indent(line) > indent and out[-1].lstrip().startswith("- "):
+                    out[-1] += " " + line.strip()  # a continuation line of the entry
+                else:
+                    names, sep, what = line.strip().partition(" : ")
+                    names = ", ".join(f"`{n.strip()}`" for n in names.split(","))
+                    out.append(" " * indent + f"- {names}" + (f": {what}" if sep else ""))
+                i += 1
+            continue
+        i += 1
+    return out
 
 
 class RstMath(griffe.Extension):

@@ -52,7 +52,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def jax_distributions(session: nox.Session) -> None:
-    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py, both required.
+    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py and the
+    documentation's examples that use them, both libraries required.
 
     Extra arguments go to pytest (after the test file).
     """

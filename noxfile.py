@@ -1,8 +1,12 @@
 """Sessions: ``tests`` (every backend), ``jax_distributions``, ``minimal`` (NumPy alone),
-``parity``, ``lint``.
+``parity``, ``lint``, ``docs``, ``bench``.
 
 Every session installs with ``constraints.txt``, which pins ``torch==2.13.0``
 so that pip takes the CPU wheel instead of a multi-GB CUDA build.
+
+One environment for README's two Quick start commands: ``parity`` (and ``bench``) run
+in the ``tests`` session's virtual environment, ``.nox/tests`` (every backend, about
+3.7 GB), building it first if it is not there yet, instead of an identical one of their own.
 
 ``jax_distributions`` (distrax and numpyro objects in ``kl_backends.distributions.kl``)
 has its own environment, without TensorFlow: distrax needs ``tfp-nightly``, which
@@ -14,6 +18,8 @@ pinned here).  ``tests`` queues it at its end, so README's single test command r
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -22,12 +28,16 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
 CONSTRAINTS = ("-c", "constraints.txt")
+#: What the ``tests`` session installs; ``parity`` and ``bench`` use the same environment.
+EVERY_BACKEND = (*CONSTRAINTS, "-e", ".[all,test]")
+#: The ``tests`` session's virtual environment (nox's default ``--envdir``).
+SHARED_ENV = Path(".nox") / "tests"
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite on every backend; a backend that fails to install is an error."""
-    session.install(*CONSTRAINTS, "-e", ".[all,test]")
+    session.install(*EVERY_BACKEND)
     session.run(
         "pytest",
         "-n",
@@ -42,7 +52,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def jax_distributions(session: nox.Session) -> None:
-    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py, both required.
+    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py and the
+    documentation's examples that use them, both libraries required.
 
     Extra arguments go to pytest (after the test file).
     """
@@ -68,6 +79,14 @@ def jax_distributions(session: nox.Session) -> None:
             "KL_BACKENDS_REQUIRE": "distrax,numpyro",
         },
     )
+    # The documentation's distrax and numpyro examples (their ids end in "-distrax").
+    session.run(
+        "pytest",
+        "tests/tooling/test_docs.py",
+        "-k",
+        "distrax",
+        env={"KL_BACKENDS_STRICT": "1", "KL_BACKENDS_REQUIRE": "distrax,numpyro"},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -82,24 +101,62 @@ def minimal(session: nox.Session) -> None:
     session.run("pytest", *session.posargs, env={"KL_BACKENDS": "numpy", "KL_BACKENDS_STRICT": "0"})
 
 
-@nox.session(python=PYTHON)
+def _shared_env(session: nox.Session) -> Path:
+    """The ``tests`` session's environment, built here if absent, with every backend.
+
+    Its ``bin`` directory; ``pip install`` is a quick no-op when nothing changed.
+    """
+    bin_dir = SHARED_ENV / ("Scripts" if os.name == "nt" else "bin")
+    if not (bin_dir / "python").exists():
+        python = shutil.which(f"python{PYTHON}")
+        if python is None:
+            session.error(f"python{PYTHON} is not on PATH (needed to build {SHARED_ENV})")
+        session.run(python, "-m", "venv", str(SHARED_ENV), external=True)
+    session.run(
+        str(bin_dir / "python"), "-m", "pip", "install", "-q", *EVERY_BACKEND, external=True
+    )
+    return bin_dir
+
+
+@nox.session(venv_backend="none")
 def parity(session: nox.Session) -> None:
-    """``kl-backends parity`` on every installed backend (extra arguments are passed on)."""
-    session.install(*CONSTRAINTS, "-e", ".[all]")
-    session.run("kl-backends", "parity", *session.posargs)
+    """``kl-backends parity`` on every installed backend (extra arguments are passed on).
+
+    Runs in the ``tests`` session's environment (``.nox/tests``).
+    """
+    bin_dir = _shared_env(session)
+    session.run(str(bin_dir / "kl-backends"), "parity", *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy on the package."""
     session.install("ruff", "mypy", "numpy")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "tools", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "tools", "noxfile.py")
     session.run("mypy", "--ignore-missing-imports", "src/kl_backends")
 
 
 @nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site: API coverage, ``mkdocs build --strict``, screenshots.
+
+    Every public name must be in the API reference with a docstring
+    (``tools/check_api_coverage.py``); a broken link or a warning fails the build.
+    Then headless Chromium (``chromium``, Debian's package) renders the home page, an
+    API page and a search, checks that math and tables display, and saves PNGs to
+    ``site-screenshots/``.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[docs]")
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    session.run("python", "tools/check_api_coverage.py")
+    session.run("mkdocs", "build", "--strict", env=env)
+    session.run("python", "tools/screenshot_docs.py", "site", "site-screenshots")
+
+
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """The KL benchmark (benchmarks/bench_kl.py); writes benchmarks/results/bench.*."""
-    session.install(*CONSTRAINTS, "-e", ".[all]")
-    session.run("python", "benchmarks/bench_kl.py", *session.posargs)
+    """The KL benchmark (benchmarks/bench_kl.py), in the ``tests`` session's environment;
+    writes benchmarks/results/bench.*."""
+    bin_dir = _shared_env(session)
+    session.run(str(bin_dir / "python"), "benchmarks/bench_kl.py", *session.posargs, external=True)

@@ -17,6 +17,7 @@ pinned here).  ``tests`` queues it at its end, so README's single test command r
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -52,7 +53,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def jax_distributions(session: nox.Session) -> None:
-    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax.py and the
+    """distrax and numpyro objects in ``kl``: tests/distributions/test_interop_jax_*.py and the
     documentation's examples that use them, both libraries required.
 
     Extra arguments go to pytest (after the test file).
@@ -71,7 +72,7 @@ def jax_distributions(session: nox.Session) -> None:
     )
     session.run(
         "pytest",
-        "tests/distributions/test_interop_jax.py",
+        *sorted(glob.glob("tests/distributions/test_interop_jax_*.py")),
         *session.posargs,
         env={
             "KL_BACKENDS_STRICT": "1",

@@ -26,10 +26,10 @@ PY
 
 # 1. The tests on GPU devices (parameter ids hold cuda:N for torch/cupy, gpu:N for JAX),
 #    and the logits tests in full (they include GPU-independent checks of the same code).
-python -m pytest -q -p no:cacheprovider tests/test_logits.py tests/test_parity_matrix.py \
-    tests/test_fastpaths.py tests/test_gradients.py tests/test_api.py \
+python -m pytest -q -p no:cacheprovider tests/logits tests/tooling/test_parity_matrix.py \
+    tests/core/test_fastpaths.py tests/core/test_gradients.py tests/core/test_api.py \
     -k "cuda or gpu" 2>&1 | tee "$OUT/pytest_gpu.txt" || status=1
-python -m pytest -q -p no:cacheprovider tests/test_logits.py 2>&1 | tee "$OUT/pytest_logits.txt" \
+python -m pytest -q -p no:cacheprovider tests/logits/test_logits.py 2>&1 | tee "$OUT/pytest_logits.txt" \
     || status=1
 
 # 2. Parity on every GPU-capable backend.

@@ -2,7 +2,7 @@
 
 Each test spells out the built-in's argument convention.  Where a built-in
 departs from the exact definition, the test asserts the departure (so that a
-change in the framework is noticed) instead of skipping; README.md lists them.
+change in the framework is noticed) instead of skipping; docs/guides/conventions.md lists them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the GIL): one division, one log, one ``min``, one multiply per element and
 the zero fix only where a block's log ratios reach below the normal range (zeros
 in ``p``), with peak extra memory of a few blocks
 instead of whole-array temporaries.  Dask's blocks use the same kernel.  It
-is tested to agree with the generic array-API code (``tests/test_fastpaths.py``).
+is tested to agree with the generic array-API code (``tests/core/test_fastpaths.py``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ concatenating the results into one vector.  The reference is the same
 closed forms in float64 NumPy, on the values the backend holds, with SciPy's
 special functions where SciPy is installed; the closed forms themselves are
 checked against torch.distributions, TFP and numerical integration in
-``tests/test_distributions.py``.
+``tests/distributions/``.
 
 >>> [case.name for case in FAMILY_CASES]
 ['families-same', 'families-cross']

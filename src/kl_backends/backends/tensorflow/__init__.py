@@ -10,7 +10,7 @@ namespace; ``harness`` serves the parity harness (devices, conversions,
 
 The adapter maps the array-API functions that kl_backends uses onto plain
 ``tf`` / ``tf.math`` operations, without TensorFlow's global NumPy behaviour.
-Covered, and nothing else (``tests/test_tensorflow_adapter.py`` checks the
+Covered, and nothing else (``tests/backends/test_tensorflow_adapter.py`` checks the
 list): the dtypes ``float16``, ``bfloat16``, ``float32``, ``float64``, ``int64``;
 ``asarray``, ``astype``, ``result_type``, ``isdtype``, ``finfo``,
 ``__array_namespace_info__().default_dtypes``; elementwise ``where``,

@@ -2,7 +2,7 @@
 
 Each class is mapped by name, reading the parameter the object was built from
 where distrax keeps it (``probs`` or ``logits``).  Parameterisations are checked
-against distrax's ``log_prob`` and KL in tests/test_interop_jax.py.
+against distrax's ``log_prob`` and KL in tests/distributions/test_interop_jax_*.py.
 """
 
 from __future__ import annotations

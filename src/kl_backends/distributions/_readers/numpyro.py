@@ -1,7 +1,7 @@
 """numpyro distributions as containers (their JAX arrays; tracers under ``jax.jit``).
 
 Parameterisations are checked against numpyro's ``log_prob`` and KL in
-tests/test_interop_jax.py.
+tests/distributions/test_interop_jax_*.py.
 """
 
 from __future__ import annotations

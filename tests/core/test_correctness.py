@@ -5,7 +5,7 @@ References are independent: SciPy's and TFP's own published test vectors, and su
 computed in 60-digit ``decimal`` arithmetic from the very float64 values the backend
 holds.  The generic array-API code is checked here with the fast paths off
 (``KL_BACKENDS_FASTPATHS=0``); the fast paths' agreement on the same inputs is in
-``tests/test_edge_cases.py``.
+``tests/core/test_edge_cases.py``.
 """
 
 from __future__ import annotations

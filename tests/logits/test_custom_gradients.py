@@ -12,7 +12,7 @@ own transforms, for probabilities and for ``inputs="logits"``:
 * vmap over rows: the values and gradients of a loop over the rows;
 
 and each one against the generic array-API code (``KL_BACKENDS_FASTPATHS=0``, as in
-tests/test_fastpaths.py), whose derivatives are the framework's own autodiff.
+tests/core/test_fastpaths.py), whose derivatives are the framework's own autodiff.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def _grad_pairs(ad, compiled: bool, name: str) -> list[tuple[str, str]]:
 def test_gradients_every_pair(ad, dtype, compiled, name) -> None:
     """Both arguments, every pair, T = 2, ``where``, mean; finite at zeros of p.
 
-    The single kinds (logits, log-probabilities) are tests/test_logits.py's;
+    The single kinds (logits, log-probabilities) are tests/logits/test_logits.py's;
     probabilities on both sides are here for cross-entropy and JSD.  Every pair
     on PyTorch; on JAX and TensorFlow each pair with two of the four functions.
     """

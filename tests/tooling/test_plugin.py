@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from conftest import need
 from kl_backends.backends import BACKENDS, installed_backends
 from kl_backends.testing import available_targets
 
@@ -18,6 +19,13 @@ TEST_FILE = textwrap.dedent("""
         a = xp_target.asarray([1.0, 2.0, 3.5])
         assert float(xp_target.to_numpy(xp.sum(a))) == 6.5
 """)
+
+
+def _need_every_backend() -> None:
+    """A case with ``all`` and ``--xp-missing=fail`` needs every other backend installed."""
+    for backend in BACKENDS.values():
+        if not backend.needs_gpu:
+            need(backend.module.split(".")[0])
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,6 +60,8 @@ def test_missing_backend_skip(pytester, strict_absent) -> None:
 
 @pytest.mark.parametrize("spec", ["numpy,array_api_strict", "all"])
 def test_missing_backend_fail(pytester, strict_absent, spec, monkeypatch) -> None:
+    if spec == "all":
+        _need_every_backend()
     pytester.makepyfile(TEST_FILE)
     monkeypatch.setenv("KL_BACKENDS_XP_MISSING", "fail")  # the variable, as CI sets it
     result = pytester.runpytest(f"--xp-backends={spec}", "-v")
@@ -73,6 +83,7 @@ def test_missing_backend_error_by_default(pytester, strict_absent) -> None:
 def test_gpu_only_backend_absent_is_left_out_of_all(pytester, monkeypatch) -> None:
     gpu_only = [b for b in BACKENDS.values() if b.needs_gpu]
     assert gpu_only, "a backend declares needs_gpu (CuPy)"
+    _need_every_backend()
     for b in gpu_only:
         monkeypatch.setattr(b, "installed", lambda: False)
     installed_backends.cache_clear()
@@ -83,6 +94,7 @@ def test_gpu_only_backend_absent_is_left_out_of_all(pytester, monkeypatch) -> No
 
 
 def test_xp_dtype_runs_every_dtype(pytester) -> None:
+    need("torch")
     pytester.makepyfile(
         """
         def test_dtype(xp_target, xp_dtype):
@@ -98,6 +110,8 @@ def test_xp_dtype_runs_every_dtype(pytester) -> None:
 
 
 def test_xp_capable_marker(pytester) -> None:
+    need("torch")
+    need("dask")
     pytester.makepyfile(
         """
         import pytest
@@ -115,6 +129,7 @@ def test_xp_capable_marker(pytester) -> None:
 
 
 def test_target_params_for_own_parametrisation(pytester) -> None:
+    need("dask")
     pytester.makeconftest(
         """
         from kl_backends.pytest_plugin import target_params

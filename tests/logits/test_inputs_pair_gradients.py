@@ -14,6 +14,7 @@ import pytest
 from _inputs_pair_refs import NEW_PAIRS, T, as_kind, base_logits, call_pair, masked_ok, ref_value
 from _logits_refs import MASK
 
+from _gradients import grad
 from conftest import need
 from kl_backends import js_divergence
 
@@ -98,11 +99,6 @@ def ref_loss(ops, name, kinds, a, b, temperature, rows, count):
     return rsum(vals) / count
 
 
-def _grads(ad, f, a, b, compiled):
-    ga, gb = ad.impl.transforms.grad(f, [a, b], (0, 1), compiled)
-    return ad.to_numpy(ga), ad.to_numpy(gb)
-
-
 #: Compiled (jax.jit, tf.function): one of these pairs per function (a compile
 #: takes a while); JAX and TensorFlow eager: every other pair, in turns.
 COMPILED_PAIRS = [("probs", "logits"), ("logits", "log_probs")]
@@ -146,14 +142,14 @@ def test_gradients_every_pair(ad, dtype, compiled, name) -> None:
         def ours(x, y, kinds=kinds, masked=masked):
             return call_pair(ad, name, kinds, x, y, dtype, "mean", masked)
 
-        ga, gb = _grads(ad, ours, ta, tb, compiled)
+        ga, gb = grad(ad, ours, [ta, tb], compiled)
         ra, rb = ad.asarray(a64, "float64"), ad.asarray(b64, "float64")
         rows_kept = np.flatnonzero(keep)
 
         def ref(x, y, kinds=kinds, rows_kept=rows_kept, count=count):
             return ref_loss(ops, name, kinds, x, y, T, rows_kept, float(count))
 
-        ea, eb = _grads(ad, ref, ra, rb, False)
+        ea, eb = grad(ad, ref, [ra, rb])
         tol = 1e-9 if dtype == "float64" else 1e-5
         msg = f"{kinds}"
         # Finite wherever the loss is, zeros of p included; masked rows exactly 0.

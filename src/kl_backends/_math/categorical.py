@@ -21,6 +21,7 @@ from kl_backends._lib.policy import fast_paths_enabled
 from kl_backends._math import common as _common
 from kl_backends._math import densities as _densities
 from kl_backends._math import logits as _logits
+from kl_backends._math import sources as _sources
 
 __all__ = ["kl_divergence"]
 
@@ -205,20 +206,17 @@ def kl_divergence(
     array([0.196734])
     """
     if dx is not None or x is not None or normalize is not False:
-        if temperature is not None or where is not None:
-            raise ValueError(
-                "temperature= and where= apply to inputs='logits' or 'log_probs' without a "
-                "grid (dx, x)"
-            )
-        warnings.warn(
-            "kl_divergence(..., dx=, x=, normalize=) is deprecated: use "
-            "kl_backends.kl_from_densities(p, q, dx=..., x=..., normalize=...) (same values)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return _densities.kl_from_densities(
-            p, q, dx=dx, x=x, normalize=normalize, axis=axis, inputs=inputs, base=base,
-            reduction=reduction, keepdims=keepdims, validate=validate,
+        return _densities_call(
+            p, q, dx, x, normalize, temperature, where,
+            dict(axis=axis, inputs=inputs, base=base, reduction=reduction, keepdims=keepdims,
+                 validate=validate),
+        )  # fmt: skip
+    if _sources.involved(p, q):  # a projection or a top-k teacher (``_math.sources``)
+        if validate is not False:
+            raise ValueError("validate= does not apply to a projection or a top-k teacher")
+        return _sources.divergence(
+            "kl", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where,
         )  # fmt: skip
     if (base is None and temperature is None and where is None) and (
         keepdims is False and validate is False
@@ -269,6 +267,23 @@ def kl_divergence(
     if fast_paths_enabled():
         _dispatch.register_quick(be, p)  # the next default call may go the quick way
     return _common.finish(xp, out, out_dtype)
+
+
+def _densities_call(
+    p: Any, q: Any, dx: Any, x: Any, normalize: Any, temperature: Any, where: Any, kw: dict
+) -> Any:
+    """The deprecated ``kl_divergence(dx=, x=, normalize=)``: ``kl_from_densities``."""
+    if temperature is not None or where is not None:
+        raise ValueError(
+            "temperature= and where= apply to inputs='logits' or 'log_probs' without a grid (dx, x)"
+        )
+    warnings.warn(
+        "kl_divergence(..., dx=, x=, normalize=) is deprecated: use "
+        "kl_backends.kl_from_densities(p, q, dx=..., x=..., normalize=...) (same values)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return _densities.kl_from_densities(p, q, dx=dx, x=x, normalize=normalize, **kw)
 
 
 def _kl(be: Any, options: KLOptions, p: Any, q: Any) -> Any:

@@ -14,6 +14,7 @@ from kl_backends._lib import args as _args
 from kl_backends._lib import deprecation as _deprecation
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
+from kl_backends._math import sources as _sources
 
 __all__ = ["cross_entropy", "entropy", "generalized_kl_divergence"]
 
@@ -223,6 +224,11 @@ def cross_entropy(
     >>> np.round(klb.cross_entropy(labels, logits, inputs=("probs", "logits")), 6)
     array([0.196734])
     """
+    if _sources.involved(p, q):  # a projection or a top-k teacher (``_math.sources``)
+        return _sources.divergence(
+            "ce", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where,
+        )  # fmt: skip
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     if kinds != ("probs", "probs"):
         return _logits.rows_divergence(

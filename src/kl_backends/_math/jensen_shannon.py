@@ -7,6 +7,7 @@ from typing import Any
 from kl_backends._lib import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math import logits as _logits
+from kl_backends._math import sources as _sources
 
 __all__ = ["js_divergence"]
 
@@ -138,6 +139,11 @@ def js_divergence(
     >>> round(float(klb.kl_divergence(p, q)), 6)
     0.396058
     """
+    if _sources.involved(p, q):  # a projection or a top-k teacher (``_math.sources``)
+        return _sources.divergence(
+            "js", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
+            keepdims=keepdims, temperature=temperature, where=where, beta=beta,
+        )  # fmt: skip
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     if kinds != ("probs", "probs") or beta is not None or where is not None:
         # Probabilities (with beta or where) go as the pair ("probs", "probs") to the

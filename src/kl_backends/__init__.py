@@ -52,6 +52,7 @@ Examples
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from types import FunctionType as _FunctionType
 
 from kl_backends import distributions
 from kl_backends._math.categorical import kl_divergence
@@ -69,6 +70,7 @@ from kl_backends._math.family import generalized_kl as generalized_kl  # depreca
 from kl_backends._math.jensen_shannon import js_divergence
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
+from kl_backends.backends import mark_public as _mark_public
 
 try:
     __version__ = version("kl_backends")
@@ -94,3 +96,12 @@ __all__ = [
     "kl_poisson",
     "kl_standard_normal",
 ]
+
+# Tracers take the public functions as they are (``Backend.function_attributes``).
+_mark_public(
+    *(
+        _f
+        for _f in globals().values()
+        if isinstance(_f, _FunctionType) and _f.__module__.startswith("kl_backends")
+    )
+)

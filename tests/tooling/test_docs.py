@@ -1,7 +1,9 @@
 """The documentation's examples run and say what they claim; the reference is complete.
 
 Every ```python block of README.md and of docs/**/*.md runs on its own, in a fresh
-interpreter with warnings as errors (the suite's filters, pyproject's ``filterwarnings``).  A value claimed in a comment is checked: a
+process with warnings as errors (the suite's filters, pyproject's ``filterwarnings``),
+forked from a warm interpreter that has imported the frameworks (``_forkserver.py``;
+a plain ``python -c`` where there is no ``os.fork``).  A value claimed in a comment is checked: a
 top-level expression (or a simple assignment) whose line ends in a comment that
 starts with a value, such as
 
@@ -21,9 +23,11 @@ plugin on every backend.
 from __future__ import annotations
 
 import ast
+import atexit
 import doctest
 import importlib.util
 import io
+import json
 import os
 import re
 import subprocess
@@ -276,19 +280,9 @@ def test_block(block_id, code, tmp_path, pytestconfig) -> None:
     env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (warning_filters)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("JAX_ENABLE_X64", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            warning_filters(pytestconfig.getini("filterwarnings")) + CHECK + program,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert result.returncode == 0, f"{block_id}:\n{code}\n{result.stderr[-3000:]}"
+    filters = warning_filters(pytestconfig.getini("filterwarnings"))
+    rc, _, err = _python(filters + CHECK + program, tmp_path, env)
+    assert rc == 0, f"{block_id}:\n{code}\n{err[-3000:]}"
 
 
 def _run_as_test_file(block_id: str, code: str, tmp_path: Path) -> None:
@@ -299,17 +293,64 @@ def _run_as_test_file(block_id: str, code: str, tmp_path: Path) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     pytest_args = ["-q", "-p", "no:cacheprovider", "--xp-backends=all", str(path)]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", *pytest_args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
-    )
-    summary = result.stdout.strip().splitlines()[-1:] or [""]
-    assert result.returncode == 0, f"{block_id}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}"
+    program = f"import sys, pytest\nsys.exit(int(pytest.main({pytest_args!r})))\n"
+    rc, out, err = _python(program, tmp_path, env)
+    summary = out.strip().splitlines()[-1:] or [""]
+    assert rc == 0, f"{block_id}:\n{out[-3000:]}{err[-2000:]}"
     assert "passed" in summary[0] and "skipped" not in summary[0], f"{block_id}: {summary[0]}"
+
+
+#: What the blocks import, imported once by the warm interpreter before it forks.
+PRELOAD = ("numpy", "scipy.stats", "scipy.special", "torch", "tensorflow", "jax",
+           "jax.numpy", "dask.array", "array_api_strict", "matplotlib", "pytest",
+           "kl_backends", "kl_backends.testing")  # fmt: skip
+_SERVER: list[subprocess.Popen] = []
+
+
+def _server() -> subprocess.Popen | None:
+    """The warm interpreter of ``_forkserver.py`` (one per test process), or None
+    without ``os.fork``."""
+    if not hasattr(os, "fork"):
+        return None
+    if not _SERVER or _SERVER[0].poll() is not None:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+        env.pop("JAX_ENABLE_X64", None)
+        server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_forkserver.py")), *PRELOAD],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env=env,
+        )  # fmt: skip
+        assert json.loads(server.stdout.readline()) == {"ready": True}
+        _SERVER[:] = [server]
+        atexit.register(_stop, server)
+    return _SERVER[0]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.stdin.close()  # the server's loop ends with its input
+    server.wait(timeout=60)
+    server.stdout.close()
+
+
+def _python(program: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """``python -c program`` in ``cwd`` with ``env``: its exit code, stdout and stderr.
+
+    A fresh process each time, forked from the warm interpreter where there is one."""
+    server = _server()
+    if server is None:
+        result = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+            cwd=cwd, env=env,
+        )  # fmt: skip
+        return result.returncode, result.stdout, result.stderr
+    out, err = cwd / "block.stdout", cwd / "block.stderr"
+    request = {"code": program, "cwd": str(cwd), "env": env, "timeout": 300,
+               "stdout": str(out), "stderr": str(err)}  # fmt: skip
+    server.stdin.write(json.dumps(request) + "\n")
+    server.stdin.flush()
+    rc = json.loads(server.stdout.readline())["rc"]
+    return rc, out.read_text(), err.read_text()
 
 
 def test_claims_are_read() -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from kl_backends.backends._base import Backend, Builtin
 from kl_backends.backends.array_api import ArrayAPI, ArrayApiStrict, CuPy
@@ -35,6 +36,7 @@ __all__ = [
     "Backend",
     "Builtin",
     "installed_backends",
+    "mark_public",
     "select",
     "select_installed",
 ]
@@ -94,3 +96,16 @@ def select_installed(
 @functools.cache
 def installed_backends() -> list[Backend]:
     return [b for b in BACKENDS.values() if b.installed()]
+
+
+def mark_public(*functions: Callable[..., Any]) -> None:
+    """Set each backend's ``function_attributes`` on kl_backends' public functions.
+
+    Touches no framework: the attributes are plain values that a library's tracer
+    looks for when it meets the function (TensorFlow's AutoGraph leaves a function
+    that has ``autograph_info__`` unconverted, as it leaves TensorFlow's own).
+    """
+    attributes = [a for b in BACKENDS.values() for a in b.function_attributes]
+    for fn in functions:
+        for name, value in attributes:
+            setattr(fn, name, value)

@@ -131,6 +131,11 @@ class Backend:
     #: Whether rows of logits may move their event axes last (``permute_dims``); where
     #: the namespace cannot, the row math runs in one piece along the event axes.
     permutes_axes: bool = True
+    #: Attributes set on kl_backends' public functions at import (``backends.mark_public``)
+    #: so that this library's tracer takes them as they are.  TensorFlow: AutoGraph would
+    #: rewrite their Python source on every ``tf.function`` trace (seconds per call site)
+    #: for no gain: the math branches on no array value.
+    function_attributes: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"

@@ -26,6 +26,9 @@ Examples
 
 from __future__ import annotations
 
+from types import FunctionType as _FunctionType
+
+from kl_backends.backends import mark_public as _mark_public
 from kl_backends.distributions import _interop, _registry, families, pairs  # noqa: F401  (registers the pairs)
 from kl_backends.distributions._api import cross_entropy, entropy, kl
 from kl_backends.distributions._api import kl as kl_divergence  # torch's and TFP's name
@@ -111,3 +114,12 @@ __all__ = [
     "registered_pairs",
     "sample",
 ]
+
+# Tracers take the public functions as they are (``Backend.function_attributes``).
+_mark_public(
+    *(
+        _f
+        for _f in globals().values()
+        if isinstance(_f, _FunctionType) and _f.__module__.startswith("kl_backends")
+    )
+)

@@ -53,6 +53,9 @@ def _same_device(p: Any, q: Any) -> bool:
 
 class TensorFlow(Backend):
     name = module = distribution = extra = "tensorflow"
+    #: AutoGraph takes kl_backends' public functions as they are (``_harness.load`` adds
+    #: a rule for the rest of the package, reached through methods).
+    function_attributes = (("autograph_info__", {}),)
     array_types = ("Tensor", "Variable")
     dtypes = ("float32", "float64", "float16", "bfloat16")
     compiler = "tf.function"

@@ -28,7 +28,28 @@ def _load() -> Any:
         import tensorflow
 
         tf = tensorflow
+        _leave_to_autograph_alone()
     return tf
+
+
+def _leave_to_autograph_alone() -> None:
+    """AutoGraph calls kl_backends' code unconverted, as it calls TensorFlow's own.
+
+    The math has no Python control flow on tensor values, so converting it buys
+    nothing and costs seconds per ``tf.function`` trace.  The public functions carry
+    the marker themselves (``Backend.function_attributes``); this rule covers the
+    rest (methods of distribution objects called inside a user's ``tf.function``).
+    The rule list is AutoGraph's own configuration: if it moves, traces are only slower.
+    """
+    try:
+        from tensorflow.python.autograph.core import config
+    except ImportError:  # pragma: no cover - a TensorFlow without AutoGraph's config
+        return
+    rules = getattr(config, "CONVERSION_RULES", None)
+    if not isinstance(rules, tuple) or not hasattr(config, "DoNotConvert"):
+        return  # pragma: no cover
+    if not any(getattr(r, "_prefix", None) == "kl_backends" for r in rules):
+        config.CONVERSION_RULES = (config.DoNotConvert("kl_backends"), *rules)
 
 
 # --- the adapter ----------------------------------------------------------------

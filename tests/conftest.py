@@ -37,6 +37,15 @@ import pytest
 from kl_backends.backends import BACKENDS, select
 from kl_backends.pytest_plugin import target_params
 
+#: XLA compiles every JAX operation of the suite's small arrays once, and compiling is
+#: most of their cost: LLVM's cheapest optimisation level takes 30% less time here
+#: (values within rounding of the default build).  A user's own ``XLA_FLAGS`` wins;
+#: ``kl-backends parity``, the benchmarks and the documentation's examples run with XLA's
+#: defaults.
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+)
+
 STRICT_VAR = "KL_BACKENDS_STRICT"
 STRICT = os.environ.get(STRICT_VAR, "").lower() in ("1", "true", "yes")
 #: Optional libraries (comma-separated module names) whose absence is an error, not a

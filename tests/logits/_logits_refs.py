@@ -2,12 +2,15 @@
 
 Log-softmax by max and log-sum-exp; KL, cross-entropy and the generalised JSD of
 ``softmax(t / T)`` and ``softmax(s / T)`` with ``0 log 0 = 0``; the mask of the
-test inputs (row 3 holds NaN and inf and is masked out).
+test inputs (row 3 holds NaN and inf and is masked out); random rows of logits, and
+the four losses under test on logits (``KINDS``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from kl_backends import cross_entropy, js_divergence, kl_divergence
 
 #: ``where=`` of the ``[6, V]`` test inputs: row 3 (NaN and inf) is left out.
 MASK = np.array([True, True, True, False, True, True])
@@ -53,3 +56,16 @@ def ref_js(t: np.ndarray, s: np.ndarray, beta: float | None, temperature: float 
         lm = np.log(b * np.exp(lp) + (1 - b) * np.exp(lq))
     value = (b * xlogy_diff(lp, lm) + (1 - b) * xlogy_diff(lq, lm)) / (b * (1 - b))
     return value / 4 if beta is None else value
+
+
+def random_logits(n: int = 4, v: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, v)) * 2, rng.normal(size=(n, v)) * 2
+
+
+KINDS = {
+    "kl": lambda a, b, **k: kl_divergence(a, b, inputs="logits", **k),
+    "ce": lambda a, b, **k: cross_entropy(a, b, inputs="logits", **k),
+    "js-0.3": lambda a, b, **k: js_divergence(a, b, inputs="logits", beta=0.3, **k),
+    "js-None": lambda a, b, **k: js_divergence(a, b, inputs="logits", **k),
+}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _logits_autodiff_refs import KINDS, log_softmax, random_logits, ref_js, ref_kl, softmax
+from _logits_refs import KINDS, log_softmax, random_logits, ref_js, ref_kl, softmax
 
 from conftest import need
 from kl_backends import kl_divergence

@@ -280,6 +280,7 @@ def test_block(block_id, code, tmp_path, pytestconfig) -> None:
     env.pop("PYTHONWARNINGS", None)  # the suite's own filters apply (warning_filters)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("JAX_ENABLE_X64", None)
+    env.pop("XLA_FLAGS", None)  # the examples run as users run them
     filters = warning_filters(pytestconfig.getini("filterwarnings"))
     rc, _, err = _python(filters + CHECK + program, tmp_path, env)
     assert rc == 0, f"{block_id}:\n{code}\n{err[-3000:]}"
@@ -316,6 +317,7 @@ def _server() -> subprocess.Popen | None:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
         env.pop("JAX_ENABLE_X64", None)
+        env.pop("XLA_FLAGS", None)  # the examples run as users run them
         server = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("_forkserver.py")), *PRELOAD],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

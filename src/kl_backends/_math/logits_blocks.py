@@ -39,8 +39,10 @@ def _js_logs(be: Any, lp: Any, lq: Any, beta: float) -> tuple[Any, Any]:
     zero = _common.scalar(be, 0, lp)
     # (-inf - -inf is never formed: Dask computes outside our errstate, and warns.)
     d = xp.where(p_imp | q_imp, zero, xp.where(p_imp, zero, lp) - xp.where(q_imp, zero, lq))
-    if is_array(beta):  # log(0) = -inf at the ends: see _over
-        lb, l1b = xp.log(beta), xp.log1p(-beta)
+    if is_array(beta):  # log(0) = -inf at the ends (see _over), without forming log(0)
+        half, ninf = _common.scalar(be, 0.5, beta), _common.scalar(be, -math.inf, beta)
+        lb = xp.where(beta > 0, xp.log(xp.where(beta > 0, beta, half)), ninf)
+        l1b = xp.where(beta < 1, xp.log1p(-xp.where(beta < 1, beta, half)), ninf)
     else:
         lb = _common.scalar(be, math.log(beta), lp)
         l1b = _common.scalar(be, math.log1p(-beta), lp)

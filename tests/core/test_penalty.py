@@ -167,6 +167,19 @@ def test_gradients_analytic(ad, dtype: str, estimator: str) -> None:
         np.testing.assert_allclose(gref, -expected, rtol=rtol, atol=rtol, err_msg=str(kw))
 
 
+def test_k3_gradient_at_the_extremes(ad, dtype: str) -> None:
+    """1 - e^-r also where the value overflows (-inf there, as its true value), at +-inf
+    and for tiny r; no NaN reaches a neighbouring token."""
+    lp = np.array([-1000.0, -np.inf, np.inf, 800.0, 1e-9, -0.5])
+    args = [ad.asarray(lp, dtype), ad.asarray(np.zeros(6), dtype)]
+    glp, gref = grad(ad, kl_penalty, args)
+    r = ad.to_numpy(args[0])
+    with np.errstate(over="ignore"):
+        expected = -np.expm1(-r)
+    np.testing.assert_allclose(glp, expected, rtol=4 * _eps(dtype))
+    np.testing.assert_allclose(gref, -expected, rtol=4 * _eps(dtype))
+
+
 def test_gradients_of_weights_and_masked_tokens(ad, dtype: str) -> None:
     """Weights are differentiated as given (d/dw = k), except where the input clamp acts
     and under gradient="k2"; masked tokens (-inf, NaN) give 0 with a 0 gradient."""

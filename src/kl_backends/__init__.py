@@ -68,6 +68,7 @@ from kl_backends._math.densities import kl_from_densities
 from kl_backends._math.family import cross_entropy, entropy, generalized_kl_divergence
 from kl_backends._math.family import generalized_kl as generalized_kl  # deprecated alias
 from kl_backends._math.jensen_shannon import js_divergence
+from kl_backends._math.penalties import kl_penalty
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
 from kl_backends.backends import mark_public as _mark_public
@@ -93,6 +94,7 @@ __all__ = [
     "kl_from_samples_knn",
     "kl_multivariate_normal",
     "kl_normal",
+    "kl_penalty",
     "kl_poisson",
     "kl_standard_normal",
 ]

@@ -47,9 +47,9 @@ def _triton(x: Any) -> Any:
     ``.logits``), or ``None``: eager calls on a CUDA tensor with Triton installed (or
     forced, for tests), never under ``torch.compile`` or ``torch.func`` transforms."""
     if (
-        not _triton_kernels.use(x)
-        or torch.compiler.is_compiling()
+        torch.compiler.is_compiling()
         or torch._C._are_functorch_transforms_active()
+        or not _triton_kernels.use(x)
     ):
         return None
     from kl_backends.backends.torch.triton import logits, probs

@@ -163,9 +163,12 @@ def test_second_backward_and_second_derivatives(monkeypatch: pytest.MonkeyPatch)
 def test_the_dispatch_runs_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     run = logits._launch
-    monkeypatch.setattr(logits, "_launch", lambda *args: calls.append(1) or run(*args))
+    monkeypatch.setattr(logits, "_launch", lambda *args: calls.append(args[-2:]) or run(*args))
     a, b = _rows(finite=True)
     with kernels():
         klb.kl_divergence(a, b, inputs="logits", reduction="mean")
         klb.kl_divergence(a.double(), b.double(), inputs="logits")  # float64: the generic code
-    assert calls == [1]
+        y = b.clone().requires_grad_()
+        klb.kl_divergence(a, y, inputs="logits", reduction="mean").backward()
+    # One launch each; the gradient for b computed in the forward and only scaled after.
+    assert calls == [(False, False), (False, True)]

@@ -242,17 +242,15 @@ class TritonLogitsRows(torch.autograd.Function):
     """The Triton kernel forward (gradients computed there when wanted); see the top."""
 
     @staticmethod
-    def forward(a: Any, b: Any, mask: Any, options: Any) -> Any:
+    def forward(a: Any, b: Any, mask: Any, options: Any, need: tuple[bool, bool]) -> Any:
         _, spec, _ = options
-        grad_a = torch.is_grad_enabled() and a.requires_grad
-        grad_b = torch.is_grad_enabled() and b.requires_grad
-        vals, ga, gb = _launch(spec, a, b, mask, grad_a, grad_b)
+        vals, ga, gb = _launch(spec, a, b, mask, *need)
         empty = torch.empty((0,), dtype=a.dtype, device=a.device)
         return vals, (empty if ga is None else ga), (empty if gb is None else gb)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        a, b, mask, options = inputs
+        a, b, mask, options, _ = inputs
         vals, ga, gb = output
         ctx.save_for_backward(a, b, mask, vals)
         ctx.save_for_forward(a, b, mask, vals)
@@ -269,7 +267,8 @@ class TritonLogitsRows(torch.autograd.Function):
         if g is None:
             g = torch.zeros_like(vals)
         if torch.is_grad_enabled():  # create_graph=True: a gradient that has a graph
-            return (*_torch_logits._graph_backward(ctx.options, a, b, mask, g, need), None, None)
+            grads = _torch_logits._graph_backward(ctx.options, a, b, mask, g, need)
+            return (*grads, None, None, None)
         g = g.to(torch.float32)
         if mask is not None:
             g = torch.where(mask, g, 0.0)
@@ -281,14 +280,18 @@ class TritonLogitsRows(torch.autograd.Function):
         ctx.precomputed = [None, None]
         g = g.contiguous()
         out = [_scale(x, g) if wanted and x is not None else None for x, wanted in zip(pre, need)]
-        return out[0], out[1], None, None
+        return out[0], out[1], None, None, None
 
     @staticmethod
-    def jvp(ctx: Any, da: Any, db: Any, _mask: Any, _options: Any) -> tuple[Any, None, None]:
+    def jvp(
+        ctx: Any, da: Any, db: Any, _mask: Any, _options: Any, _need: Any
+    ) -> tuple[Any, None, None]:
         a, b, mask, _ = ctx.saved_tensors
         return _torch_logits._jvp_rows(ctx.options, a, b, mask, da, db), None, None
 
 
 def logits_rows(spec: Any, a: Any, b: Any, mask: Any, options: Any) -> Any:
     """Per-row values (float32) of ``spec`` between ``[N, V]`` logits on a Triton device."""
-    return TritonLogitsRows.apply(a, b, mask, options)[0]
+    grad = torch.is_grad_enabled()  # (False inside the Function's forward)
+    need = (grad and a.requires_grad, grad and b.requires_grad)
+    return TritonLogitsRows.apply(a, b, mask, options, need)[0]

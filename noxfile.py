@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` (every backend), ``jax_distributions``, ``minimal`` (NumPy alone),
+"""Sessions: ``tests`` (every backend), ``jax_distributions``, ``triton``, ``minimal`` (NumPy alone),
 ``parity``, ``lint``, ``docs``, ``bench``.
 
 Every session installs with ``constraints.txt``, which pins ``torch==2.13.0``
@@ -49,6 +49,7 @@ def tests(session: nox.Session) -> None:
     # Its own environment (see the module docstring); not this session's pytest
     # arguments, which may name files of the whole suite.
     session.notify("jax_distributions", posargs=[])
+    session.notify("triton", posargs=[])
 
 
 @nox.session(python=PYTHON)
@@ -87,6 +88,27 @@ def jax_distributions(session: nox.Session) -> None:
         "-k",
         "distrax",
         env={"KL_BACKENDS_STRICT": "1", "KL_BACKENDS_REQUIRE": "distrax,numpyro"},
+    )
+
+
+@nox.session(python=PYTHON)
+def triton(session: nox.Session) -> None:
+    """The Triton kernels (tests/kernels/test_triton_*.py) under Triton's interpreter on
+    CPU tensors, in an environment without TensorFlow (Triton and TensorFlow in one
+    process abort).  Extra arguments go to pytest."""
+    session.install(*CONSTRAINTS, "-e", ".", "torch", "triton==3.9.0", "pytest", "scipy")
+    session.run(
+        "pytest",
+        *sorted(glob.glob("tests/kernels/test_triton_*.py")),
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={
+            "TRITON_INTERPRET": "1",
+            "KL_BACKENDS_STRICT": "1",
+            "KL_BACKENDS": "numpy,torch",
+            "KL_BACKENDS_REQUIRE": "triton",
+        },
     )
 
 

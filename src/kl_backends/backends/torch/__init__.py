@@ -5,7 +5,9 @@ Nothing here imports torch until a tensor has arrived (``owns`` consults
 the role modules that import it: ``kernels`` (the probabilities kernel and
 its ``autograd.Function``), ``logits`` (rows of logits), ``random`` (its
 generator) and ``ops`` (a custom operator).  ``harness`` serves the parity
-harness: devices, conversions, ``torch.compile``, built-in KLs.
+harness: devices, conversions, ``torch.compile``, built-in KLs.  On CUDA
+tensors, with Triton installed, eager calls run the Triton kernels of
+``triton`` (``_triton``; imported only then) instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kl_backends._lib.policy import quick_admits
 from kl_backends.backends._base import Backend, Builtin
 from kl_backends.backends.torch import harness as _harness
 from kl_backends.backends.torch import transforms as _transforms
+from kl_backends.backends.torch import triton as _triton_kernels
 
 __all__ = ["Torch"]
 
@@ -37,6 +40,21 @@ def _load() -> None:
 
         torch, _kernels, _logits, _random = torch_module, kernels, logits, random
         _ops = ops
+
+
+def _triton(x: Any) -> Any:
+    """The Triton kernels' module for ``x`` (``"probs"`` or ``"logits"`` on ``.probs``,
+    ``.logits``), or ``None``: eager calls on a CUDA tensor with Triton installed (or
+    forced, for tests), never under ``torch.compile`` or ``torch.func`` transforms."""
+    if (
+        torch.compiler.is_compiling()
+        or torch._C._are_functorch_transforms_active()
+        or not _triton_kernels.use(x)
+    ):
+        return None
+    from kl_backends.backends.torch.triton import logits, probs
+
+    return {"probs": probs, "logits": logits}
 
 
 def _same_device(p: Any, q: Any) -> bool:
@@ -84,6 +102,10 @@ class Torch(Backend):
         return torch.linalg.solve_triangular(a, b, upper=False)
 
     def kl_last_axis(self, p: Any, q: Any, exact: Any) -> Any:
+        if p.dtype == torch.float32 and p.shape == q.shape:
+            kernels = _triton(p)
+            if kernels is not None:
+                return kernels["probs"].kl_last_axis(p, q)
         if (
             p.device.type != "cpu"
             or torch.compiler.is_compiling()
@@ -98,6 +120,10 @@ class Torch(Backend):
         return self.kl_last_axis(p, q, exact)
 
     def logits_rows(self, spec: Any, a: Any, b: Any, mask: Any, generic: Any) -> Any:
+        if a.dtype == b.dtype and a.dtype in (torch.float32, torch.float16, torch.bfloat16):
+            kernels = _triton(a)
+            if kernels is not None:
+                return kernels["logits"].logits_rows(spec, a, b, mask, (self, spec, generic))
         return _logits.logits_rows(self, spec, a, b, mask, generic)
 
     def stop_gradient(self, x: Any) -> Any:

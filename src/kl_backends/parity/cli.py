@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         help="positional arguments for --function, in the .npz file's order",
     )
     parity.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    from kl_backends.evaluation.cli import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -449,6 +452,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "parity":
         return _parity(args)
+    if args.command == "compare":  # kl_backends.evaluation.cli
+        from kl_backends.evaluation.cli import compare
+
+        return compare(args)
     raise AssertionError(args.command)  # argparse enforces the choices
 
 

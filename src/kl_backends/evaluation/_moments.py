@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from kl_backends.evaluation._sketch import Sketch
 
-__all__ = ["batch", "merge", "work_dtype"]
+__all__ = ["batch", "empty", "merge", "step", "work_dtype"]
 
 FIELDS = ("n", "nan", "s", "s_c", "m2", "m2_c", "max", "min", "hist")
 
@@ -110,3 +112,27 @@ def merge(xp: Any, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     if "hist" in a:
         state["hist"] = a["hist"] + b["hist"]
     return state
+
+
+def empty(xp: Any, sketch: Sketch | None, dtype: Any, device: Any) -> dict[str, Any]:
+    """The state of no values (constants: nothing is computed)."""
+    index = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    values = {"n": 0, "nan": 0, "s": 0.0, "s_c": 0.0, "m2": 0.0, "m2_c": 0.0}
+    values.update({"max": -math.inf, "min": math.inf})
+    state = {
+        k: xp.asarray(v, dtype=index if isinstance(v, int) else dtype, device=device)
+        for k, v in values.items()
+    }
+    if sketch is not None:
+        state["hist"] = xp.asarray(
+            np.zeros(sketch.size, dtype=np.int64), dtype=index, device=device
+        )
+    return state
+
+
+def step(
+    xp: Any, sketch: Sketch | None, old: dict[str, Any], x: Any, valid: Any, const: Any
+) -> dict[str, Any]:
+    """``merge(old, batch(x))``: one update, compiled whole where the backend compiles
+    eager calls (``Backend.jit``: JAX, which otherwise compiles each operation)."""
+    return merge(xp, old, batch(xp, x, valid, sketch, const))

@@ -152,5 +152,5 @@ def quantiles_from_counts(
         frac = rank - j
         lo = reps[int(np.searchsorted(cum, j, side="right"))]
         hi = reps[int(np.searchsorted(cum, min(j + 1, n - 1), side="right"))]
-        out[q] = float(lo + frac * (hi - lo)) if frac else float(lo)
+        out[q] = float(lo) if frac == 0 or lo == hi else float(lo + frac * (hi - lo))
     return out

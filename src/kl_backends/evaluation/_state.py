@@ -10,21 +10,35 @@ import numpy as np
 from kl_backends.backends import BACKENDS
 from kl_backends.evaluation._moments import FIELDS
 
-__all__ = ["dump", "from_plain", "load", "to_library", "to_numpy", "to_plain"]
+__all__ = ["dump", "from_plain", "gather", "load", "to_library", "to_plain"]
 
 FORMAT = "kl_backends.KLStats"
 
 _INTS = ("n", "nan", "hist", "same")
 
 
-def to_numpy(be: Any, state: dict[str, Any] | None) -> dict[str, np.ndarray] | None:
-    """The state's arrays as NumPy (float64; integers as int64): one host transfer each."""
-    if state is None:
-        return None
-    out = {}
-    for key, value in state.items():
-        a = np.asarray(be.to_numpy(value), dtype=np.float64)
-        out[key] = np.rint(a).astype(np.int64) if key in _INTS else a
+def gather(be: Any, parts: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """Every state of ``parts`` as NumPy, in two host transfers (integers, floats): one
+    synchronisation on a GPU, one computation of a Dask graph."""
+    out: dict[str, Any] = {k: None for k in parts}
+    items = [(p, k, v) for p, s in parts.items() if s is not None for k, v in s.items()]
+    if not items:
+        return out
+    xp = be.xp
+    for ints in (True, False):
+        chosen = [(p, k, v) for p, k, v in items if (k in _INTS) == ints]
+        if not chosen:
+            continue
+        dtype = chosen[0][2].dtype
+        flat = xp.concat([xp.reshape(xp.astype(v, dtype), (-1,)) for _, _, v in chosen])
+        host = np.asarray(be.to_numpy(flat), dtype=np.float64)
+        at = 0
+        for p, k, v in chosen:
+            size = math.prod(v.shape)
+            piece = host[at : at + size].reshape(tuple(v.shape))
+            out[p] = out[p] or {}
+            out[p][k] = np.rint(piece).astype(np.int64) if ints else piece
+            at += size
     return out
 
 
@@ -36,8 +50,7 @@ def to_library(
         return None
     xp = target.xp
     index = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    host = to_numpy(be, state)
-    assert host is not None
+    host = gather(be, {"": state})[""]
     return {
         k: xp.asarray(v, dtype=index if k in _INTS else dtype, device=device)
         for k, v in host.items()

@@ -13,6 +13,16 @@ from kl_backends.evaluation.result import KLResult
 __all__ = ["build", "summary"]
 
 
+def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """``np.quantile`` (linear), quietly: between two infinite values it is inf - inf."""
+    with np.errstate(invalid="ignore"):
+        out = np.quantile(values, qs)
+    s = np.sort(values)
+    ranks = np.asarray(qs) * (values.size - 1)
+    lo, hi = s[np.floor(ranks).astype(int)], s[np.ceil(ranks).astype(int)]
+    return np.where(lo == hi, lo, out)
+
+
 def summary(
     host: dict[str, Any] | None,
     kept: np.ndarray | None,
@@ -42,7 +52,7 @@ def summary(
     lo, hi = (float(host["min"]), float(host["max"])) if n else (nan, nan)
     if kept is not None:
         quantiles = (
-            {q: float(v) for q, v in zip(qs, np.quantile(kept, qs))} if n else {q: nan for q in qs}
+            {q: float(v) for q, v in zip(qs, _quantiles(kept, qs))} if n else {q: nan for q in qs}
         )
         method = "exact"
     else:

@@ -27,7 +27,7 @@ def take(xp: Any, x: Any, tok: Any, ids: Any) -> Any:
 
 
 def token_stats(
-    xp: Any, b: Any, o: Any, temperature: Any, targets: Any, dtype: Any, device: Any
+    xp: Any, dtype: Any, device: Any, b: Any, o: Any, temperature: Any, targets: Any
 ) -> tuple[Any, Any]:
     """``(delta_p, same)`` per position ``[...]`` of logits ``b`` and ``o`` ``[..., V]``.
 

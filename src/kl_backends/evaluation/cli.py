@@ -101,6 +101,12 @@ def add_parser(sub: Any) -> None:
         default=1e-3,
         help="the sketch's relative error bound (default: %(default)s)",
     )
+    p.add_argument(
+        "--float64",
+        action="store_true",
+        help="compute in float64 (where float32 rounding, about 1e-7, would swamp the KL "
+        "of nearly identical models)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -235,6 +241,7 @@ def _run(args: argparse.Namespace, torch: bool) -> tuple[KLStats, int]:
                     convert(masks[i][i0:i1]),
                     temperature=args.temperature,
                     targets=tgt,
+                    upcast=args.float64,
                 )
                 progress.advance((i1 - i0) * per_row)
     return stats, total

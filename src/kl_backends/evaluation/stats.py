@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy as _copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -10,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from kl_backends import _dispatch
+from kl_backends._lib import args as _args
 from kl_backends._math import common as _common
 from kl_backends._math.categorical import kl_divergence
+from kl_backends.backends import Backend
 from kl_backends.evaluation import _moments, _state, _tokens
 from kl_backends.evaluation._sketch import Sketch
 from kl_backends.evaluation._summary import build
@@ -89,11 +90,10 @@ class KLStats:
     >>> from kl_backends import KLStats
     >>> stats = KLStats(exact=True)
     >>> for batch in np.array_split(np.linspace(0.0, 1.0, 101), 3):
-    ...     stats.update(batch)  # doctest: +ELLIPSIS
-    <KLStats ...>
+    ...     _ = stats.update(batch)
     >>> r = stats.result()
-    >>> r.count, round(r.mean, 6), round(r.std, 6), r.quantiles[0.9], r.quantile_method
-    (101, 0.5, 0.29297, 0.9, 'exact')
+    >>> r.count, round(r.mean, 6), round(r.std, 6), round(r.quantiles[0.9], 6), r.quantile_method
+    (101, 0.5, 0.293002, 0.9, 'exact')
     >>> a, b = KLStats().update(np.full(4, 0.25)), KLStats().update(np.full(4, 0.75))
     >>> round((a + b).result().mean, 6)
     0.5
@@ -145,7 +145,8 @@ class KLStats:
 
     def copy(self) -> KLStats:
         """A copy that can be updated on its own (the arrays are shared, never mutated)."""
-        new = _copy.copy(self)
+        new = KLStats.__new__(KLStats)
+        new.__dict__.update(self.__dict__)
         new._parts = dict(self._parts)
         new._kept = {k: None if v is None else list(v) for k, v in self._kept.items()}
         new._sizes = dict(self._sizes)
@@ -189,9 +190,6 @@ class KLStats:
         xp = self._be.xp
         sketch = {"kl": self._kl_sketch, "dp": self._dp_sketch}.get(key)
         const = self._const.get(key, {})
-        new = _moments.batch(xp, x, valid, sketch, const)
-        old = self._parts[key]
-        self._parts[key] = new if old is None else _moments.merge(xp, old, new)
         kept = self._kept.get(key)
         if kept is not None:
             self._sizes[key] += x.shape[0]
@@ -199,6 +197,17 @@ class KLStats:
                 self._kept[key] = None  # no longer fits: the sketch answers
             else:
                 kept.append(xp.where(valid, x, xp.zeros_like(x) + math.nan))
+        if type(self._be).jit is not Backend.jit:  # compiles eager calls: few shapes
+            pad = max(1024, 1 << (x.shape[0] - 1).bit_length()) - x.shape[0]
+            if pad:
+                x = xp.concat([x, xp.zeros((pad,), dtype=x.dtype, device=self._device)])
+                valid = xp.concat([valid, xp.zeros((pad,), dtype=xp.bool, device=self._device)])
+        with self._be.quiet():  # inf - inf in an infinite KL's deviation: NaN, by design
+            old = self._parts[key]
+            if old is None:
+                old = _moments.empty(xp, sketch, self._dtype, self._device)
+            run = self._be.jit(_moments.step, xp, sketch)
+            self._parts[key] = run(old, x, valid, const)
 
     # -- feeding ------------------------------------------------------------------
     def update(self, kl: Any, where: Any = None) -> KLStats:
@@ -259,6 +268,7 @@ class KLStats:
         *,
         temperature: float | None = None,
         targets: Any = None,
+        upcast: bool = False,
     ) -> KLStats:
         r"""Add a batch of two models' logits: KL(base || other) per token, and more.
 
@@ -277,6 +287,12 @@ class KLStats:
             the next token of the evaluated text, as llama.cpp measures it.
             Default: the base model's most probable token.  An id outside
             ``[0, V)`` gives a NaN change (count in ``delta_p_nan_count``).
+        upcast : bool, default False
+            Compute in the accumulator's dtype (float64 where the library has
+            it) rather than the logits' (float16 and bfloat16: float32): for
+            nearly identical models, whose KL (around 1e-7 and below) float32
+            rounding of the log-softmax (about 1e-7 absolute) would swamp.
+            Costs a float64 copy of the batch.
 
         Returns
         -------
@@ -308,8 +324,10 @@ class KLStats:
             )
         shape = tuple(b.shape[:-1])
         valid = self._valid(be, b[..., 0], where, shape, "base_logits")
-        kl = kl_divergence(b, o, inputs="logits", temperature=temperature, where=valid)
         self._adopt(be, be.device(b))
+        if _args.check_bool("upcast", upcast):
+            b, o = xp.astype(b, self._dtype), xp.astype(o, self._dtype)
+        kl = kl_divergence(b, o, inputs="logits", temperature=temperature, where=valid)
         size = math.prod(shape)
         if not size:
             return self
@@ -322,7 +340,9 @@ class KLStats:
                 raise TypeError(f"targets must be integer token ids; got dtype {targets.dtype}")
             targets = xp.broadcast_to(targets, shape)
             self._of.add("target")
-        dp, same = _tokens.token_stats(xp, b, o, temperature, targets, dt, dev)
+        with be.quiet():
+            run = be.jit(_tokens.token_stats, xp, dt, dev)
+            dp, same = run(b, o, temperature, targets)
         flat = (size,)
         v = xp.reshape(valid, flat)
         self._feed("kl", xp.reshape(xp.astype(kl, dt), flat), v)
@@ -377,7 +397,11 @@ class KLStats:
         xp = self._be.xp if self._be is not None else None
         for key in self._parts:
             a, b = self._parts[key], other._parts[key]
-            self._parts[key] = a if b is None else b if a is None else _moments.merge(xp, a, b)
+            if a is not None and b is not None:
+                with self._be.quiet():
+                    self._parts[key] = _moments.merge(xp, a, b)
+            else:
+                self._parts[key] = a if b is None else b
         a, b = self._top, other._top
         self._top = a if b is None else b if a is None else {k: a[k] + b[k] for k in a}
         for key in self._kept:
@@ -388,6 +412,13 @@ class KLStats:
             self._kept[key] = mine + theirs if both and fits else None  # type: ignore[operator]
         self._of |= other._of
         return self
+
+    def __copy__(self) -> KLStats:
+        return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as ``to_dict()`` (NumPy on unpickling; merging moves it back)."""
+        return (KLStats.from_dict, (self.to_dict(),))
 
     def __add__(self, other: KLStats) -> KLStats:
         if not isinstance(other, KLStats):
@@ -439,14 +470,13 @@ class KLStats:
     def _host(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The state as NumPy, and the kept values (or None) as float64 NumPy."""
         be = self._be
-        host = {k: _state.to_numpy(be, v) for k, v in self._parts.items()}
-        host["top"] = _state.to_numpy(be, self._top)
+        host = _state.gather(be, {**self._parts, "top": self._top})
         kept = {}
         for key, values in self._kept.items():
-            if values is None or be is None:
+            if values is None or not values:
                 kept[key] = None if values is None else np.zeros(0)
             else:
-                joined = np.concatenate([be.to_numpy(v) for v in values] or [np.zeros(0)])
+                joined = be.to_numpy(be.xp.concat(values) if len(values) > 1 else values[0])
                 kept[key] = joined[~np.isnan(joined)]
         return host, kept
 

@@ -114,7 +114,9 @@ def open_source(spec: str, torch: bool) -> list[Shard]:
         return shards
     if not os.path.exists(path):
         raise ValueError(f"{path}: no such file or directory")
-    return [_file(path, key or None, torch)]
+    shard = _file(path, key or None, torch)
+    shard.name = ""  # a single file pairs with a single file
+    return [shard]
 
 
 def uses_torch(spec: str) -> bool:

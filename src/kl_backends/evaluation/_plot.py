@@ -22,7 +22,7 @@ def plot_kl(stats: Any, path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    values, weights, floor = stats._distribution()
+    values, weights, floor = _distribution(stats)
     keep = values > floor
     zeros = int(weights[~keep].sum())
     values, weights = values[keep], weights[keep]
@@ -44,3 +44,19 @@ def plot_kl(stats: Any, path: str, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _distribution(stats: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """The KL values and their weights (kept values, else the sketch's buckets), and the
+    sketch's ``min_value``."""
+    host, kept = stats._host()
+    floor = stats._kl_sketch.min_value
+    if kept["kl"] is not None:
+        return kept["kl"], np.ones_like(kept["kl"]), floor
+    state = host["kl"]
+    if state is None:
+        return np.zeros(0), np.zeros(0), floor
+    reps = stats._kl_sketch.representatives(float(state["min"]), float(state["max"]))
+    counts = state["hist"].astype(np.float64)
+    nonzero = counts > 0
+    return reps[nonzero], counts[nonzero], floor

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kl_backends import _dispatch
 from kl_backends._lib.arrays import logsumexp, temper
 
-__all__ = ["take", "token_stats"]
+__all__ = ["mask_of", "take", "token_stats"]
 
 
 def take(xp: Any, x: Any, tok: Any, ids: Any) -> Any:
@@ -52,3 +53,24 @@ def token_stats(
         in_range = (tok >= 0) & (tok < vocab)
         dp = xp.where(in_range, dp, xp.zeros_like(dp) + math.nan)
     return dp, same
+
+
+def mask_of(be: Any, like: Any, where: Any, shape: tuple[int, ...], name: str) -> Any:
+    """The bool mask ``[shape]`` of the counted tokens (``like``: an array of that shape).
+
+    Raises ``TypeError`` for a ``where`` that is not boolean or of another library,
+    ``ValueError`` for one that does not broadcast or lives on another device.
+    """
+    xp = be.xp
+    if where is None:
+        return xp.zeros_like(like) == 0
+    _, (_, mask) = _dispatch.resolve(like, where, names=(name, "where"))
+    if not xp.isdtype(mask.dtype, "bool"):
+        raise TypeError(f"where must be a boolean array; got dtype {mask.dtype}")
+    try:
+        return xp.broadcast_to(mask, shape)
+    except Exception as exc:
+        raise ValueError(
+            f"where of shape {tuple(mask.shape)} does not broadcast to {name}'s "
+            f"batch shape {tuple(shape)}"
+        ) from exc

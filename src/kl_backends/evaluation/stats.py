@@ -235,30 +235,13 @@ class KLStats:
             ``where`` that does not broadcast, or a batch on another device.
         """
         be, xp, (x,), _ = _common.prepare(kl, names=("kl",), upcast=True)
-        valid = self._valid(be, x, where, x.shape, "kl")
+        valid = _tokens.mask_of(be, x, where, x.shape, "kl")
         self._adopt(be, be.device(x))
         size = math.prod(x.shape)
         if size:
             x = xp.reshape(xp.astype(x, self._dtype), (size,))
             self._feed("kl", x, xp.reshape(valid, (size,)))
         return self
-
-    @staticmethod
-    def _valid(be: Any, like: Any, where: Any, shape: tuple[int, ...], name: str) -> Any:
-        """The bool mask ``[shape]`` of the counted tokens (``like``: an array of that shape)."""
-        xp = be.xp
-        if where is None:
-            return xp.zeros_like(like) == 0
-        _, (_, mask) = _dispatch.resolve(like, where, names=(name, "where"))
-        if not xp.isdtype(mask.dtype, "bool"):
-            raise TypeError(f"where must be a boolean array; got dtype {mask.dtype}")
-        try:
-            return xp.broadcast_to(mask, shape)
-        except Exception as exc:
-            raise ValueError(
-                f"where of shape {tuple(mask.shape)} does not broadcast to {name}'s "
-                f"batch shape {tuple(shape)}"
-            ) from exc
 
     def update_logits(
         self,
@@ -323,7 +306,7 @@ class KLStats:
                 f"{tuple(b.shape)} and {tuple(o.shape)}"
             )
         shape = tuple(b.shape[:-1])
-        valid = self._valid(be, b[..., 0], where, shape, "base_logits")
+        valid = _tokens.mask_of(be, b[..., 0], where, shape, "base_logits")
         self._adopt(be, be.device(b))
         if _args.check_bool("upcast", upcast):
             b, o = xp.astype(b, self._dtype), xp.astype(o, self._dtype)
@@ -507,18 +490,3 @@ class KLStats:
             A quantile outside [0, 1].
         """
         return build(self, quantiles, delta_p_quantiles, omit_nan)
-
-    def _distribution(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """The KL values and their weights (kept values, else the sketch's buckets), and
-        the sketch's ``min_value``: for plots."""
-        host, kept = self._host()
-        floor = self._kl_sketch.min_value
-        if kept["kl"] is not None:
-            return kept["kl"], np.ones_like(kept["kl"]), floor
-        state = host["kl"]
-        if state is None:
-            return np.zeros(0), np.zeros(0), floor
-        reps = self._kl_sketch.representatives(float(state["min"]), float(state["max"]))
-        counts = state["hist"].astype(np.float64)
-        nonzero = counts > 0
-        return reps[nonzero], counts[nonzero], floor

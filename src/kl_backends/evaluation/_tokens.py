@@ -21,8 +21,13 @@ __all__ = ["mask_of", "take", "token_stats"]
 
 
 def take(xp: Any, x: Any, tok: Any, ids: Any) -> Any:
-    """``x[..., tok]`` per position (``ids``: ``arange(V)`` of ``tok``'s dtype); 0 for an
-    id outside it (no gather in kl_backends' TensorFlow adapter: a comparison instead)."""
+    """``x[..., tok]`` per position (``ids``: ``arange(V)`` of ``tok``'s dtype); an id
+    outside it reads id 0 (the caller makes it NaN).  ``take_along_axis``, or where the
+    namespace has none (kl_backends' TensorFlow adapter) a comparison with ``ids``."""
+    if hasattr(xp, "take_along_axis"):
+        vocab = x.shape[-1]
+        safe = xp.where((tok >= 0) & (tok < vocab), tok, xp.zeros_like(tok))
+        return xp.take_along_axis(x, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
     hit = xp.expand_dims(tok, axis=-1) == ids
     return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=-1)
 

@@ -59,10 +59,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("base", metavar="BASE", help="logits of the reference model")
     p.add_argument("other", metavar="OTHER", help="logits of the model compared with it")
     p.add_argument(
-        "--batch-size", type=_count, default=4096, help="tokens per batch (default: %(default)s)"
+        "--batch-size",
+        type=_count,
+        default=4096,
+        metavar="N",
+        help="tokens per batch (default: %(default)s)",
     )
-    p.add_argument("--device", help="compute with PyTorch on this device (cpu, cuda, cuda:1, mps)")
-    p.add_argument("--temperature", type=_positive_float, help="divide both models' logits by it")
+    p.add_argument(
+        "--device",
+        metavar="DEV",
+        help="compute with PyTorch on this device (cpu, cuda, cuda:1, mps)",
+    )
+    p.add_argument(
+        "--temperature", type=_positive_float, metavar="T", help="divide both models' logits by it"
+    )
     p.add_argument(
         "--mask",
         metavar="PATH",
@@ -77,7 +87,10 @@ def add_parser(sub: Any) -> None:
         "row, which predicts no token, is left out; default: the base model's top token",
     )
     p.add_argument(
-        "--pad-id", type=int, help="with --tokens: leave out positions whose next token is this id"
+        "--pad-id",
+        type=int,
+        metavar="ID",
+        help="with --tokens: leave out positions whose next token is this id",
     )
     p.add_argument(
         "--format", choices=("markdown", "json"), default="markdown", help="default: %(default)s"
@@ -98,6 +111,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--relative-accuracy",
         type=_positive_float,
+        metavar="ALPHA",
         default=1e-3,
         help="the sketch's relative error bound (default: %(default)s)",
     )

@@ -382,10 +382,11 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kl-backends`` command (also ``python -m kl_backends``).
 
-    One subcommand, ``parity``: check ``kl_divergence`` (or your own
-    function) on every installed backend and device against an independent
-    float64 reference, and print one row per backend x device x dtype (x
-    mode).
+    ``parity``: check ``kl_divergence`` (or your own function) on every
+    installed backend and device against an independent float64 reference,
+    and print one row per backend x device x dtype (x mode).  ``compare BASE
+    OTHER``: KL statistics of two models' saved logits
+    (``kl_backends.evaluation.cli``; its options are in ``--help``).
 
     Parameters
     ----------

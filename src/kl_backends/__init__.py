@@ -72,6 +72,7 @@ from kl_backends._math.penalties import kl_penalty
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
 from kl_backends.backends import mark_public as _mark_public
+from kl_backends.evaluation import KLStats
 
 try:
     __version__ = version("kl_backends")
@@ -79,6 +80,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "KLStats",
     "__version__",
     "cross_entropy",
     "distributions",

@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         help="positional arguments for --function, in the .npz file's order",
     )
     parity.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    from kl_backends.evaluation.cli import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -379,10 +382,11 @@ def _user_function(args: argparse.Namespace, chosen: list, dtypes: list[str] | N
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kl-backends`` command (also ``python -m kl_backends``).
 
-    One subcommand, ``parity``: check ``kl_divergence`` (or your own
-    function) on every installed backend and device against an independent
-    float64 reference, and print one row per backend x device x dtype (x
-    mode).
+    ``parity``: check ``kl_divergence`` (or your own function) on every
+    installed backend and device against an independent float64 reference,
+    and print one row per backend x device x dtype (x mode).  ``compare BASE
+    OTHER``: KL statistics of two models' saved logits
+    (``kl_backends.evaluation.cli``; its options are in ``--help``).
 
     Parameters
     ----------
@@ -449,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "parity":
         return _parity(args)
+    if args.command == "compare":  # kl_backends.evaluation.cli
+        from kl_backends.evaluation.cli import compare
+
+        return compare(args)
     raise AssertionError(args.command)  # argparse enforces the choices
 
 

@@ -181,3 +181,79 @@ def test_turned_off(monkeypatch) -> None:
     """``KL_BACKENDS_CPU_KERNEL=0``: no kernel (the torch block path)."""
     monkeypatch.setenv("KL_BACKENDS_CPU_KERNEL", "0")
     assert logits_cpu.library() is None
+
+
+# --- JAX: the same kernel through XLA's FFI ------------------------------------------------
+
+
+@pytest.fixture
+def jax_kernel(monkeypatch):
+    """JAX with small chunks and a count of the kernel's traced calls."""
+    jax = pytest.importorskip("jax")
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler: the FFI kernel is not built (the other paths are tested)")
+    from kl_backends.backends.jax import logits as jax_logits
+
+    monkeypatch.setattr(jax_logits, "KERNEL_CHUNK", 3)
+    calls = []
+    real = jax_logits._kernel
+
+    def counted(spec, want, a, b):
+        calls.append(want)
+        return real(spec, want, a, b)
+
+    monkeypatch.setattr(jax_logits, "_kernel", counted)
+    return jax, calls
+
+
+def _jax_values_and_grads(jax, fn, a, b, dtype, **kw):
+    import jax.numpy as jnp
+
+    ta, tb = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+
+    def loss(x, y):
+        vals = fn(x, y, inputs="logits", reduction="none", **kw)
+        weights = jnp.linspace(0.5, 1.5, vals.shape[0], dtype=vals.dtype)
+        return jnp.sum(jnp.where(jnp.isfinite(vals), vals * weights, 0.0)), vals
+
+    (_, vals), (ga, gb) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(ta, tb)
+    return tuple(np.asarray(x, dtype=np.float64) for x in (vals, ga, gb))
+
+
+@pytest.mark.parametrize("kind", ["kl", "ce"])
+@pytest.mark.parametrize(
+    "dtype,temperature,masked", [("float32", None, True), ("bfloat16", 1.7, False)]
+)
+def test_jax_agrees_with_generic(jax_kernel, monkeypatch, kind, dtype, temperature, masked):
+    jax, calls = jax_kernel
+    a, b = _edge_rows(v=13, seed=4)
+    where = np.array([i % 3 != 1 for i in range(10)]) if masked else None
+    kw = {"temperature": temperature, "where": None if where is None else jax.numpy.asarray(where)}
+    fast = _jax_values_and_grads(jax, FNS[kind], a, b, dtype, **kw)
+    assert (True, True) in calls, "the FFI kernel was not traced"
+    generic = _generic(
+        monkeypatch, lambda: _jax_values_and_grads(jax, FNS[kind], a, b, dtype, **kw)
+    )
+    tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == "float32" else {"rtol": 2e-2, "atol": 2e-3}
+    _agree(fast, generic, **tol)
+
+
+def test_jax_student_only_jit_and_hessian(jax_kernel, monkeypatch) -> None:
+    """jit(grad) wrt the student asks the kernel for its gradient only; the Hessian (the
+    kernel's own jvp is the generic code's) matches diag(q) - q q^T."""
+    jax, calls = jax_kernel
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(5)
+    t = jnp.asarray(rng.normal(size=(4, 8)), jnp.float32)
+    s = jnp.asarray(rng.normal(size=(4, 8)), jnp.float32)
+
+    def loss(s):
+        return kl_divergence(t, s, inputs="logits", reduction="sum")
+
+    g = jax.jit(jax.grad(loss))(s)
+    assert (False, True) in calls
+    p, q = (np.exp(x - np.log(np.exp(x).sum(-1, keepdims=True))) for x in (t, s))
+    np.testing.assert_allclose(np.asarray(g), q - p, rtol=1e-5, atol=1e-7)
+    h = np.asarray(jax.hessian(lambda row: loss(s.at[0].set(row)))(s[0]))
+    np.testing.assert_allclose(h, np.diag(q[0]) - np.outer(q[0], q[0]), rtol=1e-4, atol=1e-6)

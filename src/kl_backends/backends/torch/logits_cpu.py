@@ -43,7 +43,7 @@ import tempfile
 import threading
 from typing import Any
 
-__all__ = ["CHUNK", "SOURCE", "library", "rows"]
+__all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
 
 #: Elements summed in float lanes before each addition to the row's double total.
 CHUNK = 1024
@@ -301,7 +301,7 @@ FLAGS = (
 )  # fmt: skip
 
 _lock = threading.Lock()
-_loaded: list[Any] = []  # [library or None], once tried
+_loaded: dict[str, Any] = {}  # tag -> library or None, once tried
 
 
 def _cpu_key() -> str:
@@ -320,32 +320,39 @@ def _cache_dir() -> str:
     return os.path.join(root, "logits_cpu")
 
 
-def _build(compiler: str, path: str) -> None:
-    """Compile ``SOURCE`` into ``path`` (written to a temporary name, then renamed)."""
+def _build(compiler: str, path: str, cxx: str | None, include: str | None) -> None:
+    """Compile ``SOURCE`` (and ``cxx``, C++) into ``path`` (built in a temporary
+    directory, then renamed into place)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as tmp:
         src = os.path.join(tmp, "kl_rows.c")
         out = os.path.join(tmp, "kl_rows.so")
         with open(src, "w") as f:
             f.write(SOURCE)
-        cmd = [compiler, *FLAGS, src, "-o", out, "-lm", "-lpthread"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        files = ["-x", "c", src]
+        if cxx is not None:
+            with open(os.path.join(tmp, "wrap.cc"), "w") as f:
+                f.write(cxx)
+            files += ["-x", "c++", os.path.join(tmp, "wrap.cc")]
+        inc = [] if include is None else ["-I", include]
+        cmd = [compiler, *FLAGS, *inc, *files, "-o", out, "-lm", "-lpthread"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
         os.replace(out, path)
 
 
-def _load() -> Any:
+def _load(tag: str, cxx: str | None, include: str | None) -> Any:
     if not sys.platform.startswith("linux") and sys.platform != "darwin":
         return None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    env, names = ("CC", ("cc", "gcc")) if cxx is None else ("CXX", ("c++", "g++"))
+    compiler = os.environ.get(env) or shutil.which(names[0]) or shutil.which(names[1])
     if compiler is None:
         return None
-    key = hashlib.sha256(
-        "\0".join((SOURCE, " ".join(FLAGS), compiler, platform.machine(), _cpu_key())).encode()
-    ).hexdigest()[:20]
-    path = os.path.join(_cache_dir(), f"kl_rows_{key}.so")
+    parts = (SOURCE, cxx or "", include or "", " ".join(FLAGS), compiler, platform.machine())
+    key = hashlib.sha256("\0".join((*parts, _cpu_key())).encode()).hexdigest()[:20]
+    path = os.path.join(_cache_dir(), f"kl_rows_{tag}_{key}.so")
     try:
         if not os.path.exists(path):
-            _build(compiler, path)
+            _build(compiler, path, cxx, include)
         lib = ctypes.CDLL(path)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -358,18 +365,28 @@ def _load() -> Any:
     return lib
 
 
-def library() -> Any:
+def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:
     """The loaded kernel (built on first use), or ``None`` where it cannot be built.
 
-    ``KL_BACKENDS_CPU_KERNEL=0`` turns it off.
+    ``cxx``: C++ source compiled into the same library (a framework's wrapper, tagged
+    ``tag``), with ``include`` on the include path.  ``KL_BACKENDS_CPU_KERNEL=0`` turns
+    the kernel off.
     """
     if os.environ.get("KL_BACKENDS_CPU_KERNEL", "1") == "0":
         return None
-    if not _loaded:
+    if tag not in _loaded:
         with _lock:
-            if not _loaded:
-                _loaded.append(_load())
-    return _loaded[0]
+            if tag not in _loaded:
+                _loaded[tag] = _load(tag, cxx, include)
+    return _loaded[tag]
+
+
+def threads() -> int:
+    """The CPUs this process may run on (the JAX kernel's threads)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def rows(

@@ -54,8 +54,26 @@ SOURCE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #define NINF (-INFINITY)
+
+/* Transparent huge pages for a fresh output (a few faults instead of one per 4 KiB page),
+   where the kernel allows them on request (THP "madvise"); advisory. */
+static void advise_huge(void *p, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + (uintptr_t)bytes) & ~(huge - 1);
+    if (p != NULL && bytes >= (int64_t)(4 * huge) && hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
 
 static inline float kexp(float x) {
     /* exp(x) for x <= 0 (x - row max); -inf and x < -87 give 0. */
@@ -275,6 +293,9 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
     if (threads > n) threads = n > 0 ? (int)n : 1;
     if (threads > 256) threads = 256;
     if (chunk < 1) chunk = 1;
+    int64_t es = dtype == 0 ? 4 : 2;
+    if (sga == v) advise_huge(ga, n * v * es);
+    if (sgb == v) advise_huge(gb, n * v * es);
     job_t jobs[256];
     pthread_t ids[256];
     int started[256];

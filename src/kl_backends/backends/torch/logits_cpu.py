@@ -370,12 +370,19 @@ def _load(tag: str, cxx: str | None, include: str | None) -> Any:
         return None
     parts = (SOURCE, cxx or "", include or "", " ".join(FLAGS), compiler, platform.machine())
     key = hashlib.sha256("\0".join((*parts, _cpu_key())).encode()).hexdigest()[:20]
-    path = os.path.join(_cache_dir(), f"kl_rows_{tag}_{key}.so")
-    try:
-        if not os.path.exists(path):
-            _build(compiler, path, cxx, include)
-        lib = ctypes.CDLL(path)
-    except (OSError, subprocess.SubprocessError):
+    lib = None
+    # The cache, else (an unwritable home) a per-user temporary directory.
+    fallback = os.path.join(tempfile.gettempdir(), f"kl_backends-{os.getuid()}")
+    for root in (_cache_dir(), os.path.join(fallback, "logits_cpu")):
+        path = os.path.join(root, f"kl_rows_{tag}_{key}.so")
+        try:
+            if not os.path.exists(path):
+                _build(compiler, path, cxx, include)
+            lib = ctypes.CDLL(path)
+            break
+        except (OSError, subprocess.SubprocessError):
+            continue
+    if lib is None:
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.kl_rows.restype = ctypes.c_int

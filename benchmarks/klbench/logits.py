@@ -1,4 +1,5 @@
-"""KL(teacher || student) between [N, V] logits, with the student gradient, against a peer.
+"""KL(teacher || student) between [N, V] logits, with the student gradient, against a peer
+and against the memory floor.
 
 Targets (issue 11), float32, [2048, 32000] and [256, 128256]:
 PyTorch eager <= 0.8x of F.kl_div(log_softmax(s), log_softmax(t), log_target=True,
@@ -7,6 +8,15 @@ of optax kl_divergence_with_log_targets on log_softmax; TF tf.function + Gradien
 <= 1.0x of the same formula in TF ops.  bf16 measured for PyTorch and JAX.  Ours and the
 peer are timed interleaved (alternating calls) in one process, so that a busy machine
 slows both alike; the ratio is the median of ours over the median of the peer.
+
+The memory floor (issue 18), timed in the same interleaved rounds: read both logits
+once and write a gradient-sized array once, ``torch.sub(s, t, out=g)`` (PyTorch, into a
+preallocated ``g``), ``jit(lambda s, t: s - t)`` (JAX; XLA allocates its output) and
+``tf.function`` of ``s - t`` (TF).  Targets: ours <= 4x the floor, aim 2x, float32,
+PyTorch eager and JAX jit(grad).  PyTorch's figures also list ``s - t`` into a fresh
+tensor (``floor_alloc``): a new gradient costs its page faults, which the floor into a
+reused ``g`` does not pay.  The student is one leaf reused across calls (its ``.grad``
+reset), so no copy of the inputs is timed.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import TorchPeak, interleaved, log, meta, write_results
+from .common import TorchPeak, log, meta, write_results
 from .logits_report import logits_markdown, logits_plot
 
 LOGITS_SIZES = {"v32k": (2048, 32000), "v128k": (256, 128256)}
@@ -35,12 +45,31 @@ _BF16 = ("torch", "jax")
 
 @dataclass(frozen=True)
 class Pair:
-    """Ours and the peer (zero-argument calls), ``peak(fn)`` in inputs (or None), ``sync``."""
+    """Ours, the peer and the floors (zero-argument calls), ``peak(fn)`` in inputs (or
+    None), ``sync``."""
 
     ours: Callable[[], Any]
     peer: Callable[[], Any]
     peak: Callable[[Callable[[], Any]], float] | None
     sync: Callable[[Any], Any]
+    floor: Callable[[], Any] | None = None
+    floor_alloc: Callable[[], Any] | None = None
+
+
+def interleaved_all(
+    fns: dict[str, Callable[[], Any]], sync: Callable[[Any], Any], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, one call of each per round (a busy machine slows
+    all alike); one warm-up call each (compilation, first build)."""
+    for fn in fns.values():
+        sync(fn())
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            sync(fn())
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 @dataclass(frozen=True)
@@ -94,15 +123,24 @@ def _torch_pair(shape, dtype: str) -> Pair:
             F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean"
         )
 
+    s = s0.clone().requires_grad_(True)
+    g = torch.empty_like(s0)
+
     def ours():
-        s = s0.clone().requires_grad_(True)
+        s.grad = None
         ours_loss(s).backward()
         return s.grad
 
     def peer():
-        s = s0.clone().requires_grad_(True)
+        s.grad = None
         peer_loss(s).backward()
         return s.grad
+
+    def floor():
+        return torch.sub(s0, t, out=g)
+
+    def floor_alloc():
+        return torch.sub(s0, t)
 
     def peak(fn):
         s = s0.clone().requires_grad_(True)
@@ -110,7 +148,7 @@ def _torch_pair(shape, dtype: str) -> Pair:
             (ours_loss if fn is ours else peer_loss)(s).backward()
         return mode.peak / (t.numel() * t.element_size())
 
-    return Pair(ours, peer, peak, lambda x: x)
+    return Pair(ours, peer, peak, lambda x: x, floor, floor_alloc)
 
 
 def _jax_pair(shape, dtype: str) -> Pair:
@@ -132,18 +170,23 @@ def _jax_pair(shape, dtype: str) -> Pair:
         )
     )
 
+    floor_g = jax.jit(lambda s, t: s - t)
+
     def ours():
         return ours_g(s, t)
 
     def peer():
         return peer_g(s, t)
 
+    def floor():
+        return floor_g(s, t)
+
     def peak(fn):
         g = ours_g if fn is ours else peer_g
         analysis = g.lower(s, t).compile().memory_analysis()
         return analysis.temp_size_in_bytes / (t.size * t.dtype.itemsize)
 
-    return Pair(ours, peer, peak, lambda x: x.block_until_ready())
+    return Pair(ours, peer, peak, lambda x: x.block_until_ready(), floor)
 
 
 def _tensorflow_pair(shape, dtype: str) -> Pair:
@@ -172,13 +215,18 @@ def _tensorflow_pair(shape, dtype: str) -> Pair:
     ours_g = grad_of(lambda s, t: kl_divergence(t, s, inputs="logits", reduction="mean"))
     peer_g = grad_of(formula)
 
+    floor_g = tf.function(lambda s, t: s - t)
+
     def ours():
         return ours_g(s, t)
 
     def peer():
         return peer_g(s, t)
 
-    return Pair(ours, peer, None, lambda x: x.numpy())
+    def floor():
+        return floor_g(s, t)
+
+    return Pair(ours, peer, None, lambda x: x.numpy(), floor)
 
 
 def _torch_cuda_pair(shape, dtype: str, device: str, peer_name: str) -> Pair:
@@ -212,6 +260,11 @@ def _torch_cuda_pair(shape, dtype: str, device: str, peer_name: str) -> Pair:
             ).backward()
         return s.grad
 
+    g = torch.empty_like(s0)
+
+    def floor():
+        return torch.sub(s0, t, out=g)
+
     def peak(fn):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -224,7 +277,7 @@ def _torch_cuda_pair(shape, dtype: str, device: str, peer_name: str) -> Pair:
         torch.cuda.synchronize()
         return x
 
-    return Pair(ours, peer, peak, sync)
+    return Pair(ours, peer, peak, sync, floor)
 
 
 _PAIRS: dict[str, Callable[[Any, str], Pair]] = {
@@ -265,7 +318,12 @@ def _cases(backends: list[str], sweep: bool) -> list[LogitsCase]:
 
 def _measure(case: LogitsCase, rounds: int) -> dict:
     pair = _logits_pair(case)
-    a, b = interleaved(pair.ours, pair.peer, pair.sync, rounds)
+    fns = {"ours": pair.ours, "peer": pair.peer}
+    if pair.floor is not None:
+        fns["floor"] = pair.floor
+    if pair.floor_alloc is not None:
+        fns["floor_alloc"] = pair.floor_alloc
+    times = interleaved_all(fns, pair.sync, rounds)
     row = {
         "backend": case.backend,
         "size": case.size,
@@ -273,9 +331,13 @@ def _measure(case: LogitsCase, rounds: int) -> dict:
         "peer": "LigerKLDIVLoss (after log_softmax)" if case.peer_name else "",
         "shape": list(case.shape),
         "dtype": case.dtype,
-        "ours_s": statistics.median(a),
-        "peer_s": statistics.median(b),
+        "ours_s": statistics.median(times["ours"]),
+        "peer_s": statistics.median(times["peer"]),
     }
+    for name in ("floor", "floor_alloc"):
+        if name in times:
+            row[f"{name}_s"] = statistics.median(times[name])
+            row[f"ours_over_{name}"] = row["ours_s"] / row[f"{name}_s"]
     row["ratio"] = row["ours_s"] / row["peer_s"]
     if pair.peak is not None:
         gc.collect()

@@ -13,13 +13,19 @@ from typing import Any
 import torch
 
 from kl_backends._lib.arrays import prepare_block, row_block
+from kl_backends.backends.torch import logits_cpu as _cpu
 
 __all__ = ["LOGITS_BLOCK", "LogitsRows", "TracedLogitsRows", "logits_rows"]
 
 # KL, cross-entropy and generalised JSD between ``[N, V]`` logits
 # (``kl_backends._math.logits``):
 #
-# * eager, CPU, KL and cross-entropy (``LogitsRows``): each block's ``log_softmax``
+# * eager, CPU, KL and cross-entropy, float32 or bfloat16 rows with unit element stride:
+#   the compiled kernel of ``logits_cpu`` (C, built once and cached; ``ctypes``) reads
+#   each row once into cache, and writes the values and the unscaled gradients of the
+#   inputs that need one; rows it leaves NaN (NaN, ``+inf``, all ``-inf``) are redone
+#   by the generic block code.  The backward scales the gradient as below;
+# * otherwise eager, CPU, KL and cross-entropy (``LogitsRows``): each block's ``log_softmax``
 #   (PyTorch's fused kernel) into reused buffers, the row values, and -- when an
 #   input needs a gradient -- that gradient (for the second input
 #   ``softmax(b/T) - softmax(a/T)``) written straight into the gradient tensor
@@ -52,6 +58,12 @@ __all__ = ["LOGITS_BLOCK", "LogitsRows", "TracedLogitsRows", "logits_rows"]
 #: smaller blocks the per-kernel fork/join of the intra-op threads dominates on
 #: a busy 2-core machine (2^18: 7x slower than 2^22 at [256, 128256]).
 LOGITS_BLOCK = 1 << 22
+
+#: Elements per chunk of the compiled kernel's row sums (``logits_cpu.CHUNK``; tests
+#: make it small so that rows span several chunks).
+KERNEL_CHUNK = _cpu.CHUNK
+#: Threads of the compiled kernel (``None``: ``torch.get_num_threads()``).
+KERNEL_THREADS: int | None = None
 
 
 def _blocks(a: Any) -> list[tuple[int, int]]:
@@ -196,6 +208,52 @@ def _fast_block(
     return vals
 
 
+def _kernel_admits(spec: Any, a: Any, b: Any, mask: Any) -> Any:
+    """The compiled CPU kernel (``logits_cpu``) if it takes these inputs, else ``None``."""
+    if spec.kind not in ("kl", "ce") or a.dtype != b.dtype:
+        return None
+    if a.dtype not in (torch.float32, torch.bfloat16) or a.ndim != 2 or b.shape != a.shape:
+        return None
+    if a.numel() == 0 or (a.shape[1] > 1 and (a.stride(1) != 1 or b.stride(1) != 1)):
+        return None
+    if mask is not None and (mask.dtype != torch.bool or mask.shape != a.shape[:1]):
+        return None
+    return _cpu.library()
+
+
+def _kernel_rows(options: tuple[Any, ...], lib: Any, a: Any, b: Any, mask: Any) -> tuple:
+    """Values ``[N]`` (float32) and the unscaled gradients of the inputs that need one, by
+    the compiled kernel; rows it leaves NaN are redone by the generic block code."""
+    be, spec, generic = options
+    n, v = a.shape
+    vals = torch.empty((n,), dtype=torch.float32)
+    ga = torch.empty((n, v), dtype=a.dtype) if a.requires_grad else None
+    gb = torch.empty((n, v), dtype=b.dtype) if b.requires_grad else None
+    m = None if mask is None else mask.contiguous().view(torch.uint8)
+    _cpu.rows(
+        lib, (n, v), (a.data_ptr(), a.stride(0)), (b.data_ptr(), b.stride(0)),
+        a.dtype == torch.bfloat16, None if m is None else m.data_ptr(), spec.temperature,
+        spec.kind, None if ga is None else (ga.data_ptr(), v),
+        None if gb is None else (gb.data_ptr(), v), vals.data_ptr(), KERNEL_THREADS or torch.get_num_threads(),
+        KERNEL_CHUNK,
+    )  # fmt: skip
+    bad = torch.isnan(vals)
+    if bool(bad.any()):  # NaN, +inf, all -inf: the generic conventions
+        idx = bad.nonzero()[:, 0]
+        ab = prepare_block(be.xp, a[idx], spec.work, None, spec.temperature, a.device)
+        bb = prepare_block(be.xp, b[idx], spec.work, None, spec.temperature, a.device)
+        vals[idx] = generic.forward_block(be, spec.kind, None, ab, bb).to(vals.dtype)
+        need = (ga is not None, gb is not None)
+        if any(need):
+            one = torch.ones_like(vals[idx])
+            da, db = generic.backward_block(be, spec.kind, None, ab, bb, vals[idx], one, need)
+            if ga is not None:
+                ga[idx] = da.to(ga.dtype)
+            if gb is not None:
+                gb[idx] = db.to(gb.dtype)
+    return vals, ga, gb
+
+
 class LogitsRows(torch.autograd.Function):
     """Rows of logits, eager (``Torch.logits_rows``): see the comment at the top."""
 
@@ -204,8 +262,13 @@ class LogitsRows(torch.autograd.Function):
         be, spec, generic = options
         kind, beta, temperature, work = spec.kind, spec.beta, spec.temperature, spec.work
         n = a.shape[0]
-        out = torch.empty((n,), dtype=work, device=a.device)
         fast = kind in ("kl", "ce") and _eager_cpu(a)
+        lib = _kernel_admits(spec, a, b, mask) if fast else None
+        if lib is not None:
+            vals, ga, gb = _kernel_rows(options, lib, a, b, mask)
+            empty = torch.empty((0,), dtype=a.dtype, device=a.device)
+            return vals.to(work), (empty if ga is None else ga), (empty if gb is None else gb)
+        out = torch.empty((n,), dtype=work, device=a.device)
         ga = torch.empty_like(a) if fast and a.requires_grad else None
         gb = torch.empty_like(b) if fast and b.requires_grad else None
         blocks = _blocks(a)

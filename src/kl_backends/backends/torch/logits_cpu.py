@@ -1,0 +1,444 @@
+"""A compiled CPU kernel for KL and cross-entropy rows of ``[N, V]`` logits, with gradients.
+
+C source built once with the system's C compiler (``cc``; ``-O3 -march=native``) into a
+shared library cached under ``~/.cache/kl_backends`` (or ``$KL_BACKENDS_CACHE``), keyed by
+the source, the compiler flags and the CPU, and called through ``ctypes`` on raw pointers.
+No framework is imported here: the torch kernel (``logits.py``) and JAX's
+(``backends/jax/logits.py``) pass pointers.  Where no compiler is found, or the build
+fails, ``library()`` returns ``None`` and the callers keep their other paths.
+
+Per row ``i`` (float32 arithmetic, sums in float lanes over chunks of ``chunk``
+elements, the chunks added in double), with ``x = a_i / T`` and ``y = b_i / T``:
+
+1. ``ma = max x``, ``mb = max y`` (and a check for NaN and ``+inf``);
+2. ``ea = exp(x - ma)``, ``eb = exp(y - mb)`` kept in per-thread scratch rows (the
+   row stays in cache), ``Sa = sum ea``, ``Sb = sum eb``; ``la = ma + log Sa``,
+   ``lb = mb + log Sb`` (in double);
+3. KL: ``sum p ((x - y) - (la - lb))``; cross-entropy: ``-sum p (y - lb)``, with
+   ``p = ea / Sa`` and terms where ``x == -inf`` equal to 0; the gradient wrt ``b``,
+   ``q - p`` (``q = eb / Sb``);
+4. (if wanted) the gradient wrt ``a``: KL ``p ((x - y) - (la - lb) - KL)``,
+   cross-entropy ``-p ((y - lb) + H)``, 0 where ``x == -inf``.
+
+Gradients are unscaled (the caller multiplies by the row cotangent and ``1/T``).
+Rows whose inputs hold NaN or ``+inf``, or whose logits are all ``-inf`` on a side,
+get the value NaN and untouched gradients: the caller redoes the NaN rows with the
+generic code (also those whose value comes out NaN, e.g. an underflowed ``p``
+against ``q == 0``).  Masked rows (``mask[i] == 0``) get value 0 and zero gradients.
+Inputs and gradients are float32 or bfloat16 (``dtype`` 0 or 1; bfloat16 rounded to
+nearest even).  Rows are split over ``threads`` POSIX threads.  ``exp`` is a
+Cephes-style polynomial (about 2 ulp) that the compiler vectorises.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Any
+
+__all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
+
+#: Elements summed in float lanes before each addition to the row's double total.
+CHUNK = 1024
+
+SOURCE = r"""
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#define NINF (-INFINITY)
+
+/* Transparent huge pages for a fresh output (a few faults instead of one per 4 KiB page),
+   where the kernel allows them on request (THP "madvise"); advisory. */
+static void advise_huge(void *p, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + (uintptr_t)bytes) & ~(huge - 1);
+    if (p != NULL && bytes >= (int64_t)(4 * huge) && hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+static inline float kexp(float x) {
+    /* exp(x) for x <= 0 (x - row max); -inf and x < -87 give 0. */
+    float xc = x < -87.0f ? -87.0f : x;
+    float k = __builtin_rintf(xc * 1.44269504088896341f);
+    float r = __builtin_fmaf(k, -0.693359375f, xc);
+    r = __builtin_fmaf(k, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = __builtin_fmaf(p, r, 1.3981999507e-3f);
+    p = __builtin_fmaf(p, r, 8.3334519073e-3f);
+    p = __builtin_fmaf(p, r, 4.1665795894e-2f);
+    p = __builtin_fmaf(p, r, 1.6666665459e-1f);
+    p = __builtin_fmaf(p, r, 5.0000001201e-1f);
+    p = __builtin_fmaf(p, r * r, r) + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)k + 127) << 23;
+    return x < -87.0f ? 0.0f : p * scale.f;
+}
+
+static inline float bf16_to_f(uint16_t h) {
+    union { uint32_t i; float f; } u;
+    u.i = (uint32_t)h << 16;
+    return u.f;
+}
+
+static inline uint16_t f_to_bf16(float f) {
+    union { uint32_t i; float f; } w;
+    w.f = f;
+    uint32_t u = w.i;
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? ((u >> 16) | 0x40u) : rounded);
+}
+
+typedef struct {
+    int64_t n, v, sa, sb, sga, sgb, chunk, lo, hi;
+    const void *a, *b;
+    const uint8_t *mask;
+    void *ga, *gb;
+    float *vals;
+    double temperature;
+    int dtype, kind;
+} job_t;
+
+/* Row r of x as float32 (converted and divided by T into buf), or the row itself. */
+static const float *row_in(const job_t *j, const void *x, int64_t stride, int64_t r, float *buf) {
+    int64_t v = j->v;
+    if (j->dtype == 0) {
+        const float *src = (const float *)x + r * stride;
+        if (j->temperature == 0.0) return src;
+        float t = (float)j->temperature;
+        #pragma omp simd
+        for (int64_t i = 0; i < v; i++) buf[i] = src[i] / t;
+        return buf;
+    }
+    const uint16_t *src = (const uint16_t *)x + r * stride;
+    if (j->temperature == 0.0) {
+        #pragma omp simd
+        for (int64_t i = 0; i < v; i++) buf[i] = bf16_to_f(src[i]);
+    } else {
+        float t = (float)j->temperature;
+        #pragma omp simd
+        for (int64_t i = 0; i < v; i++) buf[i] = bf16_to_f(src[i]) / t;
+    }
+    return buf;
+}
+
+/* Row r of a gradient: from float32 scratch (bfloat16), or zeros. */
+static void row_out(const job_t *j, void *g, int64_t stride, int64_t r, const float *src) {
+    int64_t v = j->v;
+    if (j->dtype == 0) {
+        float *dst = (float *)g + r * stride;
+        if (src == NULL) memset(dst, 0, (size_t)v * 4);
+        else if (src != dst) memcpy(dst, src, (size_t)v * 4);
+        return;
+    }
+    uint16_t *dst = (uint16_t *)g + r * stride;
+    if (src == NULL) { memset(dst, 0, (size_t)v * 2); return; }
+    #pragma omp simd
+    for (int64_t i = 0; i < v; i++) dst[i] = f_to_bf16(src[i]);
+}
+
+/* e = exp(x - cm) per chunk (cm: the chunk's max, into cms), returns the row's max in
+   m_out and sum exp(x - max) in s_out (chunks in double); 1 for NaN, +inf, or a row
+   of -inf only. */
+static int row_exp(const float *x, int64_t v, int64_t chunk, float *e, float *cms,
+                   float *m_out, double *s_out) {
+    float m = NINF;
+    double total = 0.0;
+    int bad = 0;
+    for (int64_t s = 0, k = 0; s < v; s += chunk, k++) {
+        int64_t end = s + chunk < v ? s + chunk : v;
+        float cm = NINF;
+        #pragma omp simd reduction(max:cm) reduction(|:bad)
+        for (int64_t i = s; i < end; i++) {
+            cm = x[i] > cm ? x[i] : cm;
+            bad |= (x[i] != x[i]);
+        }
+        if (cm == INFINITY) bad = 1;
+        if (bad) break;
+        cms[k] = cm;
+        if (cm == NINF) {
+            memset(e + s, 0, (size_t)(end - s) * 4);
+            continue;
+        }
+        float acc = 0.0f;
+        #pragma omp simd reduction(+:acc)
+        for (int64_t i = s; i < end; i++) {
+            float t = kexp(x[i] - cm);
+            e[i] = t;
+            acc += t;
+        }
+        if (cm > m) {
+            total = total * exp((double)m - (double)cm) + acc;
+            m = cm;
+        } else {
+            total += acc * exp((double)cm - (double)m);
+        }
+    }
+    *m_out = m;
+    *s_out = total;
+    return bad || m == NINF;
+}
+
+typedef struct { float *x, *y, *ea, *eb, *g, *ca, *cb; } scratch_t;
+
+static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
+    int64_t v = j->v, chunk = j->chunk;
+    int kl = j->kind == 0;
+    if (j->mask != NULL && !j->mask[r]) {
+        j->vals[r] = 0.0f;
+        if (j->ga) row_out(j, j->ga, j->sga, r, NULL);
+        if (j->gb) row_out(j, j->gb, j->sgb, r, NULL);
+        return;
+    }
+    const float *x = row_in(j, j->a, j->sa, r, w->x);
+    const float *y = row_in(j, j->b, j->sb, r, w->y);
+    float ma, mb;
+    double sa, sb;
+    const float *ea = w->ea, *eb = w->eb;
+    if (row_exp(x, v, chunk, w->ea, w->ca, &ma, &sa) |
+        row_exp(y, v, chunk, w->eb, w->cb, &mb, &sb)) {
+        j->vals[r] = NAN;
+        return;
+    }
+    double la = ma + log(sa), lb = mb + log(sb);
+    float c = (float)(la - lb), lbf = (float)lb;
+    /* p = ea * exp(cm_a - la), q = eb * exp(cm_b - lb); gb = q - p (float32: straight
+       into the gradient row) */
+    float *gb = j->gb && j->dtype == 0 ? (float *)j->gb + r * j->sgb : w->g;
+    int want_b = j->gb != NULL;
+    /* w: KL (x - y) - c, cross-entropy y - lb (no branch inside the loops) */
+    float cx = kl ? 1.0f : 0.0f, cc = kl ? c : lbf, sy1 = kl ? -1.0f : 1.0f;
+    double total = 0.0;
+    for (int64_t s = 0, k = 0; s < v; s += chunk, k++) {
+        int64_t end = s + chunk < v ? s + chunk : v;
+        float fa = (float)exp((double)w->ca[k] - la), fb = (float)exp((double)w->cb[k] - lb);
+        float acc = 0.0f;
+        if (want_b) {
+            #pragma omp simd reduction(+:acc)
+            for (int64_t i = s; i < end; i++) {
+                float p = ea[i] * fa;
+                float t = __builtin_fmaf(sy1, y[i], cx * x[i]) - cc;
+                acc += x[i] == NINF ? 0.0f : p * t;
+                gb[i] = eb[i] * fb - p;
+            }
+        } else {
+            #pragma omp simd reduction(+:acc)
+            for (int64_t i = s; i < end; i++) {
+                float t = __builtin_fmaf(sy1, y[i], cx * x[i]) - cc;
+                acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
+            }
+        }
+        total += acc;
+    }
+    float val = kl ? (float)total : (float)(-total);
+    j->vals[r] = val;
+    if (val != val) return;
+    if (want_b) row_out(j, j->gb, j->sgb, r, gb);
+    if (j->ga) {
+        float *ga = j->dtype == 0 ? (float *)j->ga + r * j->sga : w->g;
+        /* KL: p ((x - y) - c - KL); cross-entropy: -p ((y - lb) + H) */
+        float cv = kl ? -val : val;
+        for (int64_t s = 0, k = 0; s < v; s += chunk, k++) {
+            int64_t end = s + chunk < v ? s + chunk : v;
+            float fa = (float)exp((double)w->ca[k] - la) * (kl ? 1.0f : -1.0f);
+            #pragma omp simd
+            for (int64_t i = s; i < end; i++) {
+                float t = (__builtin_fmaf(sy1, y[i], cx * x[i]) - cc) + cv;
+                ga[i] = x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
+            }
+        }
+        row_out(j, j->ga, j->sga, r, ga);
+    }
+}
+
+static void *run(void *arg) {
+    job_t *j = (job_t *)arg;
+    int64_t v = j->v;
+    int64_t nc = (v + j->chunk - 1) / j->chunk + 1;
+    float *buf = (float *)malloc((size_t)(5 * v + 2 * nc + 64) * sizeof(float));
+    if (buf == NULL) {
+        for (int64_t r = j->lo; r < j->hi; r++) j->vals[r] = NAN;
+        return NULL;
+    }
+    scratch_t w = {buf, buf + v, buf + 2 * v, buf + 3 * v, buf + 4 * v, buf + 5 * v,
+                   buf + 5 * v + nc};
+    for (int64_t r = j->lo; r < j->hi; r++) one_row(j, r, &w);
+    free(buf);
+    return NULL;
+}
+
+int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int64_t sb,
+            int dtype, const uint8_t *mask, double temperature, int kind,
+            void *ga, int64_t sga, void *gb, int64_t sgb, float *vals,
+            int threads, int64_t chunk) {
+    if (threads < 1) threads = 1;
+    if (threads > n) threads = n > 0 ? (int)n : 1;
+    if (threads > 256) threads = 256;
+    if (chunk < 1) chunk = 1;
+    int64_t es = dtype == 0 ? 4 : 2;
+    if (sga == v) advise_huge(ga, n * v * es);
+    if (sgb == v) advise_huge(gb, n * v * es);
+    job_t jobs[256];
+    pthread_t ids[256];
+    int started[256];
+    for (int t = 0; t < threads; t++) {
+        job_t j = {n, v, sa, sb, sga, sgb, chunk, n * t / threads, n * (t + 1) / threads,
+                   a, b, mask, ga, gb, vals, temperature, dtype, kind};
+        jobs[t] = j;
+        started[t] = 0;
+    }
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&ids[t], NULL, run, &jobs[t]) == 0;
+    run(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run(&jobs[t]);
+    }
+    return 0;
+}
+"""
+
+FLAGS = (
+    "-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math",
+    "-fPIC", "-shared",
+)  # fmt: skip
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}  # tag -> library or None, once tried
+
+
+def _cpu_key() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f.read().splitlines() if ln.startswith(("model name", "flags"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor()
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("KL_BACKENDS_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "kl_backends"
+    )
+    return os.path.join(root, "logits_cpu")
+
+
+def _build(compiler: str, path: str, cxx: str | None, include: str | None) -> None:
+    """Compile ``SOURCE`` (and ``cxx``, C++) into ``path`` (built in a temporary
+    directory, then renamed into place)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as tmp:
+        src = os.path.join(tmp, "kl_rows.c")
+        out = os.path.join(tmp, "kl_rows.so")
+        with open(src, "w") as f:
+            f.write(SOURCE)
+        files = ["-x", "c", src]
+        if cxx is not None:
+            with open(os.path.join(tmp, "wrap.cc"), "w") as f:
+                f.write(cxx)
+            files += ["-x", "c++", os.path.join(tmp, "wrap.cc")]
+        inc = [] if include is None else ["-I", include]
+        cmd = [compiler, *FLAGS, *inc, *files, "-o", out, "-lm", "-lpthread"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        os.replace(out, path)
+
+
+def _load(tag: str, cxx: str | None, include: str | None) -> Any:
+    if not sys.platform.startswith("linux") and sys.platform != "darwin":
+        return None
+    env, names = ("CC", ("cc", "gcc")) if cxx is None else ("CXX", ("c++", "g++"))
+    compiler = os.environ.get(env) or shutil.which(names[0]) or shutil.which(names[1])
+    if compiler is None:
+        return None
+    parts = (SOURCE, cxx or "", include or "", " ".join(FLAGS), compiler, platform.machine())
+    key = hashlib.sha256("\0".join((*parts, _cpu_key())).encode()).hexdigest()[:20]
+    lib = None
+    # The cache, else (an unwritable home) a per-user temporary directory.
+    fallback = os.path.join(tempfile.gettempdir(), f"kl_backends-{os.getuid()}")
+    for root in (_cache_dir(), os.path.join(fallback, "logits_cpu")):
+        path = os.path.join(root, f"kl_rows_{tag}_{key}.so")
+        try:
+            if not os.path.exists(path):
+                _build(compiler, path, cxx, include)
+            lib = ctypes.CDLL(path)
+            break
+        except (OSError, subprocess.SubprocessError):
+            continue
+    if lib is None:
+        return None
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.kl_rows.restype = ctypes.c_int
+    lib.kl_rows.argtypes = [
+        i64, i64, ptr, i64, ptr, i64, ctypes.c_int, ptr, ctypes.c_double, ctypes.c_int,
+        ptr, i64, ptr, i64, ptr, ctypes.c_int, i64,
+    ]  # fmt: skip
+    return lib
+
+
+def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:
+    """The loaded kernel (built on first use), or ``None`` where it cannot be built.
+
+    ``cxx``: C++ source compiled into the same library (a framework's wrapper, tagged
+    ``tag``), with ``include`` on the include path.  ``KL_BACKENDS_CPU_KERNEL=0`` turns
+    the kernel off.
+    """
+    if os.environ.get("KL_BACKENDS_CPU_KERNEL", "1") == "0":
+        return None
+    if tag not in _loaded:
+        with _lock:
+            if tag not in _loaded:
+                _loaded[tag] = _load(tag, cxx, include)
+    return _loaded[tag]
+
+
+def threads() -> int:
+    """The CPUs this process may run on (the JAX kernel's threads)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def rows(
+    lib: Any,
+    shape: tuple[int, int],
+    a: tuple[int, int],
+    b: tuple[int, int],
+    bf16: bool,
+    mask: int | None,
+    temperature: float | None,
+    kind: str,
+    ga: tuple[int, int] | None,
+    gb: tuple[int, int] | None,
+    vals: int,
+    threads: int,
+    chunk: int = CHUNK,
+) -> None:
+    """Call the kernel: ``a``, ``b``, ``ga``, ``gb`` are (address, row stride in elements);
+    ``mask`` and ``vals`` addresses (bytes of 0/1, float32); see the module docstring."""
+    n, v = shape
+    lib.kl_rows(
+        n, v, a[0], a[1], b[0], b[1], 1 if bf16 else 0, mask,
+        0.0 if temperature is None else float(temperature), 0 if kind == "kl" else 1,
+        None if ga is None else ga[0], 0 if ga is None else ga[1],
+        None if gb is None else gb[0], 0 if gb is None else gb[1],
+        vals, threads, chunk,
+    )  # fmt: skip

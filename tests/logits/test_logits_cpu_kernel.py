@@ -1,4 +1,4 @@
-"""The compiled CPU kernel of the torch logits rows (backends/torch/logits_cpu.py).
+"""The compiled CPU kernel of the logits rows (PyTorch and JAX) (backends/_logits_cpu.py).
 
 KL and cross-entropy between ``[N, V]`` logits on CPU tensors (float32, bfloat16)
 go through a C kernel built on first use.  It must agree with the generic block
@@ -21,8 +21,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from kl_backends import cross_entropy, kl_divergence  # noqa: E402
+from kl_backends.backends import _logits_cpu as logits_cpu  # noqa: E402
 from kl_backends.backends.torch import logits as torch_logits  # noqa: E402
-from kl_backends.backends.torch import logits_cpu  # noqa: E402
 
 FNS = {"kl": kl_divergence, "ce": cross_entropy}
 

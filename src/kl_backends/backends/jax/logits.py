@@ -10,7 +10,7 @@ import functools
 from typing import Any
 
 from kl_backends._lib.arrays import prepare_block
-from kl_backends.backends.torch import logits_cpu as _cpu
+from kl_backends.backends import _logits_cpu as _cpu
 
 __all__ = ["FFI_SOURCE", "KERNEL_CHUNK", "logits_rows"]
 
@@ -18,7 +18,7 @@ __all__ = ["FFI_SOURCE", "KERNEL_CHUNK", "logits_rows"]
 KERNEL_CHUNK = _cpu.CHUNK
 _TARGET = "kl_backends_logits_rows"
 
-#: The XLA FFI handler around the C kernel of ``logits_cpu`` (built with the C++
+#: The XLA FFI handler around the C kernel of ``backends._logits_cpu`` (built with the C++
 #: compiler against ``jax.ffi.include_dir()``): values ``[...]`` float32 and the
 #: unscaled gradients wanted (a ``(0,)`` buffer for the other) of ``[..., V]`` rows.
 FFI_SOURCE = r"""
@@ -120,7 +120,7 @@ def _kernel(spec: Any, want: tuple[bool, bool], a: Any, b: Any) -> tuple[Any, An
 
 #
 # KL and cross-entropy of float32/bfloat16 rows on CPU: the C kernel of
-# ``logits_cpu`` through XLA's FFI (``_fused_fn``): one call gives the values and
+# ``backends._logits_cpu`` through XLA's FFI (``_fused_fn``): one call gives the values and
 # the unscaled gradients of the inputs whose tangent is not a symbolic zero (under
 # ``grad`` wrt the student, the student's only), kept as the residual of the
 # linear tangent; rows left NaN are redone by the generic code inside a

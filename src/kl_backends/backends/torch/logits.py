@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from kl_backends._lib.arrays import prepare_block, row_block
-from kl_backends.backends.torch import logits_cpu as _cpu
+from kl_backends.backends import _logits_cpu as _cpu
 
 __all__ = ["LOGITS_BLOCK", "LogitsRows", "TracedLogitsRows", "logits_rows"]
 
@@ -21,7 +21,7 @@ __all__ = ["LOGITS_BLOCK", "LogitsRows", "TracedLogitsRows", "logits_rows"]
 # (``kl_backends._math.logits``):
 #
 # * eager, CPU, KL and cross-entropy, float32 or bfloat16 rows with unit element stride:
-#   the compiled kernel of ``logits_cpu`` (C, built once and cached; ``ctypes``) reads
+#   the compiled kernel of ``backends._logits_cpu`` (C, built once and cached; ``ctypes``) reads
 #   each row once into cache, and writes the values and the unscaled gradients of the
 #   inputs that need one; rows it leaves NaN (NaN, ``+inf``, all ``-inf``) are redone
 #   by the generic block code.  The backward scales the gradient as below;
@@ -59,7 +59,7 @@ __all__ = ["LOGITS_BLOCK", "LogitsRows", "TracedLogitsRows", "logits_rows"]
 #: a busy 2-core machine (2^18: 7x slower than 2^22 at [256, 128256]).
 LOGITS_BLOCK = 1 << 22
 
-#: Elements per chunk of the compiled kernel's row sums (``logits_cpu.CHUNK``; tests
+#: Elements per chunk of the compiled kernel's row sums (``_logits_cpu.CHUNK``; tests
 #: make it small so that rows span several chunks).
 KERNEL_CHUNK = _cpu.CHUNK
 #: Threads of the compiled kernel (``None``: ``torch.get_num_threads()``).
@@ -209,7 +209,7 @@ def _fast_block(
 
 
 def _kernel_admits(spec: Any, a: Any, b: Any, mask: Any) -> Any:
-    """The compiled CPU kernel (``logits_cpu``) if it takes these inputs, else ``None``."""
+    """The compiled CPU kernel (``backends._logits_cpu``) if it takes these inputs, else ``None``."""
     if spec.kind not in ("kl", "ce") or a.dtype != b.dtype:
         return None
     if a.dtype not in (torch.float32, torch.bfloat16) or a.ndim != 2 or b.shape != a.shape:

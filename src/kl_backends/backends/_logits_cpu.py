@@ -3,7 +3,7 @@
 C source built once with the system's C compiler (``cc``; ``-O3 -march=native``) into a
 shared library cached under ``~/.cache/kl_backends`` (or ``$KL_BACKENDS_CACHE``), keyed by
 the source, the compiler flags and the CPU, and called through ``ctypes`` on raw pointers.
-No framework is imported here: the torch kernel (``logits.py``) and JAX's
+No framework is imported here: the torch kernel (``torch/logits.py``) and JAX's
 (``backends/jax/logits.py``) pass pointers.  Where no compiler is found, or the build
 fails, ``library()`` returns ``None`` and the callers keep their other paths.
 

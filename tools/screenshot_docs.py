@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,17 +88,31 @@ def _wait_for_port(port: int) -> None:
 
 @contextlib.contextmanager
 def _process(command: list[str], **kwargs) -> Iterator[subprocess.Popen]:
+    # Its own process group: Chromium's helpers (renderer, GPU, zygote) end with it.
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **kwargs,
     )
     try:
         yield process
     finally:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)
+        time.sleep(0.5)  # the group's last writes to the profile
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 class Browser:
@@ -169,7 +184,7 @@ def main(argv: list[str]) -> int:
     server = [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1"]
     failures = []
     with (
-        tempfile.TemporaryDirectory() as profile,
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile,
         _process(server, cwd=site),
         _process(
             [

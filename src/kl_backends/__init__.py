@@ -69,6 +69,7 @@ from kl_backends._math.family import generalized_kl as generalized_kl  # depreca
 from kl_backends._math.jensen_shannon import js_divergence
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
+from kl_backends._math.topk import TopKLogProbs
 
 try:
     __version__ = version("kl_backends")
@@ -76,6 +77,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "TopKLogProbs",
     "__version__",
     "cross_entropy",
     "distributions",

@@ -239,21 +239,18 @@ def divergence(
     tols = (16 * float(xp.finfo(work).eps), math.sqrt(float(xp.finfo(lp.dtype).eps)))
     ids = _common.broadcast_to(xp, ids, (*batch, k))
     lp = _common.broadcast_to(xp, xp.astype(lp, work, copy=False), (*batch, k))
-    arrays = [None, None]  # temperature and beta given as arrays
     if is_array(temperature):
-        arrays[0] = scalar_argument(be, "temperature", temperature, lp, work)
-        temperature = None
+        temperature = scalar_argument(be, "temperature", temperature, lp, work)
     if is_array(beta):
-        arrays[1] = scalar_argument(be, "beta", beta, lp, work)
-        beta = None
+        beta = scalar_argument(be, "beta", beta, lp, work)
     mask = None if where is None else _logits._row_mask(be, where, batch, lp)
-    static = (be, kind, beta, temperature, teacher.padding_id, teacher_first, tols)
+    static = (be, kind, teacher.padding_id, teacher_first, tols)
     with be.quiet():
-        if dense is None:  # the whole computation compiled once (eager JAX)
+        if dense is None:  # compiled once per shape for eager JAX (temperature, beta traced)
             normalized = inputs == "log_probs"
-            vals = be.jit(_dense_rows, *static, normalized)(ids, lp, z, mask, *arrays)
+            vals = be.jit(_dense_rows, *static, normalized)(ids, lp, z, mask, temperature, beta)
         else:
-            vals = _values(*static, dense, vocab, ids, lp, mask, *arrays)
+            vals = _values(*static, dense, vocab, ids, lp, mask, temperature, beta)
         out = _logits._reduce(xp, vals, mask, batch, reduction, len(batch) == 0)
     if keepdims:
         ndim = len(batch) + 1
@@ -265,8 +262,6 @@ def divergence(
 def _dense_rows(
     be: Any,
     kind: str,
-    beta: Any,
-    temperature: Any,
     padding_id: int | None,
     teacher_first: bool,
     tols: tuple[float, float],
@@ -275,22 +270,20 @@ def _dense_rows(
     lp: Any,
     z: Any,
     mask: Any,
-    temperature_array: Any,
-    beta_array: Any,
+    temperature: Any,
+    beta: Any,
 ) -> Any:
     """``_values`` for a student given as an array ``z`` ``[..., V]`` (masked rows zeroed)."""
     if mask is not None:
         z = be.xp.where(mask[..., None], z, _common.scalar(be, 0, z))
     student = _buckets.DenseStudent(be, z, normalized)
-    return _values(be, kind, beta, temperature, padding_id, teacher_first, tols, student,
-                   z.shape[-1], ids, lp, mask, temperature_array, beta_array)  # fmt: skip
+    return _values(be, kind, padding_id, teacher_first, tols, student, z.shape[-1], ids, lp,
+                   mask, temperature, beta)  # fmt: skip
 
 
 def _values(
     be: Any,
     kind: str,
-    beta: Any,
-    temperature: Any,
     padding_id: int | None,
     teacher_first: bool,
     tols: tuple[float, float],
@@ -299,13 +292,11 @@ def _values(
     ids: Any,
     lp: Any,
     mask: Any,
-    temperature_array: Any = None,
-    beta_array: Any = None,
+    temperature: Any,
+    beta: Any,
 ) -> Any:
     """Per-row values (the batch shape): the buckets of both sides, then ``kind``."""
     xp = be.xp
-    temperature = temperature if temperature_array is None else temperature_array
-    beta = beta if beta_array is None else beta_array
     valid = (ids == ids) if padding_id is None else (ids != padding_id)
     bad = valid & ((ids < 0) | (ids >= vocab))
     valid = valid & ~bad

@@ -22,10 +22,6 @@ from kl_backends._math import common as _common
 __all__ = ["DenseStudent", "dedupe", "log1mexp", "safe_logsumexp", "student_buckets",
            "teacher_buckets"]  # fmt: skip
 
-#: Ids compared at once when marking the ids of a row of logits (``[..., CHUNK, V]`` booleans).
-CHUNK = 8
-
-
 def safe_logsumexp(be: Any, x: Any) -> Any:
     """``log(sum(exp(x)))`` over the last axis (kept), ``-inf`` for a row of ``-inf``.
 
@@ -161,9 +157,8 @@ class DenseStudent:
         z = self._tempered(temperature)
         iota = xp.arange(self.vocab_size, dtype=exclude.dtype)
         hit = None
-        for start in range(0, exclude.shape[-1], CHUNK):
-            chunk = exclude[..., start : min(start + CHUNK, exclude.shape[-1])]
-            h = xp.any(chunk[..., :, None] == iota, axis=-2)
+        for k in range(exclude.shape[-1]):  # no scatter in the array API: one pass per id
+            h = exclude[..., k : k + 1] == iota
             hit = h if hit is None else hit | h
         if hit is not None:
             z = xp.where(hit, _common.scalar(self.be, -math.inf, z), z)

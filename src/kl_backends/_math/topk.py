@@ -89,9 +89,11 @@ class TopKLogProbs:
       rounds to nothing.  An empty tail on both sides contributes 0; an empty
       student tail against a teacher tail > 0 gives ``+inf`` (forward KL), as
       ``scipy.special.rel_entr``.
-    * Saved log-probabilities that sum to more than 1 by rounding (at most
-      ``sqrt(eps)`` of their dtype in log space, for example a full
-      vocabulary saved in float32) are renormalised, with an empty tail;
+    * A teacher tail within ``16 * eps`` of the working dtype (the rounding
+      of a sum of probabilities) counts as empty and the K entries are
+      renormalised, so that a full vocabulary saved in float32 gives the dense
+      value.  Saved probabilities summing to more than 1 by at most
+      ``sqrt(eps)`` of their dtype (in log space) are renormalised likewise;
       beyond that the row is NaN.
     * Padding: an entry whose id equals ``padding_id`` is dropped; its
       log-probability is ignored and does not count in the teacher's top-K

@@ -22,6 +22,7 @@ from kl_backends._math import common as _common
 __all__ = ["DenseStudent", "dedupe", "log1mexp", "safe_logsumexp", "student_buckets",
            "teacher_buckets"]  # fmt: skip
 
+
 def safe_logsumexp(be: Any, x: Any) -> Any:
     """``log(sum(exp(x)))`` over the last axis (kept), ``-inf`` for a row of ``-inf``.
 
@@ -62,7 +63,7 @@ def dedupe(be: Any, ids: Any, valid: Any) -> tuple[Any, Any]:
     xp = be.xp
     k = ids.shape[-1]
     same = (ids[..., :, None] == ids[..., None, :]) & valid[..., :, None] & valid[..., None, :]
-    r = xp.arange(k)
+    r = xp.arange(k, device=be.device(ids))
     earlier = r[None, :] < r[:, None]  # [k, j]: j < k
     first = valid & ~xp.any(same & earlier, axis=-1)
     return same, first
@@ -122,7 +123,7 @@ def _gather(be: Any, x: Any, ids: Any) -> Any:
     take = getattr(xp, "take_along_axis", None)
     if take is not None:
         return take(x, ids, axis=-1)
-    iota = xp.arange(x.shape[-1], dtype=ids.dtype)
+    iota = xp.arange(x.shape[-1], dtype=ids.dtype, device=be.device(ids))
     hit = ids[..., :, None] == iota
     return xp.sum(xp.where(hit, x[..., None, :], _common.scalar(be, 0, x)), axis=-1)
 
@@ -155,7 +156,7 @@ class DenseStudent:
     def log_normalizer_outside(self, exclude: Any, temperature: Any = None) -> Any:
         xp = self.be.xp
         z = self._tempered(temperature)
-        iota = xp.arange(self.vocab_size, dtype=exclude.dtype)
+        iota = xp.arange(self.vocab_size, dtype=exclude.dtype, device=self.be.device(exclude))
         hit = None
         for k in range(exclude.shape[-1]):  # no scatter in the array API: one pass per id
             h = exclude[..., k : k + 1] == iota

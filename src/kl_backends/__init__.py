@@ -71,6 +71,7 @@ from kl_backends._math.jensen_shannon import js_divergence
 from kl_backends._math.penalties import kl_penalty
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
+from kl_backends._math.topk import TopKLogProbs
 from kl_backends.backends import mark_public as _mark_public
 from kl_backends.evaluation import KLStats
 
@@ -81,6 +82,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "KLStats",
+    "TopKLogProbs",
     "__version__",
     "cross_entropy",
     "distributions",

@@ -67,6 +67,7 @@ from kl_backends._math.densities import kl_from_densities
 from kl_backends._math.family import cross_entropy, entropy, generalized_kl_divergence
 from kl_backends._math.family import generalized_kl as generalized_kl  # deprecated alias
 from kl_backends._math.jensen_shannon import js_divergence
+from kl_backends._math.projection import ProjectedLogits
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
 
@@ -76,6 +77,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "ProjectedLogits",
     "__version__",
     "cross_entropy",
     "distributions",

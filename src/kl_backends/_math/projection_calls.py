@@ -33,10 +33,10 @@ __all__ = [
 ]
 
 #: Rows per block.
-ROW_BLOCK = 256
-#: Elements of one ``[rows, vocabulary tile]`` temporary (32 MB of float32): the
+ROW_BLOCK = 128
+#: Elements of one ``[rows, vocabulary tile]`` temporary (16 MB of float32): the
 #: whole vocabulary is one tile up to ``TILE_ELEMENTS // ROW_BLOCK`` ids (32768).
-TILE_ELEMENTS = 1 << 23
+TILE_ELEMENTS = 1 << 22
 #: The most elements of a weight tile cast to float32 (float16/bfloat16 weights).
 CAST_ELEMENTS = 1 << 25
 
@@ -112,6 +112,11 @@ def finish_output(
 
 def _dtypes(be: Any, arrays: list[Any], names: list[str]) -> tuple[Any, Any, bool]:
     """(output dtype, working dtype, whether some input is cast up for the matmul)."""
+    if be.lazy:
+        raise TypeError(
+            f"a ProjectedLogits works on eager arrays; {be.name} arrays are lazy: compute "
+            "them first (or pass dense logits)"
+        )
     xp = be.xp
     for name, x in zip(names, arrays):
         if not xp.isdtype(x.dtype, "real floating"):

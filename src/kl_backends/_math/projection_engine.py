@@ -117,7 +117,9 @@ def backward(
         out = []
         for i, wanted in enumerate(need):  # type: ignore[arg-type]
             x = next(it) if wanted else None
-            out.append(None if x is None else xp.astype(x * g, arrays[i].dtype, copy=False))
+            if x is not None:
+                x *= g  # in place where the library allows: these are used once
+            out.append(None if x is None else xp.astype(x, arrays[i].dtype, copy=False))
         return tuple(out)
     if need is None:
         need = tuple(not _is_bool(xp, x) for x in arrays)

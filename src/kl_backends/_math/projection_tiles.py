@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kl_backends._lib.arrays import scalar
-from kl_backends._math.common import log_probs_terms
 from kl_backends._math.logits_blocks import _js_logs, _weighted
 
 __all__ = [
@@ -146,9 +145,7 @@ class Rows:
                 bias = arrays[side.start + 2] if side.bias else None
                 self.data.append((x, arrays[side.start + 1], bias))
         self.n = r1 - r0
-        self._cache: dict[tuple[int, int], tuple[Any, Any]] | None = (
-            {} if len(plan.tiles) == 1 else None
-        )
+        self._cache: dict[tuple[int, int], Any] | None = {} if len(plan.tiles) == 1 else None
 
     def tile(self, k: int, t: int) -> tuple[Any, Any]:
         """Side ``k``'s logits over tile ``t`` (``[B, c1 - c0]``) and ``dz/dy``."""
@@ -195,8 +192,31 @@ def lse_pass(rows: Rows, k: int) -> Any:
     return safe + xp.log(s)
 
 
-def _log_probs(rows: Rows, t: int, lse: list[Any]) -> list[Any]:
-    return [rows.tile(k, t)[0] - lse[k] for k in range(len(lse))]
+def _log_probs(rows: Rows, t: int, lse: list[Any]) -> tuple[Any, Any, Any]:
+    """``lp``, ``lq`` (the sides' log-probabilities over tile ``t``) and ``p = exp(lp)``;
+    kept for the gradient pass where there is one tile (the logits are then dropped)."""
+    cache = rows._cache
+    if cache is not None and (-1, t) in cache:
+        return cache[(-1, t)]  # type: ignore[return-value]
+    logs = []
+    for k in range(len(lse)):
+        z, d = rows.tile(k, t)
+        logs.append(z - lse[k])
+        if cache is not None:
+            cache[(k, t)] = (None, d)
+    out = (logs[0], logs[1], rows.be.xp.exp(logs[0]))
+    if cache is not None:
+        cache[(-1, t)] = out  # type: ignore[assignment]
+    return out
+
+
+def _terms(be: Any, lp: Any, lq: Any, x: Any) -> Any:
+    """``x`` (``p (lp - lq)`` or ``-p lq``) where ``p > 0``: 0 where ``lp == -inf``,
+    ``+inf`` where ``lq == -inf`` (as ``common.log_probs_terms``; no autodiff here)."""
+    xp = be.xp
+    inf = scalar(xp, math.inf, lp, be.device(lp))
+    x = xp.where(lq == -math.inf, inf, x)
+    return xp.where(lp == -math.inf, xp.zeros_like(inf), x)
 
 
 def sums_pass(rows: Rows, lse: list[Any]) -> list[Any]:
@@ -204,14 +224,13 @@ def sums_pass(rows: Rows, lse: list[Any]) -> list[Any]:
     ``-sum p lq``; JSD ``sum p w`` and ``sum q u`` (``logits_blocks._js_logs``)."""
     be, plan = rows.be, rows.plan
     xp = be.xp
-    sums = list[Any]()
+    sums = []  # type: ignore[var-annotated]
     for t in range(len(plan.tiles)):
-        lp, lq = _log_probs(rows, t, lse)
+        lp, lq, p = _log_probs(rows, t, lse)
         if plan.kind == "kl":
-            parts = [log_probs_terms(be, lp, lq)]
+            parts = [_terms(be, lp, lq, p * (lp - lq))]
         elif plan.kind == "ce":
-            inf = scalar(xp, math.inf, lq, be.device(lq))
-            parts = [_weighted(be, lp, xp.where(lq == -math.inf, inf, -lq))]
+            parts = [_terms(be, lp, lq, -(p * lq))]
         else:
             w, u = _js_logs(be, lp, lq, plan.beta)
             parts = [_weighted(be, lp, w), _weighted(be, lq, u)]
@@ -238,18 +257,16 @@ def _grad_logits(
     if plan.kind == "lse":
         z = rows.tile(0, t)[0]
         return [xp.exp(z - lse[0]) * g]
-    lp, lq = _log_probs(rows, t, lse)
-    p = xp.exp(lp)
+    lp, lq, p = _log_probs(rows, t, lse)
     ga = gb = None
     if plan.kind in ("kl", "ce"):
         if need[1]:
             gb = (xp.exp(lq) - p) * g
         if need[0]:
-            zero = scalar(xp, 0, lp, be.device(lp))
-            imp = lp == -math.inf
+            # KL: p (lp - lq - KL); cross-entropy: -p (lq + H); 0 where p == 0
             v = sums[0]
-            inner = xp.where(imp, zero, lp - lq) - v if plan.kind == "kl" else -(lq + v)
-            ga = xp.where(imp, zero, p * xp.where(imp, zero, inner)) * g
+            inner = (lp - lq) - v if plan.kind == "kl" else -(lq + v)
+            ga = xp.where(lp == -math.inf, xp.zeros_like(p), p * inner) * g
         return [ga, gb]
     w, u = _js_logs(be, lp, lq, plan.beta)
     if need[1]:
@@ -269,16 +286,22 @@ class Grads:
     tiles: dict[int, dict[int, Any]] = field(default_factory=dict)
 
     def add_tile(self, i: int, t: int, x: Any) -> None:
+        """Sum ``x`` into tile ``t`` of input ``i`` (in place where the library allows)."""
         acc = self.tiles.setdefault(i, {})
-        acc[t] = x if t not in acc else acc[t] + x
+        cur = acc.get(t)
+        if cur is None:
+            acc[t] = x
+        else:
+            cur += x  # (a new array, rebound, in JAX and TensorFlow)
+            acc[t] = cur
 
 
 def grads_pass(rows: Rows, lse: list[Any], sums: list[Any], g: Any, out: Grads) -> None:
     """Add the gradients of this block's ``sum(g * values)`` (``g``: ``[B, 1]``) to ``out``."""
     xp, plan, need = rows.be.xp, rows.plan, out.need
     side_need = [any(need[s.start : s.start + s.count]) for s in plan.sides]
-    hidden = dict[int, Any]()
-    dense = dict[int, list[Any]]()
+    hidden = {}  # type: ignore[var-annotated]
+    dense = {}  # type: ignore[var-annotated]
     for t, (c0, _) in enumerate(plan.tiles):
         gz = _grad_logits(rows, t, lse, sums, g, (*side_need, False))
         for k, side in enumerate(plan.sides):
@@ -290,7 +313,8 @@ def grads_pass(rows: Rows, lse: list[Any], sums: list[Any], g: Any, out: Grads) 
                 dense.setdefault(i, []).append(gd)
                 continue
             x, w, _ = rows.data[k]
-            gy = gz[k] * rows.tile(k, t)[1]
+            d = rows.tile(k, t)[1]
+            gy = gz[k] if isinstance(d, float) and d == 1.0 else gz[k] * d
             if need[i]:
                 wt = xp.astype(w[c0 : plan.tiles[t][1], ...], plan.work, copy=False)
                 gh = gy @ wt

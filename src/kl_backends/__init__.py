@@ -69,6 +69,7 @@ from kl_backends._math.family import cross_entropy, entropy, generalized_kl_dive
 from kl_backends._math.family import generalized_kl as generalized_kl  # deprecated alias
 from kl_backends._math.jensen_shannon import js_divergence
 from kl_backends._math.penalties import kl_penalty
+from kl_backends._math.projection import ProjectedLogits
 from kl_backends._math.samples import kl_from_counts, kl_from_samples, kl_from_samples_knn
 from kl_backends._math.samples import kl_knn as kl_knn  # deprecated alias
 from kl_backends._math.topk import TopKLogProbs
@@ -82,6 +83,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "KLStats",
+    "ProjectedLogits",
     "TopKLogProbs",
     "__version__",
     "cross_entropy",

@@ -43,6 +43,15 @@ so the framework is already imported):
   ``rows``, handed down by ``kl_backends._math``), or ``None`` to use the
   generic blocked code.  ``permutes_axes``: whether the namespace can move the
   event axes last (else the row math runs in place along them).
+* ``custom_vjp(forward, backward)``: ``forward`` and ``backward`` (handed down
+  by the math) as one function of arrays with their framework's custom gradient,
+  or ``None`` where the library has no autodiff (the math then calls
+  ``forward`` alone).  ``forward(need, *arrays)`` returns ``(output,
+  residuals)`` (``residuals`` a list of arrays), ``need`` saying which inputs
+  need a gradient (a tuple of bools) or ``None`` where the framework cannot
+  tell in the forward; ``backward(need, arrays, residuals, g)`` returns one
+  gradient (or ``None``) per input.  ``take_rows(x, ids)``: rows ``ids`` (1-D
+  integers) of ``x``, differentiable (``xp.take`` by default).
 * ``jit(fn, *static)``: ``functools.partial(fn, *static)``, or a cached
   compiled version of it for eager calls (JAX compiles each primitive on its
   own otherwise).
@@ -216,6 +225,14 @@ class Backend:
 
     def logits_rows(self, spec: Any, a: Any, b: Any, mask: Any, generic: Any) -> Any | None:
         return None
+
+    def custom_vjp(
+        self, forward: Callable[..., Any], backward: Callable[..., Any]
+    ) -> Callable[..., Any] | None:
+        return None
+
+    def take_rows(self, x: Any, ids: Any) -> Any:
+        return self.xp.take(x, ids, axis=0)
 
     def jit(self, fn: Callable[..., Any], *static: Any) -> Callable[..., Any]:
         return functools.partial(fn, *static)

@@ -2,7 +2,7 @@
 
 Nothing here imports JAX until one of its arrays has arrived.  The role
 modules: ``kernels`` (the probabilities kernel with its exact ``custom_jvp``),
-``logits`` (rows of logits), ``random`` (PRNG keys) and ``harness`` (x64 mode,
+``logits`` (rows of logits), ``custom`` (``custom_vjp``), ``random`` (PRNG keys) and ``harness`` (x64 mode,
 devices, conversions, ``jax.jit``, built-in KLs).  Eager calls go through
 ``jax.jit`` (one dispatch, one compile per shape, instead of one per
 primitive): ``jit`` keeps those compiled functions.
@@ -17,6 +17,7 @@ from typing import Any
 
 from kl_backends._lib.policy import fast_paths_enabled, quick_admits
 from kl_backends.backends._base import Backend, Builtin, native_function
+from kl_backends.backends.jax import custom as _custom
 from kl_backends.backends.jax import harness as _harness
 from kl_backends.backends.jax import kernels as _kernels
 from kl_backends.backends.jax import logits as _logits
@@ -89,6 +90,9 @@ class Jax(Backend):
         import jax
 
         return jax.lax.stop_gradient(x)
+
+    def custom_vjp(self, forward: Any, backward: Any) -> Any:
+        return _custom.custom_vjp(forward, backward)
 
     def rng(self, seed: Any, like: Any) -> Any:
         """A JAX PRNG key: ``jax.random.key(seed)`` for an int, else the key given."""

@@ -4,7 +4,8 @@ tensors, and the wiring of its hooks.
 Nothing here imports TensorFlow until one of its tensors has arrived; the
 adapter's ``_load`` then binds ``tf``, and the role modules that import it are
 imported: ``kernels`` (the probabilities kernel with its ``tf.custom_gradient``),
-``logits`` (rows of logits) and ``random`` (stateless seeds).  ``adapter`` is the
+``logits`` (rows of logits), ``random`` (stateless seeds) and ``custom``
+(``custom_vjp``, ``take_rows``).  ``adapter`` is the
 namespace; ``harness`` serves the parity harness (devices, conversions,
 ``tf.function``, built-in KLs).
 
@@ -42,9 +43,9 @@ __all__ = ["TensorFlow", "namespace"]
 @functools.cache
 def _roles() -> Any:
     """The role modules that import TensorFlow (once a tensor has arrived)."""
-    from kl_backends.backends.tensorflow import kernels, logits, random
+    from kl_backends.backends.tensorflow import custom, kernels, logits, random
 
-    return kernels, logits, random
+    return kernels, logits, random, custom
 
 
 def _same_device(p: Any, q: Any) -> bool:
@@ -99,6 +100,12 @@ class TensorFlow(Backend):
 
     def stop_gradient(self, x: Any) -> Any:
         return _adapter.tf.stop_gradient(x)
+
+    def custom_vjp(self, forward: Any, backward: Any) -> Any:
+        return _roles()[3].custom_vjp(forward, backward)
+
+    def take_rows(self, x: Any, ids: Any) -> Any:
+        return _roles()[3].take_rows(x, ids)
 
     def rng(self, seed: Any, like: Any) -> Any:
         """A stateless seed: ``[seed, 0]`` for an int, else the int tensor of shape [2] given."""

@@ -3,7 +3,7 @@
 Nothing here imports torch until a tensor has arrived (``owns`` consults
 ``sys.modules``); ``_load`` then binds the module-level ``torch`` and imports
 the role modules that import it: ``kernels`` (the probabilities kernel and
-its ``autograd.Function``), ``logits`` (rows of logits), ``random`` (its
+its ``autograd.Function``), ``logits`` (rows of logits), ``custom`` (``custom_vjp``), ``random`` (its
 generator) and ``ops`` (a custom operator).  ``harness`` serves the parity
 harness: devices, conversions, ``torch.compile``, built-in KLs.  On CUDA
 tensors, with Triton installed, eager calls run the Triton kernels of
@@ -28,18 +28,19 @@ _kernels: Any = None  # the role modules that import torch, imported by _load()
 _logits: Any = None
 _random: Any = None
 _ops: Any = None
+_custom: Any = None
 
 
 def _load() -> None:
-    global torch, _kernels, _logits, _random, _ops
+    global torch, _kernels, _logits, _random, _ops, _custom
     if _ops is None:
         # Import statements, which torch.compile runs (it cannot trace a class definition).
         import torch as torch_module
 
-        from kl_backends.backends.torch import kernels, logits, ops, random
+        from kl_backends.backends.torch import custom, kernels, logits, ops, random
 
         torch, _kernels, _logits, _random = torch_module, kernels, logits, random
-        _ops = ops
+        _ops, _custom = ops, custom
 
 
 def _triton(x: Any) -> Any:
@@ -128,6 +129,10 @@ class Torch(Backend):
 
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
+
+    def custom_vjp(self, forward: Any, backward: Any) -> Any:
+        _load()
+        return _custom.custom_vjp(forward, backward)
 
     def rng(self, seed: Any, like: Any) -> Any:
         """A ``torch.Generator`` on ``like``'s device (one given is used as it is)."""

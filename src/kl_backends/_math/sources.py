@@ -43,9 +43,9 @@ def divergence(kind: str, p: Any, q: Any, **options: Any) -> Any:
     """
     kinds = (source_kind(p), source_kind(q))
     if "topk" in kinds:
-        from kl_backends._math import topk
+        from kl_backends._math.topk import divergence as topk_divergence
 
-        return topk.divergence(kind, p, q, **options)
-    from kl_backends._math import projection
+        return topk_divergence(kind, p, q, **options)
+    from kl_backends._math.projection import divergence as projection_divergence
 
-    return projection.divergence(kind, p, q, **options)
+    return projection_divergence(kind, p, q, **options)

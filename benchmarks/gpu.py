@@ -13,7 +13,9 @@ support, CuPy and Liger-Kernel 0.8.5, and no TensorFlow in the environment
    ``LigerKLDIVLoss`` and ``LigerJSD`` on ``log_softmax`` outputs (what they take),
    time (median of CUDA-event timings) and peak memory
    (``torch.cuda.max_memory_allocated`` above the inputs);
-4. ``kl-backends compare`` on two batches of logits written to disk, where that
+4. the Performance page's benchmark tables (``benchmarks/bench_kl.py``, probabilities
+   and logits) on every device present;
+5. ``kl-backends compare`` on two batches of logits written to disk, where that
    subcommand exists.
 
 Everything is written under ``--out`` (default ``benchmarks/results/gpu``):
@@ -53,6 +55,11 @@ def steps(out: Path, python: str = sys.executable) -> list[tuple[str, list[str],
         ("pytest_gpu.txt", [*pytest, *suite, "-k", "cuda or gpu"], {}),
         ("parity.txt", [python, "-m", "kl_backends", "parity", "--backends", "torch,jax,cupy",
                         "--markdown", str(out / "parity.md")], {}),
+        # The Performance page's two tables, on whatever devices are present.
+        ("bench.txt", [python, "benchmarks/bench_kl.py", "--backends", "numpy,torch,jax",
+                       "--out", str(out)], {}),
+        ("bench_logits.txt", [python, "benchmarks/bench_kl.py", "--logits", "--backends",
+                              "torch,jax", "--out", str(out)], {}),
     ]  # fmt: skip
 
 

@@ -22,7 +22,9 @@ def test_the_steps(tmp_path: Path) -> None:
     gpu = _script()
     steps = gpu.steps(tmp_path, "python")  # type: ignore[attr-defined]
     names = [name for name, _, _ in steps]
-    assert names == ["pytest_triton.txt", "pytest_gpu.txt", "parity.txt"]
+    assert names == [
+        "pytest_triton.txt", "pytest_gpu.txt", "parity.txt", "bench.txt", "bench_logits.txt",
+    ]  # fmt: skip
     triton_cmd, extra = steps[0][1], steps[0][2]
     # Compiled for the GPU, not interpreted; every Triton test file.
     assert extra == {"TRITON_INTERPRET": "0"}
@@ -31,6 +33,8 @@ def test_the_steps(tmp_path: Path) -> None:
     assert len(wanted) == 2
     parity = steps[2][1]
     assert parity[parity.index("--backends") + 1] == "torch,jax,cupy"
+    for _, cmd, _ in steps[3:]:  # the benchmark tables, into the same folder
+        assert "benchmarks/bench_kl.py" in cmd and cmd[cmd.index("--out") + 1] == str(tmp_path)
 
 
 def test_the_table() -> None:

@@ -105,7 +105,10 @@ def test_torch_compile_fullgraph_values_and_gradients(quick, monkeypatch) -> Non
     q.grad = None
     p.grad = None
     _all_kinds(p, q).sum().backward()
-    np.testing.assert_allclose(gq_compiled.numpy(), q.grad.numpy(), rtol=1e-6)
+    # Two float32 implementations (Inductor's and the eager kernels): entries that cancel to
+    # about eps of the largest ones agree to that absolute size.
+    scale = float(np.nanmax(np.abs(q.grad.numpy())))  # (a NaN row: NaN in both)
+    np.testing.assert_allclose(gq_compiled.numpy(), q.grad.numpy(), rtol=1e-6, atol=4e-7 * scale)
     assert torch.isfinite(gq_compiled[P > 0]).all()
 
 

@@ -90,6 +90,9 @@ def _kernel_admits(spec: Any, a: Any, b: Any) -> bool:
         and a.ndim >= 1
         and a.size > 0
         and jax.default_backend() == "cpu"
+        # One CPU device: XLA cannot partition the custom call, so rows sharded over
+        # several devices keep the generic code (which it partitions, gathering nothing).
+        and jax.device_count() == 1
         and _kernel_ready()
     )
 

@@ -16,7 +16,14 @@ import pytest
 from scipy.special import log_softmax, logsumexp, rel_entr
 
 from _gradients import grad
-from kl_backends import TopKLogProbs, cross_entropy, js_divergence, kl_divergence
+from conftest import need
+from kl_backends import (
+    ProjectedLogits,
+    TopKLogProbs,
+    cross_entropy,
+    js_divergence,
+    kl_divergence,
+)
 
 V, K = 7, 3
 PAD = -1
@@ -352,7 +359,7 @@ class StandIn:
 
 
 def test_projection_student_values_and_gradients() -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     rng = np.random.default_rng(8)
     h, w = rng.normal(size=(2, 3, 5)), rng.normal(size=(V, 5))
     ids, lp, _ = data(8)
@@ -370,6 +377,52 @@ def test_projection_student_values_and_gradients() -> None:
     dense = kl_divergence(t, dense_h @ weight.T, inputs="logits", temperature=2.0).sum()
     (gd,) = torch.autograd.grad(dense, [dense_h])
     np.testing.assert_allclose(g.numpy(), gd.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_projected_logits_student(ad, dtype) -> None:
+    """A ``ProjectedLogits`` student (never materialised) against a top-k teacher: the
+    values, and the gradients for the hidden states and the head, of the same student given
+    as the dense logits ``hidden @ weight.T``, forward and reverse."""
+    rng = np.random.default_rng(9)
+    h, w = rng.normal(size=(6, 5)), rng.normal(size=(V, 5))
+    ids, lp, _ = data(9)
+    ids, lp = ids.reshape(6, K), lp.reshape(6, K)
+    xp = ad.impl.xp
+
+    def loss(projected):
+        def f(hh, ww):
+            t = TopKLogProbs(ints(ad, ids), ad.asarray(lp, dtype), padding_id=PAD)
+            z = ProjectedLogits(hh, ww) if projected else hh @ xp.matrix_transpose(ww)
+            fwd = kl_divergence(t, z, inputs="logits", temperature=2.0)
+            return fwd + js_divergence(z, t, inputs="logits", beta=0.3)
+
+        return f
+
+    args = [ad.asarray(h, dtype), ad.asarray(w, dtype)]
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(
+        ad.to_numpy(loss(True)(*args)), ad.to_numpy(loss(False)(*args)), rtol=tol, atol=tol
+    )
+    for g, e in zip(grad(ad, loss(True), args), grad(ad, loss(False), args)):
+        np.testing.assert_allclose(g, e, rtol=tol, atol=tol)
+
+
+def test_torch_compile_fullgraph() -> None:
+    """``torch.compile(fullgraph=True)``: no graph break, the eager values and gradients."""
+    torch = need("torch")
+    ids, lp, z = data(10)
+    t = TopKLogProbs(torch.tensor(ids), torch.tensor(lp), padding_id=PAD)
+
+    def f(zz):
+        return kl_divergence(zz, t, inputs="logits", temperature=2.0, reduction="sum")
+
+    zc, ze = (torch.tensor(z, requires_grad=True) for _ in range(2))
+    compiled = torch.compile(f, fullgraph=True, dynamic=False)(zc)
+    eager = f(ze)
+    np.testing.assert_allclose(compiled.detach().numpy(), eager.detach().numpy(), rtol=1e-12)
+    compiled.backward()
+    eager.backward()
+    np.testing.assert_allclose(zc.grad.numpy(), ze.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -403,8 +403,9 @@ def test_projected_logits_student(ad, dtype) -> None:
     np.testing.assert_allclose(
         ad.to_numpy(loss(True)(*args)), ad.to_numpy(loss(False)(*args)), rtol=tol, atol=tol
     )
-    for g, e in zip(grad(ad, loss(True), args), grad(ad, loss(False), args)):
-        np.testing.assert_allclose(g, e, rtol=tol, atol=tol)
+    if dtype == "float64":  # the gradients once per backend (each is a compilation in JAX)
+        for g, e in zip(grad(ad, loss(True), args), grad(ad, loss(False), args)):
+            np.testing.assert_allclose(g, e, rtol=tol, atol=tol)
 
 
 def test_torch_compile_fullgraph() -> None:

@@ -299,3 +299,26 @@ def family_end(
     keepdims = _args.check_bool("keepdims", keepdims)
     out = reduce(xp, xp.sum(terms, axis=axes, keepdims=keepdims), reduction, keepdims)
     return finish(xp, out, dtype, _args.log_of_base(base))
+
+
+def where_array(be: Any, where: Any, like: Any, per: str, example: str) -> Any:
+    """``where`` as a boolean array of the inputs' library on ``like``'s device.
+
+    A ``TypeError`` for an array of another library (Python booleans and lists are
+    taken) and for a dtype other than bool; the message names what one flag stands
+    for (``per``) and an ``example`` of how to make the mask.
+    """
+    xp = be.xp
+    wbe, (mask,) = _dispatch.resolve(where, names=("where",))
+    if wbe.name != be.name and not isinstance(where, (bool, list, tuple)):
+        raise TypeError(
+            f"where must come from the inputs' library ({be.name}); "
+            f"got {type(where).__module__}.{type(where).__qualname__}"
+        )
+    mask = xp.asarray(mask, device=be.device(like))
+    if not xp.isdtype(mask.dtype, "bool"):
+        raise TypeError(
+            f"where must be a boolean array (one flag per {per}); got dtype "
+            f"{mask.dtype}. Use for example {example}"
+        )
+    return mask

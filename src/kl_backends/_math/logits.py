@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kl_backends import _dispatch
 from kl_backends._lib import args as _args
 from kl_backends._lib.arrays import finish, is_array, prepare_block
 from kl_backends._lib.options import RowSpec
@@ -126,18 +125,7 @@ def _to_rows(
 
 def _row_mask(be: Any, where: Any, batch: tuple[int | None, ...], like: Any) -> Any:
     xp = be.xp
-    wbe, (mask,) = _dispatch.resolve(where, names=("where",))
-    if wbe.name != be.name and not isinstance(where, (bool, list, tuple)):
-        raise TypeError(
-            f"where must come from the inputs' library ({be.name}); "
-            f"got {type(where).__module__}.{type(where).__qualname__}"
-        )
-    mask = xp.asarray(mask, device=be.device(like))
-    if not xp.isdtype(mask.dtype, "bool"):
-        raise TypeError(
-            f"where must be a boolean array (one flag per distribution); got dtype "
-            f"{mask.dtype}. Use for example labels != -100"
-        )
+    mask = _common.where_array(be, where, like, "distribution", "labels != -100")
     mshape = _args.shape_of(mask)
     try:
         full = _args.broadcast_shape(mshape, batch, ("where", "the batch shape"))

@@ -10,7 +10,6 @@ import math
 import numbers
 from typing import Any, Literal
 
-from kl_backends import _dispatch
 from kl_backends._lib import args as _args
 from kl_backends._math import common as _common
 
@@ -254,18 +253,7 @@ def _within(x: Any, shape: tuple[int | None, ...], name: str) -> Any:
 def _mask(be: Any, where: Any, shape: tuple[int | None, ...], like: Any) -> Any:
     """``where`` as a boolean array of the inputs' library, broadcast to ``shape``."""
     xp = be.xp
-    wbe, (mask,) = _dispatch.resolve(where, names=("where",))
-    if wbe.name != be.name and not isinstance(where, (bool, list, tuple)):
-        raise TypeError(
-            f"where must come from the inputs' library ({be.name}); "
-            f"got {type(where).__module__}.{type(where).__qualname__}"
-        )
-    mask = xp.asarray(mask, device=be.device(like))
-    if not xp.isdtype(mask.dtype, "bool"):
-        raise TypeError(
-            f"where must be a boolean array (one flag per token); got dtype {mask.dtype}. "
-            "Use for example response_mask == 1"
-        )
+    mask = _common.where_array(be, where, like, "token", "response_mask == 1")
     mask = _within(mask, shape, "where")
     return mask if _args.shape_of(mask) == shape else xp.broadcast_to(mask, shape)
 

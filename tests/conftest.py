@@ -65,6 +65,16 @@ def need(module: str) -> Any:
     return mod
 
 
+def with_generic_code(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
+    """``fn()`` with the fast paths off (``KL_BACKENDS_FASTPATHS=0``): the generic code,
+    the reference every fast path and kernel is compared with."""
+    monkeypatch.setenv("KL_BACKENDS_FASTPATHS", "0")
+    try:
+        return fn()
+    finally:
+        monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
+
+
 def need_optional(module: str) -> Any:
     """Import a library outside the main test environment (distrax, numpyro).
 

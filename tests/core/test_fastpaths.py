@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import with_generic_code
 from kl_backends import _dispatch, kl_divergence
 from kl_backends.backends import Backend
 from kl_backends.backends import numpy as numpy_backend
@@ -30,14 +31,6 @@ def _inputs(shape, seed=0):
     return p, q
 
 
-def _generic(monkeypatch, fn):
-    monkeypatch.setenv("KL_BACKENDS_FASTPATHS", "0")
-    try:
-        return fn()
-    finally:
-        monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
-
-
 # Small (quick, in-thread or xlogy forms), wide rows, many rows (blocked and
 # threaded), rows wider than a block (column blocks), 3-D.
 SHAPES = [(5, 7), (3, 40_000), (3000, 100), (3, 300_000), (2, 3, 50)]
@@ -49,7 +42,7 @@ def test_values_agree_with_generic(backend, shape, dtype, monkeypatch) -> None:
     p, q = _inputs(shape)
     a, b = backend.asarray(p, dtype), backend.asarray(q, dtype)
     fast = backend.to_numpy(kl_divergence(a, b))
-    generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+    generic = backend.to_numpy(with_generic_code(monkeypatch, lambda: kl_divergence(a, b)))
     rtol, atol = TOLERANCES[dtype]
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
     np.testing.assert_array_equal(np.isinf(fast), np.isinf(generic))
@@ -73,7 +66,7 @@ def test_keywords_on_the_fast_path(backend, kwargs, monkeypatch) -> None:
     p, q = p / p.sum(-1, keepdims=True), q / q.sum(-1, keepdims=True)
     a, b = backend.asarray(p), backend.asarray(q)
     fast = kl_divergence(a, b, **kwargs)
-    generic = _generic(monkeypatch, lambda: kl_divergence(a, b, **kwargs))
+    generic = with_generic_code(monkeypatch, lambda: kl_divergence(a, b, **kwargs))
     assert tuple(fast.shape) == tuple(generic.shape)
     np.testing.assert_allclose(backend.to_numpy(fast), backend.to_numpy(generic), rtol=1e-12)
 
@@ -112,8 +105,8 @@ def test_quick_front_end_is_taken_and_agrees(backend, monkeypatch) -> None:
     fast = kl_divergence(a, b)
     one = kl_divergence(a[0], b[0])
     assert calls == [1, 1]
-    generic = _generic(monkeypatch, lambda: kl_divergence(a, b))
-    generic_one = _generic(monkeypatch, lambda: kl_divergence(a[0], b[0]))
+    generic = with_generic_code(monkeypatch, lambda: kl_divergence(a, b))
+    generic_one = with_generic_code(monkeypatch, lambda: kl_divergence(a[0], b[0]))
     assert type(fast) is type(generic) and type(one) is type(generic_one)
     assert tuple(one.shape) == tuple(generic_one.shape) == ()
     fast, generic = backend.to_numpy(fast), backend.to_numpy(generic)
@@ -141,7 +134,7 @@ def test_invalid_inputs(backend, shape, monkeypatch) -> None:
     a, b = backend.asarray(p), backend.asarray(q)
     with np.errstate(invalid="ignore"):
         fast = backend.to_numpy(kl_divergence(a, b))
-        generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+        generic = backend.to_numpy(with_generic_code(monkeypatch, lambda: kl_divergence(a, b)))
     assert np.isnan(generic[2:4]).all() and np.isnan(fast[2:4]).all()
     assert np.isfinite(generic[:2]).all()
     for row in (0, 1):
@@ -169,7 +162,7 @@ def test_gradients_agree_with_generic(ad, dtype, compiled, monkeypatch) -> None:
     p[2, 1] = 0.05  # no NaN for gradients
     a, b = ad.asarray(p, dtype), ad.asarray(q, dtype)
     fast = grad(ad, kl_divergence, [a, b], compiled)
-    generic = _generic(monkeypatch, lambda: grad(ad, kl_divergence, [a, b], compiled))
+    generic = with_generic_code(monkeypatch, lambda: grad(ad, kl_divergence, [a, b], compiled))
     for f, g in zip(fast, generic):
         np.testing.assert_array_equal(np.isinf(f), np.isinf(g))
         finite = np.isfinite(g)
@@ -208,7 +201,7 @@ def test_edge_rows_among_ordinary_rows(backend, width, monkeypatch) -> None:
     q[5] = p[5]
     a, b = backend.asarray(p), backend.asarray(q)
     fast = backend.to_numpy(kl_divergence(a, b))
-    generic = backend.to_numpy(_generic(monkeypatch, lambda: kl_divergence(a, b)))
+    generic = backend.to_numpy(with_generic_code(monkeypatch, lambda: kl_divergence(a, b)))
     assert np.isinf(fast[1]) and fast[1] > 0 and np.isnan(fast[2]) and fast[5] == 0
     np.testing.assert_allclose(fast[3], 4 * (690.7755278982137 + np.log(4.0)), rtol=1e-13)
     np.testing.assert_allclose(fast[4], -9.210340371976183e-198, rtol=1e-13)

@@ -20,6 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import with_generic_code  # noqa: E402
 from kl_backends import cross_entropy, kl_divergence  # noqa: E402
 from kl_backends.backends import _logits_cpu as logits_cpu  # noqa: E402
 from kl_backends.backends.torch import logits as torch_logits  # noqa: E402
@@ -74,14 +75,6 @@ def _values_and_grads(fn, a, b, dtype, **kw):
     return (vals.detach().double().numpy(), ta.grad.double().numpy(), tb.grad.double().numpy())
 
 
-def _generic(monkeypatch, fn):
-    monkeypatch.setenv("KL_BACKENDS_FASTPATHS", "0")
-    try:
-        return fn()
-    finally:
-        monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
-
-
 def _agree(got, want, rtol, atol):
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
@@ -103,7 +96,7 @@ def test_agrees_with_generic(kernel, monkeypatch, kind, dtype, temperature, mask
     kw = {"temperature": temperature, "where": where}
     fast = _values_and_grads(FNS[kind], a, b, dt, **kw)
     assert kernel, "the compiled kernel was not called"
-    generic = _generic(monkeypatch, lambda: _values_and_grads(FNS[kind], a, b, dt, **kw))
+    generic = with_generic_code(monkeypatch, lambda: _values_and_grads(FNS[kind], a, b, dt, **kw))
     tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == "float32" else {"rtol": 2e-2, "atol": 2e-3}
     _agree(fast, generic, **tol)
     assert np.isnan(fast[0][4]) and np.isnan(fast[0][8])  # NaN and all -inf rows
@@ -155,7 +148,7 @@ def test_broadcast_teacher_and_one_gradient(kernel, monkeypatch) -> None:
 
     fast = run()
     assert kernel == [(6, 9)]
-    generic = _generic(monkeypatch, run)
+    generic = with_generic_code(monkeypatch, run)
     _agree(fast, generic, rtol=2e-5, atol=2e-6)
 
 
@@ -172,7 +165,9 @@ def test_values_only_and_second_backward(kernel, monkeypatch) -> None:
     b.grad = None
     loss.backward()
     np.testing.assert_allclose(b.grad.numpy(), first.numpy(), rtol=1e-5, atol=1e-7)
-    generic = _generic(monkeypatch, lambda: cross_entropy(a, b, inputs="logits", reduction="none"))
+    generic = with_generic_code(
+        monkeypatch, lambda: cross_entropy(a, b, inputs="logits", reduction="none")
+    )
     np.testing.assert_allclose(plain, generic.detach().numpy(), rtol=2e-5, atol=2e-6)
     assert len(kernel) == 2
 
@@ -231,7 +226,7 @@ def test_jax_agrees_with_generic(jax_kernel, monkeypatch, kind, dtype, temperatu
     kw = {"temperature": temperature, "where": None if where is None else jax.numpy.asarray(where)}
     fast = _jax_values_and_grads(jax, FNS[kind], a, b, dtype, **kw)
     assert (True, True) in calls, "the FFI kernel was not traced"
-    generic = _generic(
+    generic = with_generic_code(
         monkeypatch, lambda: _jax_values_and_grads(jax, FNS[kind], a, b, dtype, **kw)
     )
     tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == "float32" else {"rtol": 2e-2, "atol": 2e-3}

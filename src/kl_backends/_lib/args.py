@@ -30,6 +30,14 @@ _HINTS = {
 }
 
 
+def source_kind(x: Any) -> str:
+    """What a side of a divergence is: ``"projection"`` or ``"topk"`` for the wrappers that
+    describe logits without holding them (their class attribute ``_kl_source``), else
+    ``"dense"`` (an array)."""
+    kind = getattr(type(x), "_kl_source", None)
+    return kind if isinstance(kind, str) else "dense"
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)

@@ -79,7 +79,7 @@ def make_plan(
 
 def plan_side(x: Any, start: int, name: str) -> tuple[Side, list[Any], list[str]]:
     """A side's layout, its arrays and their names (for error messages)."""
-    if getattr(type(x), "_kl_source", None) == "projection":
+    if _args.source_kind(x) == "projection":
         arrays = [x.hidden, x.weight] + ([] if x.bias is None else [x.bias])
         side = Side(False, x.vocab_size, start, x.bias is not None, x.logit_scale, x.softcap)
         return side, arrays, [f"{name}.{n}" for n in ("hidden", "weight", "bias")][: len(arrays)]

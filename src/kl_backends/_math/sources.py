@@ -20,13 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kl_backends._lib.args import source_kind
+
 __all__ = ["divergence", "involved", "source_kind"]
-
-
-def source_kind(x: Any) -> str:
-    """``"projection"``, ``"topk"``, or ``"dense"`` for anything else (arrays)."""
-    kind = getattr(type(x), "_kl_source", None)
-    return kind if isinstance(kind, str) else "dense"
 
 
 def involved(p: Any, q: Any) -> bool:

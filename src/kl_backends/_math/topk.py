@@ -174,15 +174,9 @@ def _check_options(kind: str, inputs: Any, reduction: Any, keepdims: Any, base: 
     return inputs, _args.check_bool("keepdims", keepdims), _args.log_of_base(base)
 
 
-def _source_kind(x: Any) -> str:
-    """``"projection"``, ``"topk"`` or ``"dense"`` (as ``_math.sources``, which imports this)."""
-    kind = getattr(type(x), "_kl_source", None)
-    return kind if isinstance(kind, str) else "dense"
-
-
 def _sides(p: Any, q: Any) -> tuple[TopKLogProbs, Any, bool]:
     """(teacher, student, teacher is the first argument)."""
-    kinds = (_source_kind(p), _source_kind(q))
+    kinds = (_args.source_kind(p), _args.source_kind(q))
     if kinds == ("topk", "topk"):
         raise TypeError(
             "both sides are top-k teachers; one side must be the student's logits "
@@ -217,7 +211,7 @@ def divergence(
         raise ValueError("temperature applies to logits; got inputs='log_probs'")
     if kind == "js" and not is_array(beta) and beta in (0.0, 1.0):  # the limits: KL
         kind, teacher_first = "kl", teacher_first == (beta == 0.0)
-    projection = _source_kind(student) == "projection"
+    projection = _args.source_kind(student) == "projection"
     if projection and inputs != "logits":
         raise ValueError("a projection gives logits: pass inputs='logits'")
     be = teacher._backend

@@ -211,6 +211,13 @@ def kl_divergence(
             dict(axis=axis, inputs=inputs, base=base, reduction=reduction, keepdims=keepdims,
                  validate=validate),
         )  # fmt: skip
+    if (base is None and temperature is None and where is None) and (
+        keepdims is False and validate is False
+    ):
+        result = _quick(p, q, axis, inputs, reduction)
+        if result is not None:
+            return result
+    # (A projection or a top-k teacher never goes the quick way: QUICK holds array types.)
     if _sources.involved(p, q):  # a projection or a top-k teacher (``_math.sources``)
         if validate is not False:
             raise ValueError("validate= does not apply to a projection or a top-k teacher")
@@ -218,12 +225,6 @@ def kl_divergence(
             "kl", p, q, axis=axis, inputs=inputs, base=base, reduction=reduction,
             keepdims=keepdims, temperature=temperature, where=where,
         )  # fmt: skip
-    if (base is None and temperature is None and where is None) and (
-        keepdims is False and validate is False
-    ):
-        result = _quick(p, q, axis, inputs, reduction)
-        if result is not None:
-            return result
     kinds = _args.check_inputs_pair(inputs)  # of p, of q
     mixed = kinds[0] != kinds[1]
     inputs = kinds[0]

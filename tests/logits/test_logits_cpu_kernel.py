@@ -104,6 +104,42 @@ def test_agrees_with_generic(kernel, monkeypatch, kind, dtype, temperature, mask
         assert np.isposinf(fast[0][2])  # q == 0 under p > 0
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("upstream", [1.0, 2.5])
+@pytest.mark.parametrize(
+    "dtype,temperature,masked",
+    [("float32", None, False), ("float32", 2.5, True), ("bfloat16", 0.7, False)],
+)
+def test_reduced_loss_gradients(
+    kernel, monkeypatch, reduction, upstream, dtype, temperature, masked
+) -> None:
+    """A reduced loss: the kernel scales its gradients by the row cotangent a plain
+    ``backward()`` brings (1 for a sum, 1/N for a mean), and rescales when another
+    arrives (``loss * 2.5``); rows the generic code redoes are scaled the same way."""
+    a, b = _edge_rows()
+    a[4, 5], b[5, 2] = 0.0, 0.0  # no NaN or +inf inputs (row 2's value is +inf)
+    dt = getattr(torch, dtype)
+    where = torch.tensor([i % 4 != 2 for i in range(10)]) if masked else None
+
+    def run():
+        ta = torch.tensor(a, dtype=dt, requires_grad=True)
+        tb = torch.tensor(b, dtype=dt, requires_grad=True)
+        loss = kl_divergence(
+            ta, tb, inputs="logits", reduction=reduction, temperature=temperature, where=where
+        )
+        (loss if upstream == 1.0 else loss * upstream).backward()
+        return (loss.detach().double().numpy(), ta.grad.double().numpy(), tb.grad.double().numpy())
+
+    fast = run()
+    assert kernel, "the compiled kernel was not called"
+    generic = with_generic_code(monkeypatch, run)
+    tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == "float32" else {"rtol": 2e-2, "atol": 2e-3}
+    _agree(fast, generic, **tol)
+    assert np.isnan(fast[1][8]).all()  # the all -inf row (kept by the mask), redone
+    if not masked:  # +inf (q == 0 under p > 0): NaN wrt the teacher, q - p wrt the student
+        assert np.isnan(fast[1][2]).all() and np.isfinite(fast[2][2]).all()
+
+
 def _reference(a, b, temperature):
     """float64 KL(softmax(a/T) || softmax(b/T)) per row, and its gradients."""
     a, b = a / temperature, b / temperature

@@ -19,7 +19,12 @@ class RowSpec:
     ``kind``: ``"kl"``, ``"ce"`` or ``"js"``; ``beta``: the generalised JSD's
     weight (a float, or ``None`` for the ordinary JSD; kernels never get an
     array); ``temperature``: a float or ``None`` (an array one is applied
-    before the kernel); ``work``: the dtype the blocks are computed in.
+    before the kernel); ``work``: the dtype the blocks are computed in;
+    ``cotangent``: the cotangent every row receives when the call's reduced result
+    is differentiated with a cotangent of 1 (``"sum"``: 1, ``"mean"`` of ``N``
+    rows without a mask: ``1/N``; otherwise ``None``).  A kernel that computes the
+    gradients in its forward may scale them by it there, and skip its backward's
+    multiplication when the cotangent that arrives equals it.
 
     >>> RowSpec("kl", None, 2.0, "float32").temperature
     2.0
@@ -29,6 +34,7 @@ class RowSpec:
     beta: Any
     temperature: Any
     work: Any
+    cotangent: float | None = None
 
 
 @dataclass(frozen=True)

@@ -258,14 +258,19 @@ def log_probs_terms(be: Any, log_p: Any, log_q: Any) -> Any:
     """``exp(log_p) * (log_p - log_q)``; terms with ``log_p == -inf`` are 0.
 
     A term with ``log_q == -inf`` (and ``log_p`` finite) is ``+inf`` even
-    when ``exp(log_p)`` underflows to 0, where the product would be NaN.
+    when ``exp(log_p)`` underflows to 0, where the product would be NaN.  Where
+    ``exp(log_p) > 0`` that ``+inf`` is the product itself, so that autodiff
+    gives the limit as ``log_q -> -inf`` of the gradient (``-exp(log_p)`` wrt
+    ``log_q``), as the closed-form gradients of the kernels do.
     """
     xp = be.xp
     impossible = log_p == -math.inf
     zero = scalar(be, 0, log_p)
     lp = xp.where(impossible, zero, log_p)
     lq = xp.where(impossible, zero, log_q)
-    terms = xp.where(lq == -math.inf, scalar(be, math.inf, lp), xp.exp(lp) * (lp - lq))
+    p = xp.exp(lp)
+    under = (lq == -math.inf) & (p == 0)  # p underflowed: 0 * inf would be NaN
+    terms = xp.where(under, scalar(be, math.inf, lp), p * (lp - xp.where(under, zero, lq)))
     return xp.where(impossible, zero, terms)
 
 

@@ -268,7 +268,8 @@ def _rows(
             dev = be.device(a)
             ka, kb = (prepare_block(xp, x, work, mask, kt, dev) for x in (a, b))
             kt = None
-        vals = be.logits_rows(RowSpec(c.kind, c.beta, kt, work), ka, kb, mask, GENERIC)
+        spec = RowSpec(c.kind, c.beta, kt, work, _row_cotangent(c, mask, a.shape[0]))
+        vals = be.logits_rows(spec, ka, kb, mask, GENERIC)
         if vals is not None:
             return vals
     blocked = be.values_unavailable(a) is None
@@ -276,6 +277,18 @@ def _rows(
         be, c.kind, c.beta, a, b, mask, c.temperature, c.inputs == "logits", work, blocked,
         c.kinds,
     )  # fmt: skip
+
+
+def _row_cotangent(c: _Call, mask: Any, n: int | None) -> float | None:
+    """``RowSpec.cotangent``: what each row's value receives when the reduced result is
+    differentiated with 1 (before ``finish``'s division by ``log(base)``)."""
+    if c.log_base is not None:
+        return None
+    if c.reduction == "sum":
+        return 1.0
+    if c.reduction == "mean" and mask is None and isinstance(n, int) and n > 0:
+        return 1.0 / n
+    return None
 
 
 def _in_place_axes(

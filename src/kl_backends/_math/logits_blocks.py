@@ -61,6 +61,20 @@ def _weighted(be: Any, lx: Any, v: Any) -> Any:
     return xp.where(imp, zero, xp.exp(lx) * xp.where(imp, zero, v))
 
 
+def _cross_terms(be: Any, lp: Any, lq: Any) -> Any:
+    """``-exp(lp) * lq``: 0 where ``lp == -inf``; ``+inf`` where ``lq == -inf`` (also
+    where ``exp(lp)`` underflows to 0), the product itself where ``exp(lp) > 0`` (the
+    limit gradient, ``-exp(lp)`` wrt ``lq``, as in ``common.log_probs_terms``)."""
+    xp = be.xp
+    imp = lp == -math.inf
+    zero = _common.scalar(be, 0, lp)
+    p = xp.where(imp, zero, xp.exp(xp.where(imp, zero, lp)))
+    under = (lq == -math.inf) & (p == 0)
+    safe = xp.where(under | imp, zero, lq)
+    terms = xp.where(under, _common.scalar(be, math.inf, lp), -(p * safe))
+    return xp.where(imp, zero, terms)
+
+
 def _js_scale(beta: Any) -> tuple[Any, float]:
     """(beta used, factor on J): ``beta=None`` is the ordinary JSD = J(1/2) / 4."""
     return (0.5, 0.25) if beta is None else (beta, 1.0)
@@ -103,8 +117,7 @@ def forward_block(
     if kind == "kl":
         terms = _common.log_probs_terms(be, lp, lq)
     elif kind == "ce":
-        inf = _common.scalar(be, math.inf, lq)
-        terms = _weighted(be, lp, xp.where(lq == -math.inf, inf, -lq))
+        terms = _cross_terms(be, lp, lq)
     else:
         beta, factor = _js_scale(beta)
         w, u = _js_logs(be, lp, lq, beta)
@@ -156,6 +169,9 @@ def backward_block(
             else:
                 inner = xp.where(lp == -math.inf, zero, -(lq + v))  # no 0 * inf
             ga = xp.where(lp == -math.inf, zero, p * inner) * g
+            # A row whose value is +inf (q == 0 under p > 0): NaN, as autodiff of
+            # forward_block gives (the +inf reaches the log-sum-exp's max shift).
+            ga = xp.where(v == math.inf, _common.scalar(be, math.nan, ga), ga)
         return ga, gb
     beta, factor = _js_scale(beta)
     w, u = _js_logs(be, lp, lq, beta)

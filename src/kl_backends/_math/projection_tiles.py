@@ -267,6 +267,8 @@ def _grad_logits(
             v = sums[0]
             inner = (lp - lq) - v if plan.kind == "kl" else -(lq + v)
             ga = xp.where(lp == -math.inf, xp.zeros_like(p), p * inner) * g
+            # A row whose value is +inf: NaN (as logits_blocks.backward_block).
+            ga = xp.where(v == math.inf, scalar(xp, math.nan, ga, be.device(ga)), ga)
         return [ga, gb]
     w, u = _js_logs(be, lp, lq, plan.beta)
     if need[1]:

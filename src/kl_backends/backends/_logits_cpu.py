@@ -20,7 +20,8 @@ elements, the chunks added in double), with ``x = a_i / T`` and ``y = b_i / T``:
 4. (if wanted) the gradient wrt ``a``: KL ``p ((x - y) - (la - lb) - KL)``,
    cross-entropy ``-p ((y - lb) + H)``, 0 where ``x == -inf``.
 
-Gradients are unscaled (the caller multiplies by the row cotangent and ``1/T``).
+Gradients are multiplied by ``scale`` (``kl_rows_scaled``; ``kl_rows``: 1, unscaled); the
+caller multiplies by the rest of the row cotangent and by ``1/T``.
 Rows whose inputs hold NaN or ``+inf``, or whose logits are all ``-inf`` on a side,
 get the value NaN and untouched gradients: the caller redoes the NaN rows with the
 generic code (also those whose value comes out NaN, e.g. an underflowed ``p``
@@ -114,6 +115,7 @@ typedef struct {
     void *ga, *gb;
     float *vals;
     double temperature;
+    float scale;
     int dtype, kind;
 } job_t;
 
@@ -224,6 +226,7 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
        into the gradient row) */
     float *gb = j->gb && j->dtype == 0 ? (float *)j->gb + r * j->sgb : w->g;
     int want_b = j->gb != NULL;
+    float sc = j->scale;
     /* w: KL (x - y) - c, cross-entropy y - lb (no branch inside the loops) */
     float cx = kl ? 1.0f : 0.0f, cc = kl ? c : lbf, sy1 = kl ? -1.0f : 1.0f;
     double total = 0.0;
@@ -237,7 +240,7 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
                 float p = ea[i] * fa;
                 float t = __builtin_fmaf(sy1, y[i], cx * x[i]) - cc;
                 acc += x[i] == NINF ? 0.0f : p * t;
-                gb[i] = eb[i] * fb - p;
+                gb[i] = (eb[i] * fb - p) * sc;
             }
         } else {
             #pragma omp simd reduction(+:acc)
@@ -256,13 +259,16 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         float *ga = j->dtype == 0 ? (float *)j->ga + r * j->sga : w->g;
         /* KL: p ((x - y) - c - KL); cross-entropy: -p ((y - lb) + H) */
         float cv = kl ? -val : val;
+        /* +inf (q == 0 under p > 0): NaN, as autodiff of the generic code gives */
+        if (val == INFINITY) cv = NAN;
+        float at_ninf = cv == cv ? 0.0f : NAN;
         for (int64_t s = 0, k = 0; s < v; s += chunk, k++) {
             int64_t end = s + chunk < v ? s + chunk : v;
-            float fa = (float)exp((double)w->ca[k] - la) * (kl ? 1.0f : -1.0f);
+            float fa = (float)exp((double)w->ca[k] - la) * (kl ? sc : -sc);
             #pragma omp simd
             for (int64_t i = s; i < end; i++) {
                 float t = (__builtin_fmaf(sy1, y[i], cx * x[i]) - cc) + cv;
-                ga[i] = x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
+                ga[i] = x[i] == NINF ? at_ninf : (ea[i] * fa) * t;
             }
         }
         row_out(j, j->ga, j->sga, r, ga);
@@ -285,10 +291,10 @@ static void *run(void *arg) {
     return NULL;
 }
 
-int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int64_t sb,
-            int dtype, const uint8_t *mask, double temperature, int kind,
-            void *ga, int64_t sga, void *gb, int64_t sgb, float *vals,
-            int threads, int64_t chunk) {
+int kl_rows_scaled(int64_t n, int64_t v, const void *a, int64_t sa, const void *b,
+                   int64_t sb, int dtype, const uint8_t *mask, double temperature, int kind,
+                   void *ga, int64_t sga, void *gb, int64_t sgb, float *vals,
+                   int threads, int64_t chunk, double scale) {
     if (threads < 1) threads = 1;
     if (threads > n) threads = n > 0 ? (int)n : 1;
     if (threads > 256) threads = 256;
@@ -301,7 +307,7 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
     int started[256];
     for (int t = 0; t < threads; t++) {
         job_t j = {n, v, sa, sb, sga, sgb, chunk, n * t / threads, n * (t + 1) / threads,
-                   a, b, mask, ga, gb, vals, temperature, dtype, kind};
+                   a, b, mask, ga, gb, vals, temperature, (float)scale, dtype, kind};
         jobs[t] = j;
         started[t] = 0;
     }
@@ -313,6 +319,15 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
         else run(&jobs[t]);
     }
     return 0;
+}
+
+/* Gradients unscaled (JAX's wrapper). */
+int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int64_t sb,
+            int dtype, const uint8_t *mask, double temperature, int kind,
+            void *ga, int64_t sga, void *gb, int64_t sgb, float *vals,
+            int threads, int64_t chunk) {
+    return kl_rows_scaled(n, v, a, sa, b, sb, dtype, mask, temperature, kind, ga, sga, gb, sgb,
+                          vals, threads, chunk, 1.0);
 }
 """
 
@@ -385,10 +400,10 @@ def _load(tag: str, cxx: str | None, include: str | None) -> Any:
     if lib is None:
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.kl_rows.restype = ctypes.c_int
-    lib.kl_rows.argtypes = [
+    lib.kl_rows_scaled.restype = ctypes.c_int
+    lib.kl_rows_scaled.argtypes = [
         i64, i64, ptr, i64, ptr, i64, ctypes.c_int, ptr, ctypes.c_double, ctypes.c_int,
-        ptr, i64, ptr, i64, ptr, ctypes.c_int, i64,
+        ptr, i64, ptr, i64, ptr, ctypes.c_int, i64, ctypes.c_double,
     ]  # fmt: skip
     return lib
 
@@ -431,14 +446,16 @@ def rows(
     vals: int,
     threads: int,
     chunk: int = CHUNK,
+    scale: float = 1.0,
 ) -> None:
     """Call the kernel: ``a``, ``b``, ``ga``, ``gb`` are (address, row stride in elements);
-    ``mask`` and ``vals`` addresses (bytes of 0/1, float32); see the module docstring."""
+    ``mask`` and ``vals`` addresses (bytes of 0/1, float32); the gradients are multiplied
+    by ``scale`` (rounded to float32) before they are stored; see the module docstring."""
     n, v = shape
-    lib.kl_rows(
+    lib.kl_rows_scaled(
         n, v, a[0], a[1], b[0], b[1], 1 if bf16 else 0, mask,
         0.0 if temperature is None else float(temperature), 0 if kind == "kl" else 1,
         None if ga is None else ga[0], 0 if ga is None else ga[1],
         None if gb is None else gb[0], 0 if gb is None else gb[1],
-        vals, threads, chunk,
+        vals, threads, chunk, float(scale),
     )  # fmt: skip

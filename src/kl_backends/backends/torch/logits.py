@@ -8,6 +8,7 @@ arrived.  The generic block functions come from the math (``generic``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -187,10 +188,10 @@ def _fast_block(
             inner = torch.where(p == 0, 0.0, inner) if any_bad else inner
         else:
             inner = torch.add(lq, vals[:, None], out=lp).neg_()
-        if ga.dtype == inner.dtype:
-            torch.mul(inner, p, out=ga)
-        else:
-            ga.copy_(inner.mul_(p))
+        inner = inner.mul_(p)
+        # A row whose value is +inf: NaN, as autodiff of the generic code gives.
+        inner = inner.masked_fill_(torch.isposinf(vals)[:, None], math.nan)
+        ga.copy_(inner)
     if gb is not None:
         q = lq.exp_()
         if gb.dtype == q.dtype:
@@ -221,10 +222,19 @@ def _kernel_admits(spec: Any, a: Any, b: Any, mask: Any) -> Any:
     return _cpu.library()
 
 
+def _kernel_scale(spec: Any) -> float:
+    """What the compiled kernel multiplies its gradients by: the expected row cotangent
+    (``RowSpec.cotangent``, else 1) and ``1/T``."""
+    h = 1.0 if spec.cotangent is None else spec.cotangent
+    return h if spec.temperature is None else h / spec.temperature
+
+
 def _kernel_rows(options: tuple[Any, ...], lib: Any, a: Any, b: Any, mask: Any) -> tuple:
-    """Values ``[N]`` (float32) and the unscaled gradients of the inputs that need one, by
-    the compiled kernel; rows it leaves NaN are redone by the generic block code."""
+    """Values ``[N]`` (float32) and the gradients of the inputs that need one, scaled by
+    ``_kernel_scale``, by the compiled kernel; rows it leaves NaN are redone by the
+    generic block code."""
     be, spec, generic = options
+    scale = _kernel_scale(spec)
     n, v = a.shape
     vals = torch.empty((n,), dtype=torch.float32)
     ga = torch.empty((n, v), dtype=a.dtype) if a.requires_grad else None
@@ -235,7 +245,7 @@ def _kernel_rows(options: tuple[Any, ...], lib: Any, a: Any, b: Any, mask: Any) 
         a.dtype == torch.bfloat16, None if m is None else m.data_ptr(), spec.temperature,
         spec.kind, None if ga is None else (ga.data_ptr(), v),
         None if gb is None else (gb.data_ptr(), v), vals.data_ptr(), KERNEL_THREADS or torch.get_num_threads(),
-        KERNEL_CHUNK,
+        KERNEL_CHUNK, scale,
     )  # fmt: skip
     bad = torch.isnan(vals)
     if bool(bad.any()):  # NaN, +inf, all -inf: the generic conventions
@@ -245,7 +255,7 @@ def _kernel_rows(options: tuple[Any, ...], lib: Any, a: Any, b: Any, mask: Any) 
         vals[idx] = generic.forward_block(be, spec.kind, None, ab, bb).to(vals.dtype)
         need = (ga is not None, gb is not None)
         if any(need):
-            one = torch.ones_like(vals[idx])
+            one = torch.full_like(vals[idx], scale)
             da, db = generic.backward_block(be, spec.kind, None, ab, bb, vals[idx], one, need)
             if ga is not None:
                 ga[idx] = da.to(ga.dtype)
@@ -301,8 +311,19 @@ class LogitsRows(torch.autograd.Function):
         ctx.save_for_backward(a, b, mask, vals)
         ctx.save_for_forward(a, b, mask, vals)
         ctx.options = options
-        # The gradients computed in the forward (eager CPU), handed over once.
+        # The gradients computed in the forward (eager CPU), handed over once, and the
+        # factor they carry: the compiled kernel's ``_kernel_scale`` (the forward's test,
+        # repeated), else none.
         ctx.precomputed = [ga if ga.numel() else None, gb if gb.numel() else None]
+        spec = options[1]
+        kernel = (
+            any(p is not None for p in ctx.precomputed)
+            and spec.kind in ("kl", "ce")
+            and _eager_cpu(a)
+            and _kernel_admits(spec, a, b, mask) is not None
+        )
+        ctx.expected = spec.cotangent if kernel else None
+        ctx.carried = _kernel_scale(spec) if kernel else 1.0
         ctx.mark_non_differentiable(ga, gb)
         ctx.set_materialize_grads(False)  # no zero [N, V] cotangents for those two
 
@@ -318,20 +339,28 @@ class LogitsRows(torch.autograd.Function):
             return (*_graph_backward(ctx.options, a, b, mask, g, need), None, None)
         scale = 1.0 if temperature is None else 1.0 / temperature
         g = g.to(work)
-        if mask is not None:
-            g = torch.where(mask, g, 0.0)
-        if scale != 1.0:
-            g = g * scale
         pre = ctx.precomputed
         if not torch.compiler.is_compiling() and all(
             p is not None for p, wanted in zip(pre, need) if wanted
         ):
             ctx.precomputed = [None, None]  # a second backward recomputes
+            # The cotangent the kernel scaled by (a plain loss.backward()): no pass.
+            h = ctx.expected
+            if h is not None and torch.equal(g, torch.full_like(g, h)):
+                return pre[0] if need[0] else None, pre[1] if need[1] else None, None, None
+            if mask is not None:
+                g = torch.where(mask, g, 0.0)
+            if scale != ctx.carried:
+                g = g * (scale / ctx.carried)
             out = [
                 p.mul_(g[:, None].to(p.dtype)) if wanted and p is not None else None
                 for p, wanted in zip(pre, need)
             ]
             return out[0], out[1], None, None
+        if mask is not None:
+            g = torch.where(mask, g, 0.0)
+        if scale != 1.0:
+            g = g * scale
         blocks = _blocks(a)
         whole = len(blocks) == 1
         ga = None if not need[0] or whole else torch.empty_like(a)

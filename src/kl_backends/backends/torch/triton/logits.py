@@ -190,6 +190,8 @@ def _rows_kernel(
                 else:
                     inner = tl.where(imp, 0.0, -(lq + value))
                 ga = tl.where(imp, 0.0, p * inner)
+                # A row whose value is +inf: NaN, as autodiff of the generic code gives.
+                ga = tl.where(value == float("inf"), float("nan"), ga)
                 tl.store(ga_ptr + row * n + cols, ga, mask=inside)
 
 

@@ -64,6 +64,7 @@ def jax_distributions(session: nox.Session) -> None:
         "-e",
         ".",
         "pytest",
+        "pytest-xdist",
         "scipy",
         "jax==0.10.*",
         "distrax==0.1.9",
@@ -73,6 +74,8 @@ def jax_distributions(session: nox.Session) -> None:
     )
     session.run(
         "pytest",
+        "-n",
+        "2",
         *sorted(glob.glob("tests/distributions/test_interop_jax_*.py")),
         *session.posargs,
         env={

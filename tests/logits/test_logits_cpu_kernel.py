@@ -70,8 +70,9 @@ def _values_and_grads(fn, a, b, dtype, **kw):
     tb = torch.tensor(b, dtype=dtype, requires_grad=True)
     vals = fn(ta, tb, inputs="logits", reduction="none", **kw)
     weights = torch.linspace(0.5, 1.5, vals.shape[0], dtype=vals.dtype)
-    finite = torch.where(torch.isfinite(vals), vals * weights, 0.0)
-    finite.sum().backward()
+    # NaN rows get no cotangent (it would spread NaN); +inf rows do (q - p wrt the
+    # student, NaN wrt the teacher: the generic code's gradients there)
+    torch.where(torch.isnan(vals), 0.0, vals * weights).sum().backward()
     return (vals.detach().double().numpy(), ta.grad.double().numpy(), tb.grad.double().numpy())
 
 

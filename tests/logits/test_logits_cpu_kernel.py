@@ -105,6 +105,19 @@ def test_agrees_with_generic(kernel, monkeypatch, kind, dtype, temperature, mask
         assert np.isposinf(fast[0][2])  # q == 0 under p > 0
 
 
+@pytest.mark.parametrize("kind", ["kl", "ce"])
+def test_float64_fast_block_agrees_with_generic(monkeypatch, kind) -> None:
+    """float64 rows, which the kernel does not take, go through the eager fast block
+    (``torch/logits.py``): the same edge rows, +inf values included."""
+    a, b = _edge_rows()
+    fast = _values_and_grads(FNS[kind], a, b, torch.float64)
+    generic = with_generic_code(
+        monkeypatch, lambda: _values_and_grads(FNS[kind], a, b, torch.float64)
+    )
+    _agree(fast, generic, rtol=1e-12, atol=1e-14)
+    assert np.isposinf(fast[0][2]) and np.isnan(fast[1][2]).all()
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("upstream", [1.0, 2.5])
 @pytest.mark.parametrize(

@@ -165,9 +165,11 @@ def _block_into(
 def _fast_block(
     options: tuple[Any, ...], ab: Any, bb: Any, ga: Any, gb: Any, bufs: _Buffers
 ) -> Any:
-    """KL or cross-entropy rows of one block; unscaled gradients into ``ga``/``gb`` slices."""
+    """KL or cross-entropy rows of one block; the gradients, scaled by ``_grad_scale``,
+    into ``ga``/``gb`` slices."""
     be, spec, generic = options
     kind = spec.kind
+    scale = _grad_scale(spec)
     n = ab.shape[0]
     lp = torch._log_softmax(ab, -1, False, out=bufs.get(2, n))
     lq = torch._log_softmax(bb, -1, False, out=bufs.get(3, n))
@@ -191,15 +193,18 @@ def _fast_block(
         inner = inner.mul_(p)
         # A row whose value is +inf: NaN, as autodiff of the generic code gives.
         inner = inner.masked_fill_(torch.isposinf(vals)[:, None], math.nan)
-        ga.copy_(inner)
+        ga.copy_(inner if scale == 1.0 else inner.mul_(scale))
     if gb is not None:
         q = lq.exp_()
         if gb.dtype == q.dtype:
             torch.sub(q, p, out=gb)
+            if scale != 1.0:
+                gb.mul_(scale)
         else:
-            gb.copy_(q.sub_(p))
+            d = q.sub_(p)
+            gb.copy_(d if scale == 1.0 else d.mul_(scale))
     if any_bad and (ga is not None or gb is not None):
-        one = torch.ones_like(vals[bad])
+        one = torch.full_like(vals[bad], scale)
         need = (ga is not None, gb is not None)
         da, db = generic.backward_block(be, kind, None, ab[bad], bb[bad], vals[bad], one, need)
         if ga is not None:
@@ -222,19 +227,20 @@ def _kernel_admits(spec: Any, a: Any, b: Any, mask: Any) -> Any:
     return _cpu.library()
 
 
-def _kernel_scale(spec: Any) -> float:
-    """What the compiled kernel multiplies its gradients by: the expected row cotangent
-    (``RowSpec.cotangent``, else 1) and ``1/T``."""
+def _grad_scale(spec: Any) -> float:
+    """What the gradients computed in the forward (the compiled kernel's and the fast
+    block's) are multiplied by there: the expected row cotangent (``RowSpec.cotangent``,
+    else 1) and ``1/T``."""
     h = 1.0 if spec.cotangent is None else spec.cotangent
     return h if spec.temperature is None else h / spec.temperature
 
 
 def _kernel_rows(options: tuple[Any, ...], lib: Any, a: Any, b: Any, mask: Any) -> tuple:
     """Values ``[N]`` (float32) and the gradients of the inputs that need one, scaled by
-    ``_kernel_scale``, by the compiled kernel; rows it leaves NaN are redone by the
+    ``_grad_scale``, by the compiled kernel; rows it leaves NaN are redone by the
     generic block code."""
     be, spec, generic = options
-    scale = _kernel_scale(spec)
+    scale = _grad_scale(spec)
     n, v = a.shape
     vals = torch.empty((n,), dtype=torch.float32)
     ga = torch.empty((n, v), dtype=a.dtype) if a.requires_grad else None
@@ -311,19 +317,9 @@ class LogitsRows(torch.autograd.Function):
         ctx.save_for_backward(a, b, mask, vals)
         ctx.save_for_forward(a, b, mask, vals)
         ctx.options = options
-        # The gradients computed in the forward (eager CPU), handed over once, and the
-        # factor they carry: the compiled kernel's ``_kernel_scale`` (the forward's test,
-        # repeated), else none.
+        # The gradients computed in the forward (eager CPU), handed over once; they carry
+        # ``_grad_scale``.
         ctx.precomputed = [ga if ga.numel() else None, gb if gb.numel() else None]
-        spec = options[1]
-        kernel = (
-            any(p is not None for p in ctx.precomputed)
-            and spec.kind in ("kl", "ce")
-            and _eager_cpu(a)
-            and _kernel_admits(spec, a, b, mask) is not None
-        )
-        ctx.expected = spec.cotangent if kernel else None
-        ctx.carried = _kernel_scale(spec) if kernel else 1.0
         ctx.mark_non_differentiable(ga, gb)
         ctx.set_materialize_grads(False)  # no zero [N, V] cotangents for those two
 
@@ -344,14 +340,14 @@ class LogitsRows(torch.autograd.Function):
             p is not None for p, wanted in zip(pre, need) if wanted
         ):
             ctx.precomputed = [None, None]  # a second backward recomputes
-            # The cotangent the kernel scaled by (a plain loss.backward()): no pass.
-            h = ctx.expected
+            # The cotangent the forward scaled by (a plain loss.backward()): no pass.
+            h, carried = spec.cotangent, _grad_scale(spec)
             if h is not None and torch.equal(g, torch.full_like(g, h)):
                 return pre[0] if need[0] else None, pre[1] if need[1] else None, None, None
             if mask is not None:
                 g = torch.where(mask, g, 0.0)
-            if scale != ctx.carried:
-                g = g * (scale / ctx.carried)
+            if scale != carried:
+                g = g * (scale / carried)
             out = [
                 p.mul_(g[:, None].to(p.dtype)) if wanted and p is not None else None
                 for p, wanted in zip(pre, need)

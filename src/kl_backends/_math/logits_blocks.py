@@ -68,10 +68,10 @@ def _cross_terms(be: Any, lp: Any, lq: Any) -> Any:
     xp = be.xp
     imp = lp == -math.inf
     zero = _common.scalar(be, 0, lp)
-    p = xp.where(imp, zero, xp.exp(xp.where(imp, zero, lp)))
-    under = (lq == -math.inf) & (p == 0)
-    safe = xp.where(under | imp, zero, lq)
-    terms = xp.where(under, _common.scalar(be, math.inf, lp), -(p * safe))
+    lp, lq = xp.where(imp, zero, lp), xp.where(imp, zero, lq)
+    p = xp.exp(lp)
+    under = (lq == -math.inf) & (p == 0)  # p underflowed: 0 * inf would be NaN
+    terms = xp.where(under, _common.scalar(be, math.inf, lp), -(p * xp.where(under, zero, lq)))
     return xp.where(imp, zero, terms)
 
 

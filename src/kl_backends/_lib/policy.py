@@ -7,7 +7,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EXACT_BELOW", "SMALL", "fast_paths_enabled", "quick_admits", "seed_kind"]
+__all__ = ["EXACT_BELOW", "NEAR", "SMALL", "fast_paths_enabled", "quick_admits", "seed_kind"]
+
+#: Nearly equal: ``|p - q| < NEAR * (p + q)``, i.e. ``p / q`` within about 4% of 1, where
+#: the exact code sums the generalised terms and ``p - q`` apart (``_math.common``).
+NEAR = 0.02
 
 #: Up to this many elements a fast kernel is one whole-array pass with the
 #: fewest calls (NumPy: no blocks; PyTorch and eager TensorFlow: ``xlogy``).

@@ -12,6 +12,7 @@ from kl_backends import _dispatch
 from kl_backends._lib import args as _args
 from kl_backends._lib import arrays as _arrays
 from kl_backends._lib.arrays import finish, log_softmax, reduce
+from kl_backends._lib.policy import NEAR
 
 __all__ = [
     "broadcast_to",
@@ -113,8 +114,6 @@ def reduce_in_base(
     return out / log_base if log_base is not None else out
 
 
-#: Nearly equal: ``|p - q| < NEAR * (p + q)``, i.e. ``p / q`` within about 4% of 1.
-NEAR = 0.02
 #: Below ``small`` the series' ``v = (p - q) / (p + q)`` divides ``(p - q) * big`` by
 #: ``(p + q) * big`` (powers of two: exact), so that its derivative, which JAX forms
 #: through ``(p + q)**-2``, neither overflows nor gives ``0 * inf = NaN``, down to the

@@ -1,8 +1,7 @@
 """A compiled CPU kernel for KL and cross-entropy rows of ``[N, V]`` logits, with gradients.
 
-C source built once with the system's C compiler (``cc``; ``-O3 -march=native``) into a
-shared library cached under ``~/.cache/kl_backends`` (or ``$KL_BACKENDS_CACHE``), keyed by
-the source, the compiler flags and the CPU, and called through ``ctypes`` on raw pointers.
+C source built once with the system's C compiler into a shared library cached on disk
+(``backends/_cbuild.py``), and called through ``ctypes`` on raw pointers.
 No framework is imported here: the torch kernel (``torch/logits.py``) and JAX's
 (``backends/jax/logits.py``) pass pointers.  Where no compiler is found, or the build
 fails, ``library()`` returns ``None`` and the callers keep their other paths.
@@ -34,15 +33,9 @@ Cephes-style polynomial (about 2 ulp) that the compiler vectorises.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from typing import Any
+
+from kl_backends.backends import _cbuild
 
 __all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
 
@@ -331,81 +324,14 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
 }
 """
 
-FLAGS = (
-    "-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math",
-    "-fPIC", "-shared",
-)  # fmt: skip
 
-_lock = threading.Lock()
-_loaded: dict[str, Any] = {}  # tag -> library or None, once tried
-
-
-def _cpu_key() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [ln for ln in f.read().splitlines() if ln.startswith(("model name", "flags"))]
-        return "\n".join(sorted(set(lines)))
-    except OSError:
-        return platform.processor()
-
-
-def _cache_dir() -> str:
-    root = os.environ.get("KL_BACKENDS_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "kl_backends"
-    )
-    return os.path.join(root, "logits_cpu")
-
-
-def _build(compiler: str, path: str, cxx: str | None, include: str | None) -> None:
-    """Compile ``SOURCE`` (and ``cxx``, C++) into ``path`` (built in a temporary
-    directory, then renamed into place)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as tmp:
-        src = os.path.join(tmp, "kl_rows.c")
-        out = os.path.join(tmp, "kl_rows.so")
-        with open(src, "w") as f:
-            f.write(SOURCE)
-        files = ["-x", "c", src]
-        if cxx is not None:
-            with open(os.path.join(tmp, "wrap.cc"), "w") as f:
-                f.write(cxx)
-            files += ["-x", "c++", os.path.join(tmp, "wrap.cc")]
-        inc = [] if include is None else ["-I", include]
-        cmd = [compiler, *FLAGS, *inc, *files, "-o", out, "-lm", "-lpthread"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-        os.replace(out, path)
-
-
-def _load(tag: str, cxx: str | None, include: str | None) -> Any:
-    if not sys.platform.startswith("linux") and sys.platform != "darwin":
-        return None
-    env, names = ("CC", ("cc", "gcc")) if cxx is None else ("CXX", ("c++", "g++"))
-    compiler = os.environ.get(env) or shutil.which(names[0]) or shutil.which(names[1])
-    if compiler is None:
-        return None
-    parts = (SOURCE, cxx or "", include or "", " ".join(FLAGS), compiler, platform.machine())
-    key = hashlib.sha256("\0".join((*parts, _cpu_key())).encode()).hexdigest()[:20]
-    lib = None
-    # The cache, else (an unwritable home) a per-user temporary directory.
-    fallback = os.path.join(tempfile.gettempdir(), f"kl_backends-{os.getuid()}")
-    for root in (_cache_dir(), os.path.join(fallback, "logits_cpu")):
-        path = os.path.join(root, f"kl_rows_{tag}_{key}.so")
-        try:
-            if not os.path.exists(path):
-                _build(compiler, path, cxx, include)
-            lib = ctypes.CDLL(path)
-            break
-        except (OSError, subprocess.SubprocessError):
-            continue
-    if lib is None:
-        return None
+def _declare(lib: Any) -> None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.kl_rows_scaled.restype = ctypes.c_int
     lib.kl_rows_scaled.argtypes = [
         i64, i64, ptr, i64, ptr, i64, ctypes.c_int, ptr, ctypes.c_double, ctypes.c_int,
         ptr, i64, ptr, i64, ptr, ctypes.c_int, i64, ctypes.c_double,
     ]  # fmt: skip
-    return lib
 
 
 def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:
@@ -415,21 +341,12 @@ def library(tag: str = "c", cxx: str | None = None, include: str | None = None) 
     ``tag``), with ``include`` on the include path.  ``KL_BACKENDS_CPU_KERNEL=0`` turns
     the kernel off.
     """
-    if os.environ.get("KL_BACKENDS_CPU_KERNEL", "1") == "0":
-        return None
-    if tag not in _loaded:
-        with _lock:
-            if tag not in _loaded:
-                _loaded[tag] = _load(tag, cxx, include)
-    return _loaded[tag]
+    return _cbuild.load("logits_cpu", SOURCE, _declare, tag, cxx, include)
 
 
 def threads() -> int:
     """The CPUs this process may run on (the JAX kernel's threads)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return _cbuild.threads()
 
 
 def rows(

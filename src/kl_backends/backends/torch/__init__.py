@@ -107,12 +107,10 @@ class Torch(Backend):
             kernels = _triton(p)
             if kernels is not None:
                 return kernels["probs"].kl_last_axis(p, q)
-        if (
-            p.device.type != "cpu"
-            or torch.compiler.is_compiling()
-            or torch._C._are_functorch_transforms_active()
-        ):
+        if p.device.type != "cpu" or torch._C._are_functorch_transforms_active():
             return None  # the generic code: Inductor fuses it; functorch batches it
+        if torch.compiler.is_compiling():
+            return _kernels.compiled_sums(p, q)  # (None: the generic code)
         return _kernels.kl_last_axis(p, q, functools.partial(exact, self))
 
     def quick(self, p: Any, q: Any, exact: Any) -> Any:

@@ -14,9 +14,13 @@ Forward of ``kl_last_axis``:
   sums hold a NaN, and the rows this fast form cannot be trusted with
   (non-finite sums, negative ``q``, nearly equal float64 distributions)
   recomputed by the generic code (``_cpu_blocks``);
-* elsewhere (GPU, meta), under ``torch.compile`` and under ``torch.func``
-  transforms, where no value may be read: no kernel; the generic code, which
-  Inductor fuses into one loop and functorch batches, is exact there.
+* under ``torch.compile`` on CPU, float32 or float64: the custom operator
+  ``kl_backends::kl_probs_rows`` (``compiled_sums``), which Inductor calls as it is: the
+  C kernel of ``backends._probs_cpu``, one pass and exact on every input, whose
+  gradients are ``_backward``'s formula, traced into the compiled backward;
+* elsewhere (GPU, meta, under ``torch.func`` transforms, or without a C compiler), where
+  no value may be read: no kernel; the generic code, which Inductor fuses into one
+  loop and functorch batches, is exact there.
 
 With a gradient wanted, ``EagerKL``, whose backward is the exact
 ``log(p / q) + 1`` and ``-p / q`` (0 where ``p == 0``), itself written with
@@ -32,8 +36,9 @@ from typing import Any
 import torch
 
 from kl_backends._lib.policy import EXACT_BELOW, SMALL
+from kl_backends.backends import _probs_cpu
 
-__all__ = ["BLOCK", "EagerKL", "kl_last_axis"]
+__all__ = ["BLOCK", "EagerKL", "compiled_sums", "kl_last_axis", "kl_probs_rows"]
 
 #: Elements per block of the blocked eager forward on CPU (1 MB of float32):
 #: 256K measured fastest on a 2-core AVX-512 machine (32K: 2.3x slower).
@@ -207,3 +212,56 @@ class EagerKL(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, dp: Any, dq: Any, _: Any) -> Any:
         return _jvp(ctx, dp, dq)
+
+
+@torch.compiler.assume_constant_result
+def _kernel_built() -> bool:
+    """Whether the C kernel is there (built on the first call; a constant to the compiler)."""
+    return _probs_cpu.library() is not None
+
+
+def compiled_sums(p: Any, q: Any) -> Any:
+    """Under ``torch.compile``: the sums over the last axis from ``kl_probs_rows`` (CPU,
+    float32 or float64, ``p`` and ``q`` of one shape and dtype), or ``None`` (no C compiler:
+    the generic code)."""
+    if p.dtype not in (torch.float32, torch.float64) or not _kernel_built():
+        return None
+    return kl_probs_rows(p, q)
+
+
+@torch.library.custom_op("kl_backends::kl_probs_rows", mutates_args=(), device_types="cpu")
+def kl_probs_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``sum(p log(p / q), -1)`` of two CPU tensors of one float32/float64 dtype and shape,
+    by the C kernel of ``backends._probs_cpu`` (exact on every input; its conventions are
+    the generic code's)."""
+    n = p.shape[-1]
+    if n == 0 or p.numel() == 0:
+        return p.new_zeros(p.shape[:-1])
+    a, b = p.reshape(-1, n), q.reshape(-1, n)
+    if a.stride(-1) != 1:
+        a = a.contiguous()
+    if b.stride(-1) != 1:
+        b = b.contiguous()
+    out = torch.empty(a.shape[0], dtype=torch.float64)
+    _probs_cpu.sums(
+        _probs_cpu.library(),
+        (a.shape[0], n),
+        (a.data_ptr(), a.stride(0)),
+        (b.data_ptr(), b.stride(0)),
+        p.dtype == torch.float64,
+        out.data_ptr(),
+        torch.get_num_threads(),
+    )
+    return out.to(p.dtype).reshape(p.shape[:-1])
+
+
+@kl_probs_rows.register_fake
+def _(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return p.new_empty(p.shape[:-1])
+
+
+def _op_setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+kl_probs_rows.register_autograd(_backward, setup_context=_op_setup)

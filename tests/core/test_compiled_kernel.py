@@ -142,6 +142,9 @@ def test_shapes_strides_and_empty_rows() -> None:
     empty = torch.empty(4, 0)
     assert kernels.kl_probs_rows(empty, empty).tolist() == [0.0] * 4
     assert kernels.kl_probs_rows(torch.empty(0, 5), torch.empty(0, 5)).shape == (0,)
+    for a, b in ((p, q[:1]), (p, q.float()), (p.half(), q.half())):
+        with pytest.raises(ValueError, match="one shape and dtype"):
+            kernels.kl_probs_rows(a, b)
 
 
 def _grads(fn, p0, q0, v, second):

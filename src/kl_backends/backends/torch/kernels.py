@@ -233,7 +233,12 @@ def compiled_sums(p: Any, q: Any) -> Any:
 def kl_probs_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """``sum(p log(p / q), -1)`` of two CPU tensors of one float32/float64 dtype and shape,
     by the C kernel of ``backends._probs_cpu`` (exact on every input; its conventions are
-    the generic code's)."""
+    the generic code's).  Other inputs raise ``ValueError``."""
+    if p.shape != q.shape or p.dtype != q.dtype or p.dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            "kl_probs_rows takes two tensors of one shape and dtype, float32 or float64; got "
+            f"{tuple(p.shape)} {p.dtype} and {tuple(q.shape)} {q.dtype}"
+        )
     n = p.shape[-1]
     if n == 0 or p.numel() == 0:
         return p.new_zeros(p.shape[:-1])

@@ -92,10 +92,11 @@ def _load(
         return None
     # The cache, else (an unwritable home) a per-user temporary directory.
     fallback = os.path.join(tempfile.gettempdir(), f"kl_backends-{os.getuid()}", kernel)
+    machine = (platform.machine(), _cpu_key())
     # With OpenMP where asked for, else (no OpenMP runtime to link) without.
     for extra in (("-fopenmp",), ()) if openmp else ((),):
         parts = (source, cxx or "", include or "", " ".join(FLAGS + extra), compiler)
-        key = hashlib.sha256("\0".join((*parts, platform.machine(), _cpu_key())).encode())
+        key = hashlib.sha256("\0".join((*parts, *machine)).encode())
         for root in (_cache_dir(kernel), fallback):
             path = os.path.join(root, f"{kernel}_{tag}_{key.hexdigest()[:20]}.so")
             try:

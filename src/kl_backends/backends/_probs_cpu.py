@@ -90,26 +90,6 @@ static inline PFX_s PFX_terms(PFX_v p, PFX_v q, PFX_v *sa, PFX_v *sb) {
     return odd;
 }
 
-/* One element with the conventions, in double (the special lanes). */
-static void PFX_exact(double p, double q, double *a, double *b) {
-    *b = 0;
-    if (p == 0) { *a = 0; return; }
-    if (isnan(p) || isnan(q) || p < 0 || q < 0) { *a = NAN; return; }
-    if (q == 0) { *a = INFINITY; return; }
-    if (isinf(p)) { *a = isinf(q) ? NAN : INFINITY; return; }
-    if (isinf(q)) { *a = -INFINITY; return; }
-    double c = (p < q ? p : q) < 0x1p-960 ? 0x1p64 : 1.0;
-    double ps = p * c, qs = q * c, d = ps - qs, s = ps + qs;
-    if ((d < 0 ? -d : d) < NEAR_VALUE * s) {
-        double v = d / s, x = v * v;
-        double A = SERIES64;
-        *a = (d * v * (1 + v * (1 + v) * A)) / c;
-        *b = p - q;
-    } else {
-        *a = p * (log(ps) - log(qs));
-    }
-}
-
 static void PFX_row(const REAL *p, const REAL *q, int64_t n, double *out) {
     double A = 0, B = 0;
     for (int64_t c = 0; c < n; c += CHUNK_VALUE) {
@@ -140,7 +120,7 @@ static void PFX_row(const REAL *p, const REAL *q, int64_t n, double *out) {
             ta = tb = 0;
             for (int64_t i = 0; i < m; i++) {
                 double a, b;
-                PFX_exact((double)p[c + i], (double)q[c + i], &a, &b);
+                exact_term((double)p[c + i], (double)q[c + i], &a, &b);
                 ta += a;
                 tb += b;
             }
@@ -151,33 +131,54 @@ static void PFX_row(const REAL *p, const REAL *q, int64_t n, double *out) {
     *out = A + B;
 }
 """
+_EXACT = r"""/* One element with the conventions, in double (the special lanes). */
+static void exact_term(double p, double q, double *a, double *b) {
+    *b = 0;
+    if (p == 0) { *a = 0; return; }
+    if (isnan(p) || isnan(q) || p < 0 || q < 0) { *a = NAN; return; }
+    if (q == 0) { *a = INFINITY; return; }
+    if (isinf(p)) { *a = isinf(q) ? NAN : INFINITY; return; }
+    if (isinf(q)) { *a = -INFINITY; return; }
+    double c = (p < q ? p : q) < 0x1p-960 ? 0x1p64 : 1.0;
+    double ps = p * c, qs = q * c, d = ps - qs, s = ps + qs;
+    if ((d < 0 ? -d : d) < NEAR_VALUE * s) {
+        double v = d / s, x = v * v;
+        double A = SERIES64;
+        *a = (d * v * (1 + v * (1 + v) * A)) / c;
+        *b = p - q;
+    } else {
+        *a = p * (log(ps) - log(qs));
+    }
+}
+"""
 
 _F32 = {
     "REAL": "float", "UINT": "uint32_t", "SINT": "int32_t", "MANT": "23",
     "MASK": "0x007fffffu", "ONE_BITS": "0x3f800000u", "MAGIC_BITS": "0x4b000000u", "EXP_TOP": "254u",
-    "PFX_": "f32_", "POLY_A": (
-        "(REAL)(1.0 / 3) + x * ((REAL)0.2 + x * ((REAL)(1.0 / 7) + x * ((REAL)(1.0 / 9)"
-        " + x * (REAL)(1.0 / 11))))"
-    ),
+    "PFX_": "f32_",
 }  # fmt: skip
 _F64 = {
     "REAL": "double", "UINT": "uint64_t", "SINT": "int64_t", "MANT": "52",
     "MASK": "0x000fffffffffffffull", "ONE_BITS": "0x3ff0000000000000ull",
     "MAGIC_BITS": "0x4330000000000000ull", "EXP_TOP": "2046u",
-    "PFX_": "f64_", "POLY_A": "SERIES64",
+    "PFX_": "f64_",
 }  # fmt: skip
 
 
-def _series(terms: int) -> str:
-    """``1/3 + x/5 + ... `` (``terms`` terms) in Horner form."""
-    text = f"(1.0 / {2 * terms + 1})"
+def _series(terms: int, real: str) -> str:
+    """``A(x) = 1/3 + x/5 + ...`` (``terms`` terms) in Horner form, constants in ``real``."""
+    text = f"({real})(1.0 / {2 * terms + 1})"
     for i in range(terms - 1, 0, -1):
-        text = f"(1.0 / {2 * i + 1}) + x * ({text})"
-    return text
+        text = f"({real})(1.0 / {2 * i + 1}) + x * ({text})"
+    return f"({text})"
+
+
+#: Terms of ``A``: truncation below half an ulp for ``x <= 0.0295``.
+_TERMS = {"float": 5, "double": 11}
 
 
 def _instance(names: dict[str, str]) -> str:
-    body = _BODY.replace("POLY_A", names["POLY_A"])  # (before REAL, which it holds)
+    body = _BODY.replace("POLY_A", _series(_TERMS[names["REAL"]], names["REAL"]))
     for key, value in names.items():
         body = body.replace(key, value)
     return body
@@ -186,7 +187,8 @@ def _instance(names: dict[str, str]) -> str:
 SOURCE = (
     "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
     f"#define NEAR_VALUE {NEAR!r}\n#define CHUNK_VALUE {CHUNK}\n"
-    f"#define SERIES64 ({_series(11)})\n"
+    f"#define SERIES64 {_series(_TERMS['double'], 'double')}\n"
+    + _EXACT
     + _instance(_F32)
     + _instance(_F64)
     + r"""

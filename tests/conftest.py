@@ -78,6 +78,20 @@ def with_generic_code(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
         monkeypatch.delenv("KL_BACKENDS_FASTPATHS")
 
 
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[Any]:
+    """Wrap ``owner.name`` (a kernel's entry point) so that each call appends its second
+    positional argument (the kernel's shape or request) to the returned list."""
+    calls: list[Any] = []
+    real = getattr(owner, name)
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+    return calls
+
+
 def need_optional(module: str) -> Any:
     """Import a library outside the main test environment (distrax, numpyro).
 

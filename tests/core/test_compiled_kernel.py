@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import need, with_generic_code
+from conftest import need, record_calls, with_generic_code
 
 torch = need("torch")
 
@@ -65,18 +65,6 @@ def _compiled(fn):
     return torch.compile(fn, fullgraph=True, dynamic=False)
 
 
-def _counting(monkeypatch):
-    calls = []
-    original = _probs_cpu.sums
-
-    def sums(*args, **kw):
-        calls.append(args[1])
-        return original(*args, **kw)
-
-    monkeypatch.setattr(_probs_cpu, "sums", sums)
-    return calls
-
-
 def _assert_same(got, want, rtol):
     got, want = got.double().numpy(), want.double().numpy()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -90,7 +78,7 @@ def _assert_same(got, want, rtol):
 @pytest.mark.parametrize("width", [7, 64, 1000], ids=["7", "64", "1000"])
 def test_values_agree_with_generic_code_on_every_convention(dtype, width, monkeypatch) -> None:
     p, q = _rows(dtype, width)
-    calls = _counting(monkeypatch)
+    calls = record_calls(monkeypatch, _probs_cpu, "sums")
     got = _compiled(lambda a, b: kb.kl_divergence(a, b))(p, q)
     assert calls, "the compiled call did not run the C kernel"
     want = with_generic_code(monkeypatch, lambda: kb.kl_divergence(p, q))
@@ -173,7 +161,7 @@ def test_gradients_agree_with_generic_code(dtype, second, monkeypatch) -> None:
     p0[0, :3] = 0  # zero p: zero gradients there
     q0[1] = p0[1]  # identical rows
     v = torch.tensor(rng.normal(size=(6, 40)), dtype=t)
-    calls = _counting(monkeypatch)
+    calls = record_calls(monkeypatch, _probs_cpu, "sums")
     if second:
         got = _grads(lambda p, q: kernels.kl_probs_rows(p, q).sum(), p0, q0, v, True)
     else:
@@ -188,7 +176,7 @@ def test_gradients_agree_with_generic_code(dtype, second, monkeypatch) -> None:
 def test_without_the_kernel_the_generic_code_compiles(monkeypatch) -> None:
     p, q = _rows("float32", 64)
     monkeypatch.setattr(_probs_cpu, "library", lambda: None)
-    calls = _counting(monkeypatch)
+    calls = record_calls(monkeypatch, _probs_cpu, "sums")
     got = _compiled(lambda a, b: kb.kl_divergence(a, b))(p, q)
     torch._dynamo.reset()
     assert not calls

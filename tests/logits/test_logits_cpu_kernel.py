@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import with_generic_code  # noqa: E402
+from conftest import record_calls, with_generic_code  # noqa: E402
 from kl_backends import cross_entropy, kl_divergence  # noqa: E402
 from kl_backends.backends import _logits_cpu as logits_cpu  # noqa: E402
 from kl_backends.backends.torch import logits as torch_logits  # noqa: E402
@@ -36,15 +36,7 @@ def kernel(monkeypatch):
     assert logits_cpu.library() is not None, "a C compiler exists but the kernel did not build"
     monkeypatch.setattr(torch_logits, "KERNEL_CHUNK", 3)
     monkeypatch.setattr(torch_logits, "KERNEL_THREADS", 3)
-    calls = []
-    real = logits_cpu.rows
-
-    def counted(*args, **kwargs):
-        calls.append(args[1])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(logits_cpu, "rows", counted)
-    return calls
+    return record_calls(monkeypatch, logits_cpu, "rows")
 
 
 def _edge_rows(v=11, seed=0):
@@ -249,15 +241,7 @@ def jax_kernel(monkeypatch):
     from kl_backends.backends.jax import logits as jax_logits
 
     monkeypatch.setattr(jax_logits, "KERNEL_CHUNK", 3)
-    calls = []
-    real = jax_logits._kernel
-
-    def counted(spec, want, a, b):
-        calls.append(want)
-        return real(spec, want, a, b)
-
-    monkeypatch.setattr(jax_logits, "_kernel", counted)
-    return jax, calls
+    return jax, record_calls(monkeypatch, jax_logits, "_kernel")
 
 
 def _jax_values_and_grads(jax, fn, a, b, dtype, **kw):

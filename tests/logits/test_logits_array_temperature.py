@@ -167,6 +167,10 @@ def test_torch_compile_tensor_temperature() -> None:
     def f(temperature):
         return kl_divergence(tt, ss, inputs="logits", temperature=temperature)
 
+    # The PyTorch support is loaded by the first call that gets a tensor; a first trace
+    # that loaded it would be compiled again on the next call (a guard on the loaded
+    # state), whatever the values.  An eager call first, as the conventions guide says.
+    f(torch.tensor(1.0, dtype=torch.float64))
     compiled = torch.compile(f, fullgraph=True, dynamic=False)
     from torch._dynamo.utils import counters
 

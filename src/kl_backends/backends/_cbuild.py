@@ -22,12 +22,27 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FLAGS", "enabled", "load", "threads"]
+__all__ = ["FLAGS", "FPENV", "enabled", "load", "threads"]
 
 FLAGS = (
     "-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math",
     "-fPIC", "-shared",
 )  # fmt: skip
+
+#: C macros reading and setting a thread's floating-point environment (x86: MXCSR, with
+#: the flush-to-zero and denormals-are-zero bits): a kernel's threads take their caller's,
+#: so that a row's result does not depend on the thread that computes it (XLA sets both
+#: bits on its CPU threads; threads a kernel starts have neither).  Elsewhere no-ops.
+FPENV = r"""
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define FPENV_GET() _mm_getcsr()
+#define FPENV_SET(env) _mm_setcsr(env)
+#else
+#define FPENV_GET() 0u
+#define FPENV_SET(env) ((void)(env))
+#endif
+"""
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], Any] = {}  # (kernel, tag) -> library or None, once tried

@@ -26,12 +26,13 @@ caller multiplies by the rest of the row cotangent and by ``1/T``.
 Rows whose inputs hold NaN or ``+inf``, or whose logits are all ``-inf`` on a side,
 get the value NaN and gradient rows left unspecified: the caller redoes the NaN rows
 (values and gradients) with the generic code (also those whose value comes out NaN,
-e.g. an underflowed ``p`` against ``q == 0``).  Masked rows (``mask[i] == 0``) get value 0 and zero gradients.
-Inputs and gradients are float32 or bfloat16 (``dtype`` 0 or 1; bfloat16 rounded to
-nearest even).  Rows are split over ``threads`` POSIX threads.  ``exp`` is a
-degree-6 polynomial after a Cody-Waite reduction (within 1.05 ulp of ``exp`` on every
-float32 in ``[-87, 0]``; 0 below, so ``p`` and ``q`` under ``2^-125`` are 0) that the
-compiler vectorises.
+e.g. an underflowed ``p`` against ``q == 0``).  Masked rows (``mask[i] == 0``) get
+value 0 and zero gradients.  Inputs and gradients are float32 or bfloat16 (``dtype`` 0
+or 1; bfloat16 rounded to nearest even).  Rows are split over ``threads`` POSIX
+threads, each with the calling thread's floating-point environment (``_cbuild.FPENV``:
+under XLA, flush-to-zero).  ``exp`` is a degree-6 polynomial after a Cody-Waite
+reduction (within 1.05 ulp of ``exp`` on every float32 in ``[-87, 0]``; 0 below, so
+``p`` and ``q`` under ``2^-125`` are 0) that the compiler vectorises.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
 #: Elements summed in float lanes before each addition to the row's double total.
 CHUNK = 1024
 
-SOURCE = r"""
+SOURCE = _cbuild.FPENV + r"""
 
 #include <math.h>
 #include <pthread.h>
@@ -119,6 +120,7 @@ typedef struct {
     double temperature;
     float scale;
     int dtype, kind;
+    unsigned int fpenv;
 } job_t;
 
 /* Row r of x as float32 (converted and divided by T into buf), or the row itself. */
@@ -274,15 +276,20 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
 
 static void *run(void *arg) {
     job_t *j = (job_t *)arg;
+    /* the caller's floating-point environment (FPENV), restored at the end */
+    unsigned int own = FPENV_GET();
+    FPENV_SET(j->fpenv);
     int64_t v = j->v;
     float *buf = (float *)malloc((size_t)(5 * v + 64) * sizeof(float));
     if (buf == NULL) {
         for (int64_t r = j->lo; r < j->hi; r++) j->vals[r] = NAN;
+        FPENV_SET(own);
         return NULL;
     }
     scratch_t w = {buf, buf + v, buf + 2 * v, buf + 3 * v, buf + 4 * v};
     for (int64_t r = j->lo; r < j->hi; r++) one_row(j, r, &w);
     free(buf);
+    FPENV_SET(own);
     return NULL;
 }
 
@@ -302,7 +309,8 @@ int kl_rows_scaled(int64_t n, int64_t v, const void *a, int64_t sa, const void *
     int started[256];
     for (int t = 0; t < threads; t++) {
         job_t j = {n, v, sa, sb, sga, sgb, chunk, n * t / threads, n * (t + 1) / threads,
-                   a, b, mask, ga, gb, vals, temperature, (float)scale, dtype, kind};
+                   a, b, mask, ga, gb, vals, temperature, (float)scale, dtype, kind,
+                   FPENV_GET()};
         jobs[t] = j;
         started[t] = 0;
     }

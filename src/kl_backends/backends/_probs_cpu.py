@@ -3,7 +3,8 @@ float32 or float64 probabilities, exact on every input.
 
 C source built once with the system's C compiler into a shared library cached on disk
 (``backends/_cbuild.py``), called through ``ctypes`` on raw pointers; no framework is
-imported here (PyTorch's compiled path, ``backends/torch/kernels.py``, passes pointers).
+imported here (PyTorch's compiled path, ``backends/torch/kernels.py``, passes pointers;
+JAX's, ``backends/jax/kernels.py``, calls it through XLA's FFI).
 
 It computes what the generic code (``kl_backends._math.common.kl_sum``) computes, in one
 read of ``p`` and ``q``, with one division and one short polynomial per element:
@@ -30,7 +31,9 @@ the input's precision, the chunks in double.  Rows are split over ``threads`` Op
 threads: built with ``-fopenmp`` and loaded after PyTorch, the library shares PyTorch's
 ``libgomp`` and so its thread pool (threads of its own would compete with that pool's
 workers, which spin for a while after each parallel region); without OpenMP it runs on
-one thread.
+one thread.  Every thread runs with the calling thread's floating-point environment
+(``_cbuild.FPENV``): under XLA, which flushes subnormals to zero on its CPU threads, all
+rows are flushed as XLA's own code flushes them; elsewhere none is.
 """
 
 from __future__ import annotations
@@ -186,7 +189,8 @@ def _instance(names: dict[str, str]) -> str:
 
 SOURCE = (
     "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
-    f"#define NEAR_VALUE {NEAR!r}\n#define CHUNK_VALUE {CHUNK}\n"
+    + _cbuild.FPENV
+    + f"#define NEAR_VALUE {NEAR!r}\n#define CHUNK_VALUE {CHUNK}\n"
     f"#define SERIES64 {_series(_TERMS['double'], 'double')}\n"
     + _EXACT
     + _instance(_F32)
@@ -197,12 +201,20 @@ SOURCE = (
 int kl_probs_rows(int64_t rows, int64_t n, const void *p, int64_t sp, const void *q,
                   int64_t sq, int f64, double *out, int threads) {
     if (threads < 1) threads = 1;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && rows > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        if (f64)
-            f64_row((const double *)p + r * sp, (const double *)q + r * sq, n, out + r);
-        else
-            f32_row((const float *)p + r * sp, (const float *)q + r * sq, n, out + r);
+    unsigned int env = FPENV_GET();
+#pragma omp parallel num_threads(threads) if (threads > 1 && rows > 1)
+    {
+        /* every thread with the caller's floating-point environment (FPENV) */
+        unsigned int own = FPENV_GET();
+        FPENV_SET(env);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            if (f64)
+                f64_row((const double *)p + r * sp, (const double *)q + r * sq, n, out + r);
+            else
+                f32_row((const float *)p + r * sp, (const float *)q + r * sq, n, out + r);
+        }
+        FPENV_SET(own);
     }
     return 0;
 }
@@ -216,10 +228,14 @@ def _declare(lib: Any) -> None:
     lib.kl_probs_rows.argtypes = [i64, i64, ptr, i64, ptr, i64, ctypes.c_int, ptr, ctypes.c_int]
 
 
-def library() -> Any:
+def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:
     """The loaded kernel (built on first use), or ``None`` where it cannot be built
-    (``KL_BACKENDS_CPU_KERNEL=0`` turns it off)."""
-    return _cbuild.load("probs_cpu", SOURCE, _declare, openmp=True)
+    (``KL_BACKENDS_CPU_KERNEL=0`` turns it off).
+
+    ``cxx``: C++ source compiled into the same library (a framework's wrapper, tagged
+    ``tag``), with ``include`` on the include path.
+    """
+    return _cbuild.load("probs_cpu", SOURCE, _declare, tag, cxx, include, openmp=True)
 
 
 def sums(

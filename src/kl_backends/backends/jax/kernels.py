@@ -1,12 +1,14 @@
 """JAX's probabilities kernel with its exact ``custom_jvp``.
 
-The select-free ``p log(max(p, tiny) / max(q, tiny - p))``, which XLA fuses
-into one loop, and the rows it cannot be trusted with (negative ``p`` or
-``q``, ``q = -0.0``, ratios beyond the dtype's normal range, nearly equal
-float64 distributions) recomputed by the generic code under ``lax.cond`` (one
-branch runs: nothing is spent until a row needs it), with a ``jax.custom_jvp``
-giving the exact derivatives.  JAX is imported inside the functions (only once
-its arrays have arrived).
+On CPU (one device), the C kernel of ``backends/_probs_cpu.py`` through XLA's FFI: one
+read of ``p`` and ``q``, exact on every input (its module docstring), under ``jax.jit``,
+``vmap`` and eager calls alike.  Elsewhere (GPUs, several devices, no C compiler, mixed
+shapes or dtypes), the select-free ``p log(max(p, tiny) / max(q, tiny - p))``, which XLA
+fuses into one loop, and the rows it cannot be trusted with (negative ``p`` or ``q``,
+``q = -0.0``, ratios beyond the dtype's normal range, nearly equal float64 distributions)
+recomputed by the generic code under ``lax.cond`` (one branch runs: nothing is spent
+until a row needs it).  A ``jax.custom_jvp`` gives the exact derivatives of both.  JAX
+is imported inside the functions (only once its arrays have arrived).
 """
 
 from __future__ import annotations
@@ -16,8 +18,94 @@ from collections.abc import Callable
 from typing import Any
 
 from kl_backends._lib.policy import EXACT_BELOW
+from kl_backends.backends import _cbuild, _probs_cpu
 
-__all__ = ["kl", "kl_jitted"]
+__all__ = ["FFI_SOURCE", "kl", "kl_jitted"]
+
+_TARGET = "kl_backends_probs_rows"
+
+#: The XLA FFI handler around the C kernel of ``backends._probs_cpu`` (built with the C++
+#: compiler against ``jax.ffi.include_dir()``): the sums ``[...]`` of ``[..., n]`` rows of
+#: ``p`` and ``q`` (one shape, float32 or float64), in the inputs' dtype (the kernel's
+#: double sums rounded once).
+FFI_SOURCE = r"""
+#include <cstdint>
+#include <cstdlib>
+#include "xla/ffi/api/ffi.h"
+namespace ffi = xla::ffi;
+extern "C" int kl_probs_rows(int64_t rows, int64_t n, const void *p, int64_t sp,
+                             const void *q, int64_t sq, int f64, double *out, int threads);
+
+static ffi::Error KlProbsImpl(ffi::AnyBuffer p, ffi::AnyBuffer q,
+                              ffi::Result<ffi::AnyBuffer> out, int64_t threads) {
+  auto dims = p.dimensions();
+  int64_t n = dims.size() == 0 ? 1 : dims.back();
+  int64_t rows = n > 0 ? (int64_t)p.element_count() / n : 0;
+  if (rows == 0) return ffi::Error::Success();
+  if (p.element_type() == ffi::DataType::F64) {
+    kl_probs_rows(rows, n, p.untyped_data(), n, q.untyped_data(), n, 1,
+                  (double *)out->untyped_data(), (int)threads);
+    return ffi::Error::Success();
+  }
+  double *sums = (double *)std::malloc((size_t)rows * sizeof(double));
+  if (sums == nullptr) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "out of memory");
+  kl_probs_rows(rows, n, p.untyped_data(), n, q.untyped_data(), n, 0, sums, (int)threads);
+  float *o = (float *)out->untyped_data();
+  for (int64_t r = 0; r < rows; r++) o[r] = (float)sums[r];
+  std::free(sums);
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(KlProbsFfi, KlProbsImpl,
+    ffi::Ffi::Bind()
+        .Arg<ffi::AnyBuffer>()
+        .Arg<ffi::AnyBuffer>()
+        .Ret<ffi::AnyBuffer>()
+        .Attr<int64_t>("threads"));
+"""
+
+_registered: list[bool] = []
+
+
+def _kernel_ready() -> bool:
+    """The FFI target is built and registered (once); ``False`` where it cannot be."""
+    import jax
+
+    if _registered:
+        return _registered[0] and _probs_cpu.library("jaxffi") is not None
+    lib = _probs_cpu.library("jaxffi", FFI_SOURCE, jax.ffi.include_dir())
+    if lib is None:
+        return False
+    jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.KlProbsFfi), platform="cpu")
+    _registered.append(True)
+    return True
+
+
+def _kernel_admits(p: Any, q: Any) -> bool:
+    import jax
+    import jax.numpy as jnp
+
+    return (
+        p.dtype == q.dtype
+        and p.dtype in (jnp.float32, jnp.float64)
+        and p.shape == q.shape
+        and p.size > 0
+        and jax.default_backend() == "cpu"
+        # One CPU device: XLA cannot partition the custom call, so arrays sharded over
+        # several devices keep the fused code (which it partitions).
+        and jax.device_count() == 1
+        and _kernel_ready()
+    )
+
+
+def _kernel(p: Any, q: Any) -> Any:
+    """The sums by the C kernel (``_kernel_admits``)."""
+    import jax
+    import numpy as np
+
+    shape = jax.ShapeDtypeStruct(p.shape[:-1], p.dtype)
+    call = jax.ffi.ffi_call(_TARGET, shape, vmap_method="broadcast_all")
+    return call(p, q, threads=np.int64(_cbuild.threads()))
 
 
 def _fast_sums(jnp: Any, p: Any, q: Any) -> Any:
@@ -59,10 +147,10 @@ def _untrusted(jnp: Any, p: Any, q: Any, sums: Any) -> Any:
 
 @functools.cache
 def kl(exact: Callable[..., Any], backend: Any) -> Any:
-    """The fast sums, and where any row cannot be trusted with them, the generic code's
-    (``exact(backend, p, q)``) for those rows: ``lax.cond`` runs one branch, so the
-    generic code costs nothing until a row needs it.  A ``jax.custom_jvp`` gives the
-    exact derivatives directly."""
+    """The C kernel's sums where it takes the inputs; else the fast sums, and where any
+    row cannot be trusted with them, the generic code's (``exact(backend, p, q)``) for
+    those rows: ``lax.cond`` runs one branch, so the generic code costs nothing until a
+    row needs it.  A ``jax.custom_jvp`` gives the exact derivatives directly."""
     import jax
     import jax.numpy as jnp
 
@@ -70,6 +158,8 @@ def kl(exact: Callable[..., Any], backend: Any) -> Any:
     def rows(p: Any, q: Any) -> Any:
         if p.shape[-1] == 0:
             return jnp.sum(p, axis=-1)
+        if _kernel_admits(p, q):
+            return _kernel(p, q)
         sums = _fast_sums(jnp, p, q)
         bad = _untrusted(jnp, p, q, sums)
         return jax.lax.cond(

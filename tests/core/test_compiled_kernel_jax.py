@@ -97,6 +97,7 @@ def test_values_against_scipy_and_mpmath(dtype) -> None:
         r = p[i] * (1 + eps * rng.normal(size=500))
         q[i] = r / r.sum()
     q[20] = p[20] * (1e-30 if dtype == "float32" else 1e-300)
+    assert kernels._kernel_ready()  # built and registered (the direct call below needs it)
     with harness.x64():
         a, b = jnp.asarray(p, dtype), jnp.asarray(q, dtype)
         got = np.asarray(jax.jit(kernels._kernel)(a, b), np.float64)
@@ -170,3 +171,28 @@ def test_without_the_kernel_the_fused_code_runs(monkeypatch) -> None:
     got = jax.jit(_kl)(p, q)
     want = with_generic_code(monkeypatch, lambda: kb.kl_divergence(p, q))
     _assert_same(got, want, 2e-6)
+
+
+_AFTER_JAX = """
+import numpy as np, jax.numpy as jnp, torch
+import kl_backends as kb
+p = jnp.full((512, 1024), 1 / 1024, jnp.float32)
+kb.kl_divergence(p, p).block_until_ready()  # the kernel, on the threads XLA calls it from
+x = torch.full((600, 1000), 1e-38, dtype=torch.float32)  # subnormal
+y = torch.full((600, 1000), 10.0, dtype=torch.float32)
+print(int((x * 1.0 == 0).sum()), int((kb.kl_divergence(x, y) == 0).sum()))
+"""
+
+
+def test_a_jax_call_leaves_no_flushing_thread_to_pytorch() -> None:
+    """XLA runs the kernel on threads that flush subnormals to zero; threads started from
+    there inherit that.  A fresh process: JAX's call first, then PyTorch on subnormals
+    (its own multiply and kl_divergence on 600,000 elements, on its thread pool): nothing
+    flushed (OpenMP pool threads started during the JAX call used to flush for PyTorch)."""
+    import subprocess
+    import sys
+
+    need("torch")
+    run = subprocess.run([sys.executable, "-c", _AFTER_JAX], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["0", "0"]

@@ -47,7 +47,9 @@ __all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
 #: Elements summed in float lanes before each addition to the row's double total.
 CHUNK = 1024
 
-SOURCE = _cbuild.FPENV + r"""
+SOURCE = (
+    _cbuild.FPENV
+    + r"""
 
 #include <math.h>
 #include <pthread.h>
@@ -339,6 +341,7 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
                           vals, threads, chunk, 1.0);
 }
 """
+)
 
 
 def _declare(lib: Any) -> None:

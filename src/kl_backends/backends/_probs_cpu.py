@@ -51,30 +51,29 @@ __all__ = ["CHUNK", "SOURCE", "library", "sums"]
 CHUNK = 64
 
 _BODY = r"""
-typedef REAL PFX_v __attribute__((vector_size(32)));
-typedef UINT PFX_u __attribute__((vector_size(32)));
-typedef SINT PFX_s __attribute__((vector_size(32)));
-#define PFX_W ((int64_t)(32 / sizeof(REAL)))
+typedef REAL PFX_v __attribute__((vector_size(VBYTES)));
+typedef UINT PFX_u __attribute__((vector_size(VBYTES)));
+typedef SINT PFX_s __attribute__((vector_size(VBYTES)));
+#define PFX_W ((int64_t)(VBYTES / sizeof(REAL)))
+typedef double PFX_d __attribute__((vector_size(DBYTES)));  /* PFX_W doubles */
 
 static inline PFX_v PFX_sel(PFX_s m, PFX_v a, PFX_v b) {
     return (PFX_v)((m & (PFX_s)a) | (~m & (PFX_s)b));
 }
 
 /* Adds the terms a, b of PFX_W pairs to *sa, *sb (see the module docstring) and returns
-   the mask of the lanes that are not both positive normal numbers (left out). */
+   the mask of the lanes that are not both positive normal numbers (left out: their terms
+   here are garbage, and the caller redoes their chunk). */
 static inline PFX_s PFX_terms(PFX_v p, PFX_v q, PFX_v *sa, PFX_v *sb) {
     PFX_v one = (PFX_v){0} + 1, nought = (PFX_v){0};
     PFX_s zero = p == 0;
     PFX_v p1 = PFX_sel(zero, one, p), q1 = PFX_sel(zero, one, q);
     PFX_u pi = (PFX_u)p1, qi = (PFX_u)q1;
-    /* positive normal: the biased exponent in [1, max - 1] and the sign clear */
-    PFX_s odd = (PFX_s)(((pi >> MANT) - 1) >= EXP_TOP) | (PFX_s)(((qi >> MANT) - 1) >= EXP_TOP);
-    p1 = PFX_sel(odd, one, p1);
-    q1 = PFX_sel(odd, one, q1);
-    pi = (PFX_u)p1;
-    qi = (PFX_u)q1;
+    /* positive normal: the sign and biased exponent (e) in [1, max - 1] */
+    PFX_u ep = pi >> MANT, eq = qi >> MANT;
+    PFX_s odd = (PFX_s)((ep - 1) >= EXP_TOP) | (PFX_s)((eq - 1) >= EXP_TOP);
     /* the biased exponents as REAL: (2^MANT + e) - 2^MANT, with no integer conversion */
-    PFX_v fp = (PFX_v)((pi >> MANT) | MAGIC_BITS), fq = (PFX_v)((qi >> MANT) | MAGIC_BITS);
+    PFX_v fp = (PFX_v)(ep | MAGIC_BITS), fq = (PFX_v)(eq | MAGIC_BITS);
     PFX_v mp = (PFX_v)((pi & MASK) | ONE_BITS), mq = (PFX_v)((qi & MASK) | ONE_BITS);
     PFX_s up = mp > (REAL)1.41421356237309505 * mq;
     PFX_s down = mp * (REAL)1.41421356237309505 < mq;
@@ -84,7 +83,7 @@ static inline PFX_s PFX_terms(PFX_v p, PFX_v q, PFX_v *sa, PFX_v *sb) {
     PFX_v x = v * v;
     PFX_v A = POLY_A;
     PFX_v d = p1 - q1;
-    PFX_v ad = PFX_sel(d < 0, -d, d);
+    PFX_v ad = (PFX_v)((PFX_u)d & ABS_BITS);
     PFX_s near = ad < (REAL)NEAR_VALUE * (p1 + q1);
     PFX_v lr = kf * (REAL)0.693147180369123816
                + (kf * (REAL)1.90821492927058770e-10 + (v + v) * (1 + x * A));
@@ -94,7 +93,10 @@ static inline PFX_s PFX_terms(PFX_v p, PFX_v q, PFX_v *sa, PFX_v *sb) {
 }
 
 static void PFX_row(const REAL *p, const REAL *q, int64_t n, double *out) {
-    double A = 0, B = 0;
+    /* each chunk's lane sums added in double lanes, the lanes summed at the end */
+    PFX_d A = {0}, B = {0};
+    double ea = 0, eb = 0;  /* the chunks redone one element at a time */
+    const PFX_s none = {0};
     for (int64_t c = 0; c < n; c += CHUNK_VALUE) {
         int64_t m = n - c < CHUNK_VALUE ? n - c : CHUNK_VALUE;
         PFX_v sa = {0}, sb = {0};
@@ -112,26 +114,23 @@ static void PFX_row(const REAL *p, const REAL *q, int64_t n, double *out) {
             memcpy(&qv, q + c + j, (size_t)(m - j) * sizeof(REAL));
             bad |= PFX_terms(pv, qv, &sa, &sb);
         }
-        SINT any = 0;
-        double ta = 0, tb = 0;
-        for (int64_t l = 0; l < PFX_W; l++) {
-            any |= bad[l];
-            ta += (double)sa[l];
-            tb += (double)sb[l];
-        }
-        if (any) {  /* a special value: the chunk one element at a time */
-            ta = tb = 0;
+        if (memcmp(&bad, &none, sizeof bad) == 0) {
+            A += __builtin_convertvector(sa, PFX_d);
+            B += __builtin_convertvector(sb, PFX_d);
+        } else {  /* a special value: the chunk one element at a time */
             for (int64_t i = 0; i < m; i++) {
                 double a, b;
                 exact_term((double)p[c + i], (double)q[c + i], &a, &b);
-                ta += a;
-                tb += b;
+                ea += a;
+                eb += b;
             }
         }
-        A += ta;
-        B += tb;
     }
-    *out = A + B;
+    for (int64_t l = 0; l < PFX_W; l++) {
+        ea += A[l];
+        eb += B[l];
+    }
+    *out = ea + eb;
 }
 """
 _EXACT = r"""/* One element with the conventions, in double (the special lanes). */
@@ -158,12 +157,14 @@ static void exact_term(double p, double q, double *a, double *b) {
 _F32 = {
     "REAL": "float", "UINT": "uint32_t", "SINT": "int32_t", "MANT": "23",
     "MASK": "0x007fffffu", "ONE_BITS": "0x3f800000u", "MAGIC_BITS": "0x4b000000u", "EXP_TOP": "254u",
+    "DBYTES": "(2 * VBYTES)", "ABS_BITS": "0x7fffffffu",
     "PFX_": "f32_",
 }  # fmt: skip
 _F64 = {
     "REAL": "double", "UINT": "uint64_t", "SINT": "int64_t", "MANT": "52",
     "MASK": "0x000fffffffffffffull", "ONE_BITS": "0x3ff0000000000000ull",
-    "MAGIC_BITS": "0x4330000000000000ull", "EXP_TOP": "2046u",
+    "MAGIC_BITS": "0x4330000000000000ull", "EXP_TOP": "2046u", "DBYTES": "VBYTES",
+    "ABS_BITS": "0x7fffffffffffffffull",
     "PFX_": "f64_",
 }  # fmt: skip
 
@@ -188,7 +189,12 @@ def _instance(names: dict[str, str]) -> str:
 
 
 SOURCE = (
-    "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
+    "#include <math.h>\n#include <pthread.h>\n#include <stdint.h>\n#include <string.h>\n"
+    "#ifdef _OPENMP\n#include <omp.h>\n#else\n"
+    "#define omp_get_thread_num() 0\n#define omp_get_num_threads() 1\n#endif\n"
+    # the SIMD vectors' bytes: AVX-512's where the CPU has it (the library is built
+    # with -march=native), else AVX2's (GCC splits them where the CPU has neither)
+    "#if defined(__AVX512F__)\n#define VBYTES 64\n#else\n#define VBYTES 32\n#endif\n"
     + _cbuild.FPENV
     + f"#define NEAR_VALUE {NEAR!r}\n#define CHUNK_VALUE {CHUNK}\n"
     f"#define SERIES64 {_series(_TERMS['double'], 'double')}\n"
@@ -196,6 +202,16 @@ SOURCE = (
     + _instance(_F32)
     + _instance(_F64)
     + r"""
+static void rows_range(int64_t lo, int64_t hi, int64_t n, const void *p, int64_t sp,
+                       const void *q, int64_t sq, int f64, double *out) {
+    for (int64_t r = lo; r < hi; r++) {
+        if (f64)
+            f64_row((const double *)p + r * sp, (const double *)q + r * sq, n, out + r);
+        else
+            f32_row((const float *)p + r * sp, (const float *)q + r * sq, n, out + r);
+    }
+}
+
 /* out[r] = sum_j p[r, j] log(p[r, j] / q[r, j]) for r < rows (row strides sp, sq); rows
    split over `threads` OpenMP threads (PyTorch's own pool: the same libgomp). */
 int kl_probs_rows(int64_t rows, int64_t n, const void *p, int64_t sp, const void *q,
@@ -207,14 +223,48 @@ int kl_probs_rows(int64_t rows, int64_t n, const void *p, int64_t sp, const void
         /* every thread with the caller's floating-point environment (FPENV) */
         unsigned int own = FPENV_GET();
         FPENV_SET(env);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            if (f64)
-                f64_row((const double *)p + r * sp, (const double *)q + r * sq, n, out + r);
-            else
-                f32_row((const float *)p + r * sp, (const float *)q + r * sq, n, out + r);
-        }
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        rows_range(rows * t / nt, rows * (t + 1) / nt, n, p, sp, q, sq, f64, out);
         FPENV_SET(own);
+    }
+    return 0;
+}
+
+typedef struct {
+    int64_t lo, hi, n, sp, sq;
+    const void *p, *q;
+    int f64;
+    double *out;
+} job_t;
+
+static void *run_job(void *arg) {
+    job_t *j = (job_t *)arg;
+    rows_range(j->lo, j->hi, j->n, j->p, j->sp, j->q, j->sq, j->f64, j->out);
+    return NULL;
+}
+
+/* The same on threads started for this call and joined before it returns (they inherit
+   the caller's floating-point environment), for callers outside PyTorch's pool: XLA
+   calls it on threads that flush subnormals, and pool threads that libgomp started from
+   such a thread would keep flushing when PyTorch reuses them.  Under 2^18 elements, one
+   thread (the caller). */
+int kl_probs_rows_own_threads(int64_t rows, int64_t n, const void *p, int64_t sp,
+                              const void *q, int64_t sq, int f64, double *out, int threads) {
+    if (threads > 64) threads = 64;
+    if (threads > rows) threads = (int)rows;
+    if (rows * n < ((int64_t)1 << 18) || threads < 1) threads = 1;
+    job_t jobs[64];
+    pthread_t ids[64];
+    int started[64];
+    for (int t = 0; t < threads; t++) {
+        job_t j = {rows * t / threads, rows * (t + 1) / threads, n, sp, sq, p, q, f64, out};
+        jobs[t] = j;
+        started[t] = t > 0 && pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;
+    }
+    run_job(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_job(&jobs[t]);
     }
     return 0;
 }
@@ -226,6 +276,8 @@ def _declare(lib: Any) -> None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.kl_probs_rows.restype = ctypes.c_int
     lib.kl_probs_rows.argtypes = [i64, i64, ptr, i64, ptr, i64, ctypes.c_int, ptr, ctypes.c_int]
+    lib.kl_probs_rows_own_threads.restype = ctypes.c_int
+    lib.kl_probs_rows_own_threads.argtypes = lib.kl_probs_rows.argtypes
 
 
 def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:

@@ -33,8 +33,9 @@ FFI_SOURCE = r"""
 #include <cstdlib>
 #include "xla/ffi/api/ffi.h"
 namespace ffi = xla::ffi;
-extern "C" int kl_probs_rows(int64_t rows, int64_t n, const void *p, int64_t sp,
-                             const void *q, int64_t sq, int f64, double *out, int threads);
+extern "C" int kl_probs_rows_own_threads(int64_t rows, int64_t n, const void *p, int64_t sp,
+                                         const void *q, int64_t sq, int f64, double *out,
+                                         int threads);
 
 static ffi::Error KlProbsImpl(ffi::AnyBuffer p, ffi::AnyBuffer q,
                               ffi::Result<ffi::AnyBuffer> out, int64_t threads) {
@@ -43,13 +44,14 @@ static ffi::Error KlProbsImpl(ffi::AnyBuffer p, ffi::AnyBuffer q,
   int64_t rows = n > 0 ? (int64_t)p.element_count() / n : 0;
   if (rows == 0) return ffi::Error::Success();
   if (p.element_type() == ffi::DataType::F64) {
-    kl_probs_rows(rows, n, p.untyped_data(), n, q.untyped_data(), n, 1,
-                  (double *)out->untyped_data(), (int)threads);
+    kl_probs_rows_own_threads(rows, n, p.untyped_data(), n, q.untyped_data(), n, 1,
+                              (double *)out->untyped_data(), (int)threads);
     return ffi::Error::Success();
   }
   double *sums = (double *)std::malloc((size_t)rows * sizeof(double));
   if (sums == nullptr) return ffi::Error(ffi::ErrorCode::kResourceExhausted, "out of memory");
-  kl_probs_rows(rows, n, p.untyped_data(), n, q.untyped_data(), n, 0, sums, (int)threads);
+  kl_probs_rows_own_threads(rows, n, p.untyped_data(), n, q.untyped_data(), n, 0, sums,
+                            (int)threads);
   float *o = (float *)out->untyped_data();
   for (int64_t r = 0; r < rows; r++) o[r] = (float)sums[r];
   std::free(sums);

@@ -26,14 +26,17 @@ Chunks of ``CHUNK`` elements holding anything else (a zero ``q`` under ``p > 0``
 subnormal, an infinity, a NaN, a negative value) are redone one element at a time in
 double with ``rel_entr``'s conventions (0 where ``p == 0``; ``+inf`` where ``p > 0 = q``;
 NaN for NaN and negative values; ``p = inf``: ``+inf``, NaN against ``q = inf``; ``q =
-inf`` under finite ``p > 0``: ``-inf``), subnormals rescaled by ``2^64`` first.  Each chunk is summed in
-the input's precision, the chunks in double.  Rows are split over ``threads`` OpenMP
-threads: built with ``-fopenmp`` and loaded after PyTorch, the library shares PyTorch's
-``libgomp`` and so its thread pool (threads of its own would compete with that pool's
-workers, which spin for a while after each parallel region); without OpenMP it runs on
-one thread.  Every thread runs with the calling thread's floating-point environment
-(``_cbuild.FPENV``): under XLA, which flushes subnormals to zero on its CPU threads, all
-rows are flushed as XLA's own code flushes them; elsewhere none is.
+inf`` under finite ``p > 0``: ``-inf``), subnormals rescaled by ``2^64`` first.  Within
+a chunk the terms are summed in the input's precision in SIMD lanes (32 bytes, 64 where
+the CPU has AVX-512), the chunks' lanes added in double lanes, and those summed once per
+row.  ``kl_probs_rows`` splits rows over ``threads`` OpenMP threads: built with
+``-fopenmp`` and loaded after PyTorch, the library shares PyTorch's ``libgomp`` and so
+its thread pool (threads of its own would compete with that pool's workers, which spin
+for a while after each parallel region); without OpenMP it runs on one thread.
+``kl_probs_rows_own_threads`` (JAX's) starts threads of its own for the call.  Every
+thread runs with the calling thread's floating-point environment (``_cbuild.FPENV``):
+under XLA, which flushes subnormals to zero on its CPU threads, all rows are flushed as
+XLA's own code flushes them; elsewhere none is.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ from kl_backends.backends import _cbuild
 
 __all__ = ["CHUNK", "SOURCE", "library", "sums"]
 
-#: Elements per chunk: summed in the input's precision (8 or 16 per SIMD lane), the chunks
-#: in double; a chunk holding a special value is redone one element at a time.
+#: Elements per chunk: summed in the input's precision (2 to 8 per SIMD lane), added to
+#: the row's double lanes; a chunk holding a special value is redone one element at a time.
 CHUNK = 64
 
 _BODY = r"""

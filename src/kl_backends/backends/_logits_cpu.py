@@ -216,8 +216,11 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         j->vals[r] = NAN;
         return;
     }
-    double la = ma + log(sa), lb = mb + log(sb);
-    float c = (float)(la - lb), lbf = (float)lb;
+    /* log p - log q = (x - ma) - (y - mb) - (log Sa - log Sb) and log q = (y - mb) - log Sb,
+       each in double (the differences of floats there are exact): no cancellation between
+       large logits and their log-sum-exps, whatever their offset (in float, (x - y) -
+       (la - lb) lost ulp(la - lb): 0 instead of 1.18 for logits of 1e30) */
+    double xm = ma, ym = mb, dd = log(sa) - log(sb), lsb = log(sb);
     float fa = (float)(1.0 / sa), fb = (float)(1.0 / sb);
     int want_b = j->gb != NULL;
     float sc = j->scale, fbs = fb * sc, fas = fa * sc;
@@ -228,27 +231,27 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         if (kl && want_b) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (x[i] - y[i]) - c;
+                float t = (float)((((double)x[i] - xm) - ((double)y[i] - ym)) - dd);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
                 gb[i] = eb[i] * fbs - ea[i] * fas;
             }
         } else if (kl) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (x[i] - y[i]) - c;
+                float t = (float)((((double)x[i] - xm) - ((double)y[i] - ym)) - dd);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
             }
         } else if (want_b) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = y[i] - lbf;
+                float t = (float)(((double)y[i] - ym) - lsb);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
                 gb[i] = eb[i] * fbs - ea[i] * fas;
             }
         } else {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = y[i] - lbf;
+                float t = (float)(((double)y[i] - ym) - lsb);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
             }
         }
@@ -260,17 +263,24 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
     if (want_b) row_out(j, j->gb, j->sgb, r, gb);
     if (j->ga) {
         float *ga = j->dtype == 0 ? (float *)j->ga + r * j->sga : w->g;
-        /* KL: p ((x - y) - c - KL); cross-entropy: -p ((y - lb) + H) */
-        float cv = kl ? -val : val;
+        /* KL: p (log p - log q - KL); cross-entropy: -p (log q + H) */
+        double cv = kl ? -(double)val : (double)val;
         /* +inf (q == 0 under p > 0): NaN, as autodiff of the generic code gives */
         if (val == INFINITY) cv = NAN;
         float at_ninf = cv == cv ? 0.0f : NAN;
         float f = kl ? fas : -fas;
-        float cx = kl ? 1.0f : 0.0f, cc = kl ? c : lbf, sy1 = kl ? -1.0f : 1.0f;
-        #pragma omp simd
-        for (int64_t i = 0; i < v; i++) {
-            float t = (__builtin_fmaf(sy1, y[i], cx * x[i]) - cc) + cv;
-            ga[i] = x[i] == NINF ? at_ninf : (ea[i] * f) * t;
+        if (kl) {
+            #pragma omp simd
+            for (int64_t i = 0; i < v; i++) {
+                double t = (((double)x[i] - xm) - ((double)y[i] - ym)) - dd;
+                ga[i] = x[i] == NINF ? at_ninf : (ea[i] * f) * (float)(t + cv);
+            }
+        } else {
+            #pragma omp simd
+            for (int64_t i = 0; i < v; i++) {
+                double t = ((double)y[i] - ym) - lsb;
+                ga[i] = x[i] == NINF ? at_ninf : (ea[i] * f) * (float)(t + cv);
+            }
         }
         row_out(j, j->ga, j->sga, r, ga);
     }
@@ -370,6 +380,16 @@ def threads() -> int:
     return _cbuild.threads()
 
 
+def _span(x: tuple[int, int], n: int, v: int, size: int) -> tuple[int, int]:
+    """The bytes ``[start, end)`` of ``n`` rows of ``v`` elements at (address, row stride)."""
+    address, stride = x
+    return address, address + ((n - 1) * stride + v) * size
+
+
+def _overlap(x: tuple[int, int], y: tuple[int, int]) -> bool:
+    return x[0] < y[1] and y[0] < x[1]
+
+
 def rows(
     lib: Any,
     shape: tuple[int, int],
@@ -388,8 +408,17 @@ def rows(
 ) -> None:
     """Call the kernel: ``a``, ``b``, ``ga``, ``gb`` are (address, row stride in elements);
     ``mask`` and ``vals`` addresses (bytes of 0/1, float32); the gradients are multiplied
-    by ``scale`` (rounded to float32) before they are stored; see the module docstring."""
+    by ``scale`` (rounded to float32) before they are stored; see the module docstring.
+
+    The gradients must not overlap the inputs (the kernel writes ``exp(b - max b)`` into
+    ``gb``'s row before it reads ``b``'s again): a ``ValueError`` otherwise.
+    """
     n, v = shape
+    size = 2 if bf16 else 4
+    spans = [_span(x, n, v, size) for x in (a, b)]
+    for g in (ga, gb):
+        if g is not None and any(_overlap(_span(g, n, v, size), x) for x in spans):
+            raise ValueError("a gradient buffer of the logits kernel overlaps an input")
     lib.kl_rows_scaled(
         n, v, a[0], a[1], b[0], b[1], 1 if bf16 else 0, mask,
         0.0 if temperature is None else float(temperature), 0 if kind == "kl" else 1,

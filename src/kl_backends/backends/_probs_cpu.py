@@ -283,14 +283,18 @@ def _declare(lib: Any) -> None:
     lib.kl_probs_rows_own_threads.argtypes = lib.kl_probs_rows.argtypes
 
 
-def library(tag: str = "c", cxx: str | None = None, include: str | None = None) -> Any:
+def library(
+    tag: str = "c", cxx: str | None = None, include: str | None = None, openmp: bool = True
+) -> Any:
     """The loaded kernel (built on first use), or ``None`` where it cannot be built
     (``KL_BACKENDS_CPU_KERNEL=0`` turns it off).
 
     ``cxx``: C++ source compiled into the same library (a framework's wrapper, tagged
-    ``tag``), with ``include`` on the include path.
+    ``tag``), with ``include`` on the include path; ``openmp=False``: built without
+    OpenMP (``kl_probs_rows`` then runs on one thread; ``kl_probs_rows_own_threads`` is
+    the same), so that loading it loads no OpenMP runtime.
     """
-    return _cbuild.load("probs_cpu", SOURCE, _declare, tag, cxx, include, openmp=True)
+    return _cbuild.load("probs_cpu", SOURCE, _declare, tag, cxx, include, openmp=openmp)
 
 
 def sums(

@@ -74,8 +74,10 @@ def _kernel_ready() -> bool:
     import jax
 
     if _registered:
-        return _registered[0] and _probs_cpu.library("jaxffi") is not None
-    lib = _probs_cpu.library("jaxffi", FFI_SOURCE, jax.ffi.include_dir())
+        return _registered[0] and _probs_cpu.library("jaxffi", openmp=False) is not None
+    # Without OpenMP (it starts threads of its own): a libgomp loaded here first would be
+    # the one PyTorch binds to when it is imported later, instead of its own.
+    lib = _probs_cpu.library("jaxffi", FFI_SOURCE, jax.ffi.include_dir(), openmp=False)
     if lib is None:
         return False
     jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.KlProbsFfi), platform="cpu")

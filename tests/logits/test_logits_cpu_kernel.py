@@ -187,10 +187,10 @@ def test_matches_float64_formula(kernel, temperature) -> None:
 
 @pytest.mark.parametrize("large", ["teacher", "student"])
 @pytest.mark.parametrize("kind", ["kl", "ce"])
-def test_large_logits_and_offsets_against_float64(kernel, kind, large) -> None:
+def test_large_logits_and_offsets_against_float64(kernel, monkeypatch, kind, large) -> None:
     """Logits of 1e4, 1e6 and 1e30, and teacher and student 1e5 apart: the kernel keeps
     float32 accuracy against the float64 formula on the same (rounded) inputs, values and
-    both gradients (the log-probabilities' differences formed in double; a float
+    both gradients, and so do the generic code's values (the log-probabilities' differences formed in double; a float
     ``(x - y) - (la - lb)`` gave 0 instead of 1.18 at 1e30 and 1.1875 at 1e6)."""
     rows = [[1e30, -1e30, 0.0, 2.0], [1e4, 0.0, 0.0, 1.0], [1e6, 3.0, -2.0, 0.0],
             [1e5 + 1.5, 1e5, 1e5 - 2.0, 1e5 + 0.25]]  # fmt: skip
@@ -213,6 +213,11 @@ def test_large_logits_and_offsets_against_float64(kernel, kind, large) -> None:
     else:
         ga = -p * (lq + want[:, None])
     np.testing.assert_allclose(vals.detach().numpy(), want, rtol=2e-6, atol=0)
+    # the generic code's values too (its log-probabilities shifted by the row maxima)
+    generic = with_generic_code(
+        monkeypatch, lambda: FNS[kind](ta.detach(), tb.detach(), inputs="logits", reduction="none")
+    )
+    np.testing.assert_allclose(generic.numpy(), want, rtol=2e-6, atol=0)
     np.testing.assert_allclose(tb.grad.numpy(), q - p, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ta.grad.numpy(), ga, rtol=1e-5, atol=1e-7)
 

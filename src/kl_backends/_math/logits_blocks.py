@@ -92,6 +92,17 @@ def _over(be: Any, x: Any, den: Any, end: Any) -> Any:
     return xp.where(end, zero, x / xp.where(end, _common.scalar(be, 1, x), den))
 
 
+def _log_probs(xp: Any, x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
+    """``(x - m) - log(sum exp(x - m))`` and the row log-sum-exp ``m + log(...)``
+    (``m`` the row maximum): the log-probabilities keep their digits whatever the
+    logits' magnitude or offset, where ``x - logsumexp(x)`` loses ``ulp(logsumexp)``
+    (a teacher 1e5 above its student: 0.2% off in float32)."""
+    m = xp.max(x, axis=axes, keepdims=True)
+    shifted = x - m
+    s = xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True))
+    return shifted - s, m + s
+
+
 def forward_block(
     be: Any,
     kind: str,
@@ -110,10 +121,10 @@ def forward_block(
     ``backward_block``.
     """
     xp = be.xp
-    lse_a = logsumexp(xp, a, axes) if normalize else None
-    lse_b = logsumexp(xp, b, axes) if normalize else None
-    lp = a - lse_a if normalize else a
-    lq = b - lse_b if normalize else b
+    if normalize:
+        (lp, lse_a), (lq, lse_b) = _log_probs(xp, a, axes), _log_probs(xp, b, axes)
+    else:
+        lp, lq, lse_a, lse_b = a, b, None, None
     if kind == "kl":
         terms = _common.log_probs_terms(be, lp, lq)
     elif kind == "ce":

@@ -373,3 +373,24 @@ def test_gradient_overlapping_an_input_is_refused() -> None:
     logits_cpu.rows(lib, (4, 8), (a.ctypes.data, 8), (b.ctypes.data, 8), False, None, None,
                     "kl", None, (g.ctypes.data, 8), vals.ctypes.data, 1)  # fmt: skip
     np.testing.assert_array_equal(vals, 0.0)
+
+
+def test_jax_generic_gradient_with_a_large_offset(monkeypatch) -> None:
+    """Without the kernel, JAX's rule takes the gradients from the generic backward block:
+    a teacher 1e5 above its student gives q - p within float32 accuracy of float64
+    (``exp(a - logsumexp(a))`` was 0.5% off there)."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    monkeypatch.setenv("KL_BACKENDS_CPU_KERNEL", "0")
+    a = np.array([[1e5 + 1.5, 1e5, 1e5 - 2.0, 1e5 + 0.25, 1e5 - 0.75]], np.float32)
+    b = np.array([[0.0, 0.5, -0.5, 0.125, 0.25]], np.float32)
+
+    def loss(s):
+        return kl_divergence(jnp.asarray(a), s, inputs="logits", reduction="sum")
+
+    g = np.asarray(jax.grad(loss)(jnp.asarray(b)), np.float64)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    p = np.exp(a64 - a64.max()) / np.exp(a64 - a64.max()).sum()
+    q = np.exp(b64 - b64.max()) / np.exp(b64 - b64.max()).sum()
+    np.testing.assert_allclose(g, q - p, rtol=2e-6, atol=0)

@@ -93,14 +93,14 @@ def _over(be: Any, x: Any, den: Any, end: Any) -> Any:
 
 
 def _log_probs(xp: Any, x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
-    """``(x - m) - log(sum exp(x - m))`` and the row log-sum-exp ``m + log(...)``
-    (``m`` the row maximum): the log-probabilities keep their digits whatever the
-    logits' magnitude or offset, where ``x - logsumexp(x)`` loses ``ulp(logsumexp)``
-    (a teacher 1e5 above its student: 0.2% off in float32)."""
+    """``(x - m) - log(sum exp(x - m))`` and the row log-sum-exp as the pair
+    ``(m, log(sum exp(x - m)))`` (``m`` the row maximum): the log-probabilities keep their
+    digits whatever the logits' magnitude or offset, where ``x - logsumexp(x)`` loses
+    ``ulp(logsumexp)`` (a teacher 1e5 above its student: 0.2% off in float32)."""
     m = xp.max(x, axis=axes, keepdims=True)
     shifted = x - m
     s = xp.log(xp.sum(xp.exp(shifted), axis=axes, keepdims=True))
-    return shifted - s, m + s
+    return shifted - s, (m, s)
 
 
 def forward_block(
@@ -117,8 +117,8 @@ def forward_block(
 
     ``normalize=False``: ``a`` and ``b`` are log-probabilities already.
     ``axes``: the event axes (other layouts than ``[B, V]``, in one piece).
-    ``with_lse``: also return both row log-sum-exps (``[B, 1]``), for
-    ``backward_block``.
+    ``with_lse``: also return both row log-sum-exps, each as the pair (row maximum,
+    ``log(sum exp(x - max))``), both ``[B, 1]``, for ``backward_block``.
     """
     xp = be.xp
     if normalize:
@@ -159,13 +159,15 @@ def backward_block(
     ``values`` are ``forward_block``'s per-row results, ``g`` the per-row
     cotangent (both ``[B]``); ``need`` says which of the two are wanted
     (``None`` is returned for the other); ``lse``: the row log-sum-exps from
-    ``forward_block(..., with_lse=True)`` (else recomputed).  Divide by ``T``
+    ``forward_block(..., with_lse=True)``, as its pairs (else recomputed).  Divide by ``T``
     for the raw logits.
     """
     xp = be.xp
-    lse_a, lse_b = (logsumexp(xp, a), logsumexp(xp, b)) if lse is None else lse
-    lp = a - lse_a
-    lq = b - lse_b
+    if lse is None:
+        (lp, _), (lq, _) = _log_probs(xp, a, (-1,)), _log_probs(xp, b, (-1,))
+    else:
+        (ma, sa), (mb, sb) = lse
+        lp, lq = (a - ma) - sa, (b - mb) - sb
     g = xp.expand_dims(g, axis=-1)
     zero = _common.scalar(be, 0, lp)
     p = xp.exp(lp)

@@ -32,8 +32,9 @@ FLAGS = (
 #: C macros reading and setting a thread's floating-point environment (x86: MXCSR, with
 #: the flush-to-zero and denormals-are-zero bits): a kernel's threads take their caller's,
 #: so that a row's result does not depend on the thread that computes it.  XLA sets both
-#: bits on its CPU threads; a thread started for the call inherits its creator's, but an
-#: OpenMP pool's threads keep the environment they were started with.  Elsewhere no-ops.
+#: bits on its CPU threads; a thread started for the call inherits its creator's (the
+#: logits kernel's threads, ``kl_probs_rows_own_threads``), but an OpenMP pool's threads
+#: keep the environment they were started with (``kl_probs_rows``).  Elsewhere no-ops.
 FPENV = r"""
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>

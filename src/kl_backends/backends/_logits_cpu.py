@@ -15,11 +15,13 @@ elements, the chunks added in double), with ``x = a_i / T`` and ``y = b_i / T``:
    gradient row wrt ``b`` where one is wanted (both rows stay in cache), ``Sa = sum ea``,
    ``Sb = sum eb`` (NaN there: an input held NaN); ``la = ma + log Sa``,
    ``lb = mb + log Sb`` (in double);
-3. KL: ``sum p ((x - y) - (la - lb))``; cross-entropy: ``-sum p (y - lb)``, with
-   ``p = ea / Sa`` and terms where ``x == -inf`` equal to 0; the gradient wrt ``b``,
-   ``q - p`` (``q = eb / Sb``), written over ``eb``;
-4. (if wanted) the gradient wrt ``a``: KL ``p ((x - y) - (la - lb) - KL)``,
-   cross-entropy ``-p ((y - lb) + H)``, 0 where ``x == -inf``.
+3. KL: ``sum p (log p - log q)``; cross-entropy: ``-sum p log q``, with ``p = ea / Sa``,
+   ``log p - log q = ((x - ma) - (y - mb)) - (log Sa - log Sb)`` and
+   ``log q = (y - mb) - log Sb`` formed in double (no cancellation between large logits
+   and their log-sum-exps), and terms where ``x == -inf`` equal to 0; the gradient wrt
+   ``b``, ``q - p`` (``q = eb / Sb``), written over ``eb``;
+4. (if wanted) the gradient wrt ``a``: KL ``p (log p - log q - KL)``, cross-entropy
+   ``-p (log q + H)``, 0 where ``x == -inf``.
 
 Gradients are multiplied by ``scale`` (``kl_rows_scaled``; ``kl_rows``: 1, unscaled); the
 caller multiplies by the rest of the row cotangent and by ``1/T``.
@@ -29,8 +31,8 @@ get the value NaN and gradient rows left unspecified: the caller redoes the NaN 
 e.g. an underflowed ``p`` against ``q == 0``).  Masked rows (``mask[i] == 0``) get
 value 0 and zero gradients.  Inputs and gradients are float32 or bfloat16 (``dtype`` 0
 or 1; bfloat16 rounded to nearest even).  Rows are split over ``threads`` POSIX
-threads, each with the calling thread's floating-point environment (``_cbuild.FPENV``:
-under XLA, flush-to-zero).  ``exp`` is a degree-6 polynomial after a Cody-Waite
+threads, which inherit the calling thread's floating-point environment (under XLA,
+flush-to-zero).  ``exp`` is a degree-6 polynomial after a Cody-Waite
 reduction (within 1.05 ulp of ``exp`` on every float32 in ``[-87, 0]``; 0 below, so
 ``p`` and ``q`` under ``2^-125`` are 0) that the compiler vectorises.
 """
@@ -47,10 +49,7 @@ __all__ = ["CHUNK", "SOURCE", "library", "rows", "threads"]
 #: Elements summed in float lanes before each addition to the row's double total.
 CHUNK = 1024
 
-SOURCE = (
-    _cbuild.FPENV
-    + r"""
-
+SOURCE = r"""
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -122,7 +121,6 @@ typedef struct {
     double temperature;
     float scale;
     int dtype, kind;
-    unsigned int fpenv;
 } job_t;
 
 /* Row r of x as float32 (converted and divided by T into buf), or the row itself. */
@@ -178,6 +176,18 @@ static void row_max2(const float *x, const float *y, int64_t v, float *ma, float
 
 typedef struct { float *x, *y, *ea, *eb, *g; } scratch_t;
 
+/* log p - log q and log q from the row maxima (xm, ym) and log-sums, in double (the
+   differences of floats there are exact): no cancellation between large logits and
+   their log-sum-exps, whatever their offset (in float, (x - y) - (la - lb) lost
+   ulp(la - lb): 0 instead of 1.18 for logits of 1e30) */
+static inline double log_ratio(float x, float y, double xm, double ym, double dd) {
+    return (((double)x - xm) - ((double)y - ym)) - dd;
+}
+
+static inline double log_q(float y, double ym, double lsb) {
+    return ((double)y - ym) - lsb;
+}
+
 static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
     int64_t v = j->v, chunk = j->chunk;
     int kl = j->kind == 0;
@@ -216,10 +226,6 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         j->vals[r] = NAN;
         return;
     }
-    /* log p - log q = (x - ma) - (y - mb) - (log Sa - log Sb) and log q = (y - mb) - log Sb,
-       each in double (the differences of floats there are exact): no cancellation between
-       large logits and their log-sum-exps, whatever their offset (in float, (x - y) -
-       (la - lb) lost ulp(la - lb): 0 instead of 1.18 for logits of 1e30) */
     double xm = ma, ym = mb, dd = log(sa) - log(sb), lsb = log(sb);
     float fa = (float)(1.0 / sa), fb = (float)(1.0 / sb);
     int want_b = j->gb != NULL;
@@ -231,27 +237,27 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         if (kl && want_b) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (float)((((double)x[i] - xm) - ((double)y[i] - ym)) - dd);
+                float t = (float)log_ratio(x[i], y[i], xm, ym, dd);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
                 gb[i] = eb[i] * fbs - ea[i] * fas;
             }
         } else if (kl) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (float)((((double)x[i] - xm) - ((double)y[i] - ym)) - dd);
+                float t = (float)log_ratio(x[i], y[i], xm, ym, dd);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
             }
         } else if (want_b) {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (float)(((double)y[i] - ym) - lsb);
+                float t = (float)log_q(y[i], ym, lsb);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
                 gb[i] = eb[i] * fbs - ea[i] * fas;
             }
         } else {
             #pragma omp simd reduction(+:acc)
             for (int64_t i = s; i < end; i++) {
-                float t = (float)(((double)y[i] - ym) - lsb);
+                float t = (float)log_q(y[i], ym, lsb);
                 acc += x[i] == NINF ? 0.0f : (ea[i] * fa) * t;
             }
         }
@@ -272,13 +278,13 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
         if (kl) {
             #pragma omp simd
             for (int64_t i = 0; i < v; i++) {
-                double t = (((double)x[i] - xm) - ((double)y[i] - ym)) - dd;
+                double t = log_ratio(x[i], y[i], xm, ym, dd);
                 ga[i] = x[i] == NINF ? at_ninf : (ea[i] * f) * (float)(t + cv);
             }
         } else {
             #pragma omp simd
             for (int64_t i = 0; i < v; i++) {
-                double t = ((double)y[i] - ym) - lsb;
+                double t = log_q(y[i], ym, lsb);
                 ga[i] = x[i] == NINF ? at_ninf : (ea[i] * f) * (float)(t + cv);
             }
         }
@@ -288,20 +294,15 @@ static void one_row(const job_t *j, int64_t r, const scratch_t *w) {
 
 static void *run(void *arg) {
     job_t *j = (job_t *)arg;
-    /* the caller's floating-point environment (FPENV), restored at the end */
-    unsigned int own = FPENV_GET();
-    FPENV_SET(j->fpenv);
     int64_t v = j->v;
     float *buf = (float *)malloc((size_t)(5 * v + 64) * sizeof(float));
     if (buf == NULL) {
         for (int64_t r = j->lo; r < j->hi; r++) j->vals[r] = NAN;
-        FPENV_SET(own);
         return NULL;
     }
     scratch_t w = {buf, buf + v, buf + 2 * v, buf + 3 * v, buf + 4 * v};
     for (int64_t r = j->lo; r < j->hi; r++) one_row(j, r, &w);
     free(buf);
-    FPENV_SET(own);
     return NULL;
 }
 
@@ -321,8 +322,7 @@ int kl_rows_scaled(int64_t n, int64_t v, const void *a, int64_t sa, const void *
     int started[256];
     for (int t = 0; t < threads; t++) {
         job_t j = {n, v, sa, sb, sga, sgb, chunk, n * t / threads, n * (t + 1) / threads,
-                   a, b, mask, ga, gb, vals, temperature, (float)scale, dtype, kind,
-                   FPENV_GET()};
+                   a, b, mask, ga, gb, vals, temperature, (float)scale, dtype, kind};
         jobs[t] = j;
         started[t] = 0;
     }
@@ -351,7 +351,6 @@ int kl_rows(int64_t n, int64_t v, const void *a, int64_t sa, const void *b, int6
                           vals, threads, chunk, 1.0);
 }
 """
-)
 
 
 def _declare(lib: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from kl_backends._lib.policy import EXACT_BELOW
 from kl_backends.backends import _cbuild, _probs_cpu
+from kl_backends.backends.jax import ffi
 
 __all__ = ["FFI_SOURCE", "kl", "kl_jitted"]
 
@@ -66,23 +67,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(KlProbsFfi, KlProbsImpl,
         .Attr<int64_t>("threads"));
 """
 
-_registered: list[bool] = []
-
 
 def _kernel_ready() -> bool:
     """The FFI target is built and registered (once); ``False`` where it cannot be."""
-    import jax
-
-    if _registered:
-        return _registered[0] and _probs_cpu.library("jaxffi", openmp=False) is not None
     # Without OpenMP (it starts threads of its own): a libgomp loaded here first would be
     # the one PyTorch binds to when it is imported later, instead of its own.
-    lib = _probs_cpu.library("jaxffi", FFI_SOURCE, jax.ffi.include_dir(), openmp=False)
-    if lib is None:
-        return False
-    jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.KlProbsFfi), platform="cpu")
-    _registered.append(True)
-    return True
+    return ffi.ready(
+        _TARGET,
+        lambda include: _probs_cpu.library("jaxffi", FFI_SOURCE, include, openmp=False),
+        "KlProbsFfi",
+    )
 
 
 def _kernel_admits(p: Any, q: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from kl_backends._lib.arrays import prepare_block
 from kl_backends.backends import _logits_cpu as _cpu
+from kl_backends.backends.jax import ffi
 
 __all__ = ["FFI_SOURCE", "KERNEL_CHUNK", "logits_rows"]
 
@@ -61,21 +62,12 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(KlRowsFfi, KlRowsImpl,
         .Attr<int64_t>("chunk"));
 """
 
-_registered: list[bool] = []
-
 
 def _kernel_ready() -> bool:
     """The FFI target is built and registered (once); ``False`` where it cannot be."""
-    import jax
-
-    if _registered:
-        return _registered[0] and _cpu.library("jaxffi") is not None
-    lib = _cpu.library("jaxffi", FFI_SOURCE, jax.ffi.include_dir())
-    if lib is None:
-        return False
-    jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.KlRowsFfi), platform="cpu")
-    _registered.append(True)
-    return True
+    return ffi.ready(
+        _TARGET, lambda include: _cpu.library("jaxffi", FFI_SOURCE, include), "KlRowsFfi"
+    )
 
 
 def _kernel_admits(spec: Any, a: Any, b: Any) -> bool:

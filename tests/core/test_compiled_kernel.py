@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+from _probs_kernel_cases import assert_same, edge_rows
 
 from conftest import need, record_calls, with_generic_code
 
@@ -32,30 +33,9 @@ def test_the_kernel_builds() -> None:
 
 TINY = {"float32": 1e-41, "float64": 1e-310}  # subnormal in each dtype
 
-#: (p, q) pairs placed among ordinary entries: every convention of the generic code.
-PAIRS = [
-    (0.0, 0.5), (0.0, 0.0), (0.0, float("nan")), (0.0, -1.0), (0.5, 0.0), (0.5, -0.0),
-    (float("nan"), 0.5), (0.5, float("nan")), (-0.1, 0.5), (0.5, -0.1),
-    (float("inf"), 0.5), (float("inf"), float("inf")), (0.5, float("inf")),
-    ("tiny", 0.5), (0.5, "tiny"), ("tiny", "tiny"), (1.0, 1e-30), (1e-30, 1.0),
-]  # fmt: skip
-
-
-def _value(x, dtype):
-    return TINY[dtype] if x == "tiny" else x
-
 
 def _rows(dtype, width):
-    """Ordinary rows, then one row per pair of ``PAIRS`` at the start, in the middle and
-    at the end of a row (a chunk's first element, an inner one, the padded tail)."""
-    rng = np.random.default_rng(3)
-    n = len(PAIRS)
-    p = rng.dirichlet(np.ones(width), size=4 + 3 * n)
-    q = rng.dirichlet(np.ones(width), size=4 + 3 * n)
-    for i, (a, b) in enumerate(PAIRS):
-        for k, col in enumerate((0, width // 2, width - 1)):
-            p[4 + 3 * i + k, col] = _value(a, dtype)
-            q[4 + 3 * i + k, col] = _value(b, dtype)
+    p, q = edge_rows(width, TINY[dtype])
     t = getattr(torch, dtype)
     return torch.tensor(p, dtype=t), torch.tensor(q, dtype=t)
 
@@ -66,12 +46,7 @@ def _compiled(fn):
 
 
 def _assert_same(got, want, rtol):
-    got, want = got.double().numpy(), want.double().numpy()
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
-    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
-    finite = np.isfinite(want)
-    np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=0)
+    assert_same(got.double().numpy(), want.double().numpy(), rtol)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

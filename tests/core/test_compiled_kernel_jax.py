@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
+from _probs_kernel_cases import assert_same, edge_rows
 
 from conftest import need, with_generic_code
 
@@ -27,28 +28,6 @@ pytestmark = pytest.mark.skipif(
     reason="no C++ compiler: the FFI wrapper is not built (the fused code is tested elsewhere)",
 )
 
-#: (p, q) pairs placed among ordinary entries: every convention of the generic code
-#: (subnormals apart: XLA flushes them, see test_fastpaths_extremes.py).
-PAIRS = [
-    (0.0, 0.5), (0.0, 0.0), (0.0, float("nan")), (0.0, -1.0), (0.5, 0.0), (0.5, -0.0),
-    (float("nan"), 0.5), (0.5, float("nan")), (-0.1, 0.5), (0.5, -0.1),
-    (float("inf"), 0.5), (float("inf"), float("inf")), (0.5, float("inf")),
-    (1.0, 1e-30), (1e-30, 1.0),
-]  # fmt: skip
-
-
-def _rows(width, seed=3):
-    """Ordinary rows, then one row per pair at the start, the middle and the end of a row."""
-    rng = np.random.default_rng(seed)
-    n = len(PAIRS)
-    p = rng.dirichlet(np.ones(width), size=4 + 3 * n)
-    q = rng.dirichlet(np.ones(width), size=4 + 3 * n)
-    for i, (a, b) in enumerate(PAIRS):
-        for k, col in enumerate((0, width // 2, width - 1)):
-            p[4 + 3 * i + k, col] = a
-            q[4 + 3 * i + k, col] = b
-    return p, q
-
 
 def _uses_kernel(fn, *args) -> bool:
     """Whether ``jax.jit(fn)`` calls the kernel's FFI target (in its lowered module)."""
@@ -59,19 +38,10 @@ def _kl(a, b):
     return kb.kl_divergence(a, b)
 
 
-def _assert_same(got, want, rtol):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
-    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
-    finite = np.isfinite(want)
-    np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=0)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("width", [7, 64, 1000], ids=["7", "64", "1000"])
 def test_values_agree_with_generic_code_on_every_convention(dtype, width, monkeypatch) -> None:
-    p0, q0 = _rows(width)
+    p0, q0 = edge_rows(width, None)  # (XLA flushes subnormals)
     with harness.x64():
         p, q = jnp.asarray(p0, dtype), jnp.asarray(q0, dtype)
         assert _uses_kernel(_kl, p, q), "jax.jit did not call the C kernel"
@@ -79,8 +49,8 @@ def test_values_agree_with_generic_code_on_every_convention(dtype, width, monkey
         eager = kb.kl_divergence(p, q)  # through one cached jax.jit of the same code
         want = with_generic_code(monkeypatch, lambda: kb.kl_divergence(p, q))
     rtol = 2e-6 if dtype == "float32" else 1e-13
-    _assert_same(jitted, want, rtol)
-    _assert_same(eager, want, rtol)
+    assert_same(jitted, want, rtol)
+    assert_same(eager, want, rtol)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -163,14 +133,14 @@ def test_derivatives_agree_with_generic_code(monkeypatch) -> None:
 
 def test_without_the_kernel_the_fused_code_runs(monkeypatch) -> None:
     # a width no other test traces (JAX caches the traces of the custom_jvp's function)
-    p0, q0 = _rows(67, seed=5)
+    p0, q0 = edge_rows(67, None, seed=5)
     p, q = jnp.asarray(p0, jnp.float32), jnp.asarray(q0, jnp.float32)
     monkeypatch.setattr(kernels, "_kernel_ready", lambda: False)
 
     assert not _uses_kernel(_kl, p, q)
     got = jax.jit(_kl)(p, q)
     want = with_generic_code(monkeypatch, lambda: kb.kl_divergence(p, q))
-    _assert_same(got, want, 2e-6)
+    assert_same(got, want, 2e-6)
 
 
 _AFTER_JAX = """
